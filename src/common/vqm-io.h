@@ -1,0 +1,50 @@
+/* virt-qed-migrate: whole-buffer I/O with clear errors, and the test
+ * fault-injection hook.
+ *
+ * Every write or sync the converters make goes through these functions,
+ * so that short reads/writes, EINTR, EIO and ENOSPC are handled in one
+ * place.
+ *
+ * Fault injection (tests only; inert unless the variable is set):
+ *   VQM_FAULT="OP:N:ACTION"  OP is write, sync or any; on the N-th such
+ *                            call (from 1) ACTION happens instead:
+ *                            kill (SIGKILL to ourself), enospc or eio.
+ *   VQM_FAULT_TRACE=FILE     append one line "write|sync PATH OFFSET LEN"
+ *                            per call, so a test can count them.
+ */
+#ifndef VQM_IO_H
+#define VQM_IO_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "vqm-error.h"
+
+/* Read exactly len bytes at off.  A read past end of file is an error
+ * (VQM_ERR_CORRUPT, "unexpected end of file") unless short_ok is set, in
+ * which case the missing tail is zero-filled.  path is for messages.
+ * Returns 0 or -1.
+ */
+int vqm_pread_full(int fd, void *buf, size_t len, uint64_t off,
+                   int short_ok, const char *path, struct vqm_error *err);
+
+/* Write exactly len bytes at off, retrying short writes.  0 or -1. */
+int vqm_pwrite_full(int fd, const void *buf, size_t len, uint64_t off,
+                    const char *path, struct vqm_error *err);
+
+/* fdatasync (fsync if full is set).  0 or -1. */
+int vqm_sync(int fd, int full, const char *path, struct vqm_error *err);
+
+/* fsync the directory holding path (after a rename or create).  0 or -1. */
+int vqm_sync_dir(const char *path, struct vqm_error *err);
+
+/* Fault-injection hook, called by the functions above and by any other
+ * write-like operation (ftruncate, fallocate, rename, copy_file_range)
+ * before it happens.  op is "write" or "sync".  Returns 0 to go on, or
+ * -1 with errno set to the injected error.
+ */
+int vqm_fault_point(const char *op, const char *path, uint64_t off,
+                    uint64_t len);
+
+#endif

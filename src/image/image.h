@@ -1,0 +1,82 @@
+/* virt-qed-migrate: guest view of an image and its backing chain.
+ *
+ * Opens raw, QED or qcow2 files read-only and follows backing files
+ * under a safety policy: backing names are untrusted input.  Used by
+ * --inspect --map (qemu-img map compatible output), by --verify and by
+ * copy mode's reads.  Depends on src/qed, src/qcow2 (reader part) and
+ * src/common only.
+ */
+#ifndef VQM_IMAGE_H
+#define VQM_IMAGE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vqm-error.h"
+
+/* Where backing files may be.  A backing name is resolved relative to the
+ * directory of the image naming it.  The result (after realpath) must be
+ * a regular file (or a block device listed in allowed_devices), must not
+ * be under /etc /proc /sys /boot /root /run /dev (unless a listed
+ * device), and, when trusted_dirs is not empty, must be under the image's
+ * own directory or one of trusted_dirs.  Loops and chains deeper than
+ * max_depth are refused.  Refusals are VQM_ERR_REFUSED and read nothing
+ * of the refused file.
+ */
+struct vqm_chain_policy {
+    const char *const *trusted_dirs;   /* may be NULL */
+    size_t n_trusted_dirs;
+    const char *const *allowed_devices;
+    size_t n_allowed_devices;
+    unsigned max_depth;                /* 0 means the default, 16 */
+};
+
+enum vqm_format {
+    VQM_FORMAT_RAW,
+    VQM_FORMAT_QED,
+    VQM_FORMAT_QCOW2,
+    VQM_FORMAT_OTHER,                  /* recognised but not readable */
+};
+
+struct vqm_image;
+
+/* Open path and (when follow is set) its whole backing chain.  format
+ * NULL means probe the top image; each backing file's format comes from
+ * what the image above records (QED no-probe bit: raw; qcow2 backing
+ * format extension), else from a safe probe of its header.
+ */
+int vqm_image_open(const char *path, const char *format, bool follow,
+                   const struct vqm_chain_policy *policy,
+                   struct vqm_image **out, struct vqm_error *err);
+void vqm_image_close(struct vqm_image *img);
+
+enum vqm_format vqm_image_format(const struct vqm_image *img);
+const char *vqm_image_format_name(const struct vqm_image *img);
+uint64_t vqm_image_size(const struct vqm_image *img);   /* guest bytes */
+const char *vqm_image_path(const struct vqm_image *img);
+/* The backing image, or NULL (none, or not followed). */
+struct vqm_image *vqm_image_backing(const struct vqm_image *img);
+
+/* Guest read through the chain: unallocated ranges fall through to the
+ * backing file (zeros past its end), zeros without one.  0 or -1.
+ */
+int vqm_image_read(struct vqm_image *img, uint64_t off, void *buf,
+                   size_t len, struct vqm_error *err);
+
+/* Block status, as `qemu-img map --output=json` reports it. */
+struct vqm_map_entry {
+    uint64_t start, length;
+    unsigned depth;               /* 0 = top image */
+    bool present, zero, data;
+    bool has_offset;
+    uint64_t offset;              /* host offset in the image at depth */
+};
+
+/* The map entry starting at off (< size), merged the way qemu-img map
+ * merges neighbours.  0 or -1.
+ */
+int vqm_image_map_at(struct vqm_image *img, uint64_t off,
+                     struct vqm_map_entry *e, struct vqm_error *err);
+
+#endif

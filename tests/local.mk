@@ -1,0 +1,17 @@
+# tests: the test suite.  Each area keeps its own fragment (tests/*.mk).
+TEST_EXTENSIONS = .sh
+SH_LOG_COMPILER = $(BASH)
+AM_TESTS_ENVIRONMENT = \
+	abs_top_srcdir=$(abs_top_srcdir) \
+	abs_top_builddir=$(abs_top_builddir) \
+	MALLOC_PERTURB_=$$(( $${RANDOM:-0} % 255 + 1 )) \
+	PATH=$(abs_top_builddir):$$PATH \
+	$(NULL)
+BASH = bash
+EXTRA_DIST += tests/functions.sh.in
+
+include tests/qed.mk
+include tests/convert.mk
+include tests/virt.mk
+include tests/hooks.mk
+include tests/docs.mk
