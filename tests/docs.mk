@@ -1,1 +1,14 @@
-# tests for docs
+# tests for docs (and the demo of the README's quick start)
+TESTS += \
+	tests/test-docs-options.sh \
+	tests/test-docs-pod.sh \
+	$(NULL)
+EXTRA_DIST += \
+	tests/test-docs-options.sh \
+	tests/test-docs-pod.sh \
+	tests/demo.sh \
+	tests/libvirtd.sh \
+	tests/demo/demo-app1.xml \
+	tests/demo/demo-modern.xml \
+	tests/demo/demo-web1.xml \
+	$(NULL)

@@ -1,11 +1,1219 @@
-/* virt-qed-migrate: placeholder, replaced by the real sub-command. */
+/* virt-qed-migrate: the libvirt qemu hook (--hook=OP[:SUBOP]) and the
+ * domain XML filter (--hook-filter).
+ *
+ * libvirt runs hooks synchronously and waits for their exit and for EOF
+ * on their stdout and stderr, so everything here is cheap and bounded:
+ * the domain XML from stdin, the first bytes of the images it names, a
+ * small configuration file and one stat of the journal.  Never libvirt:
+ * a hook that calls back into the daemon stalls the operation.  Deferred
+ * work (convert-on-stop) runs in a fully detached worker process.
+ *
+ * stdout carries only XML (filter operations); diagnostics go to stderr,
+ * which libvirt hands to the API caller when the hook fails, and to
+ * syslog.
+ */
 #include <config.h>
 
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <libvirt/libvirt.h>
+#include <libvirt/virterror.h>
+#include <libxml/parser.h>
+#include <libxml/tree.h>
+#include <libxml/xmlsave.h>
+
+#include "cleanup.h"
+#include "hooks/hook-paths.h"
 #include "options.h"
+#include "qed/qed.h"
+#include "vqm-debug.h"
+#include "vqm-endian.h"
+#include "vqm-error.h"
+
+#define HOOK_MAX_XML (16u * 1024 * 1024)
+#define HOOK_DEFAULT_TIMEOUT 10
+#define HOOK_MAX_DISKS 4096
+#define WORKER_WAIT_SECONDS 600
+
+enum hook_policy {
+    POLICY_WARN,
+    POLICY_DENY,
+    POLICY_CONVERT_ON_STOP,
+    POLICY_INVALID,              /* config error: refuse QED starts */
+};
+
+struct hook_conf {
+    const char *path;
+    enum hook_policy policy;
+    char *uri;
+    char *state_dir;
+    char *log;
+    unsigned timeout;
+    char problem[512];           /* why POLICY_INVALID */
+};
+
+enum img_kind {
+    IMG_MISSING,                 /* ENOENT */
+    IMG_UNREADABLE,              /* other errors, or not a file/device */
+    IMG_QED,
+    IMG_QCOW2,
+    IMG_OTHER,
+};
+
+/* One <disk> or <backingStore> element naming an image. */
+struct hook_disk {
+    xmlNodePtr node;             /* <disk> or <backingStore> */
+    xmlNodePtr fmt;              /* <driver> or <format>, may be NULL */
+    xmlNodePtr src;              /* <source> */
+    const char *attr;            /* "file" or "dev" */
+    char *path;
+    char *claimed;               /* driver/format type attribute */
+    char *target;                /* target dev of the top disk */
+    enum img_kind kind;
+    uint64_t size;               /* QED virtual size when known */
+};
+
+struct hook_domain {
+    xmlDocPtr doc;
+    char *name;
+    char *uuid;                  /* validated, or NULL */
+    struct hook_disk *disks;
+    size_t ndisks;
+};
+
+static const char *hook_name = "virt-qed-migrate";
+static volatile sig_atomic_t hook_deny_on_timeout;
+
+/* Diagnostics: stderr (libvirt's log, and the API caller when the hook
+ * fails) and syslog.
+ */
+static void hook_log(int prio, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+hook_log(int prio, const char *fmt, ...)
+{
+    char buf[4096];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "%s: %s: %s\n", hook_name,
+            prio <= LOG_ERR ? "error" : prio == LOG_WARNING ? "warning"
+            : "hook", buf);
+    syslog(prio, "%s", buf);
+}
+
+static void
+hook_alarm(int sig)
+{
+    static const char msg_deny[] =
+        "virt-qed-migrate: error: the hook timed out reading the domain "
+        "and its disk images; start refused\n";
+    static const char msg_allow[] =
+        "virt-qed-migrate: warning: the hook timed out reading the domain "
+        "and its disk images; nothing done\n";
+
+    (void) sig;
+    if (hook_deny_on_timeout) {
+        if (write(STDERR_FILENO, msg_deny, sizeof msg_deny - 1) < 0)
+            _exit(1);
+        _exit(1);
+    }
+    if (write(STDERR_FILENO, msg_allow, sizeof msg_allow - 1) < 0)
+        _exit(0);
+    _exit(0);
+}
+
+/* ---------------------------------------------------------------- */
+/* Configuration                                                     */
+
+static char *
+trim(char *s)
+{
+    char *e;
+
+    while (*s == ' ' || *s == '\t')
+        s++;
+    e = s + strlen(s);
+    while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\n'
+                     || e[-1] == '\r'))
+        *--e = '\0';
+    if (e - s >= 2 && ((s[0] == '"' && e[-1] == '"')
+                       || (s[0] == '\'' && e[-1] == '\''))) {
+        e[-1] = '\0';
+        s++;
+    }
+    return s;
+}
+
+static void
+conf_free(struct hook_conf *c)
+{
+    free(c->uri);
+    free(c->state_dir);
+    free(c->log);
+}
+
+static int
+conf_set_str(char **dst, const char *v)
+{
+    char *s = strdup(v);
+
+    if (!s)
+        return -1;
+    free(*dst);
+    *dst = s;
+    return 0;
+}
+
+/* Load the policy file.  A missing file means the defaults (warn); a
+ * file that cannot be read or does not parse makes the policy
+ * POLICY_INVALID with the reason in c->problem.
+ */
+static int
+conf_load(struct hook_conf *c, const char *path, const char *state_dir)
+{
+    CLEANUP_FCLOSE FILE *fp = NULL;
+    char line[1024];
+    unsigned lineno = 0;
+
+    memset(c, 0, sizeof *c);
+    c->path = path;
+    c->policy = POLICY_WARN;
+    c->timeout = HOOK_DEFAULT_TIMEOUT;
+    if (conf_set_str(&c->uri, "qemu:///system") < 0
+        || conf_set_str(&c->state_dir, VQM_STATEDIR) < 0)
+        return -1;
+
+    fp = fopen(path, "re");
+    if (!fp) {
+        if (errno != ENOENT) {
+            snprintf(c->problem, sizeof c->problem, "cannot read %s: %s",
+                     path, strerror(errno));
+            c->policy = POLICY_INVALID;
+        }
+        goto out;
+    }
+    while (fgets(line, sizeof line, fp)) {
+        char *key, *val, *eq, *hash;
+
+        lineno++;
+        if (!strchr(line, '\n') && !feof(fp)) {
+            snprintf(c->problem, sizeof c->problem, "%s:%u: line too long",
+                     path, lineno);
+            c->policy = POLICY_INVALID;
+            break;
+        }
+        hash = strchr(line, '#');
+        if (hash)
+            *hash = '\0';
+        key = trim(line);
+        if (!*key)
+            continue;
+        eq = strchr(key, '=');
+        if (!eq) {
+            snprintf(c->problem, sizeof c->problem,
+                     "%s:%u: expected KEY=VALUE", path, lineno);
+            c->policy = POLICY_INVALID;
+            break;
+        }
+        *eq = '\0';
+        key = trim(key);
+        val = trim(eq + 1);
+        if (strcmp(key, "policy") == 0) {
+            if (strcmp(val, "warn") == 0)
+                c->policy = POLICY_WARN;
+            else if (strcmp(val, "deny") == 0)
+                c->policy = POLICY_DENY;
+            else if (strcmp(val, "convert-on-stop") == 0)
+                c->policy = POLICY_CONVERT_ON_STOP;
+            else {
+                snprintf(c->problem, sizeof c->problem,
+                         "%s:%u: unknown policy '%.64s' (warn, deny or "
+                         "convert-on-stop)", path, lineno, val);
+                c->policy = POLICY_INVALID;
+                break;
+            }
+        } else if (strcmp(key, "uri") == 0) {
+            if (conf_set_str(&c->uri, val) < 0)
+                return -1;
+        } else if (strcmp(key, "state_dir") == 0) {
+            if (*val != '/') {
+                snprintf(c->problem, sizeof c->problem,
+                         "%s:%u: state_dir must be an absolute path",
+                         path, lineno);
+                c->policy = POLICY_INVALID;
+                break;
+            }
+            if (conf_set_str(&c->state_dir, val) < 0)
+                return -1;
+        } else if (strcmp(key, "log") == 0) {
+            if (*val && *val != '/') {
+                snprintf(c->problem, sizeof c->problem,
+                         "%s:%u: log must be an absolute path",
+                         path, lineno);
+                c->policy = POLICY_INVALID;
+                break;
+            }
+            if (conf_set_str(&c->log, val) < 0)
+                return -1;
+        } else if (strcmp(key, "timeout") == 0) {
+            char *end;
+            unsigned long t;
+
+            errno = 0;
+            t = strtoul(val, &end, 10);
+            if (errno || end == val || *end || t == 0 || t > 3600) {
+                snprintf(c->problem, sizeof c->problem,
+                         "%s:%u: timeout must be 1 to 3600 seconds",
+                         path, lineno);
+                c->policy = POLICY_INVALID;
+                break;
+            }
+            c->timeout = (unsigned) t;
+        } else {
+            /* Unknown keys are reported but do not change the policy. */
+            fprintf(stderr, "%s: warning: %s:%u: unknown key '%.64s'\n",
+                    hook_name, path, lineno, key);
+        }
+    }
+ out:
+    /* --state-dir on the command line wins over the file. */
+    if (state_dir && conf_set_str(&c->state_dir, state_dir) < 0)
+        return -1;
+    return 0;
+}
+
+static const char *
+policy_name(enum hook_policy p)
+{
+    switch (p) {
+    case POLICY_WARN: return "warn";
+    case POLICY_DENY: return "deny";
+    case POLICY_CONVERT_ON_STOP: return "convert-on-stop";
+    case POLICY_INVALID: break;
+    }
+    return "invalid";
+}
+
+/* ---------------------------------------------------------------- */
+/* Images: headers only                                              */
+
+/* Classify the image at path from its first bytes.  Opens with
+ * O_NONBLOCK so that a FIFO or a device cannot block the hook, and reads
+ * only regular files and block devices.
+ */
+static enum img_kind
+image_kind(const char *path, uint64_t *size)
+{
+    CLEANUP_CLOSE int fd = -1;
+    unsigned char buf[64];
+    struct stat st;
+    ssize_t r;
+
+    *size = 0;
+    fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT ? IMG_MISSING : IMG_UNREADABLE;
+    if (fstat(fd, &st) < 0 || !(S_ISREG(st.st_mode) || S_ISBLK(st.st_mode)))
+        return IMG_UNREADABLE;
+    do
+        r = pread(fd, buf, sizeof buf, 0);
+    while (r < 0 && errno == EINTR);
+    if (r < 0)
+        return IMG_UNREADABLE;
+    if (r >= 8 && memcmp(buf, "QFI\xfb", 4) == 0) {
+        uint32_t version = vqm_ld_be32(buf + 4);
+        if (version == 2 || version == 3)
+            return IMG_QCOW2;
+        return IMG_OTHER;
+    }
+    if (r >= 4 && vqm_ld_le32(buf) == QED_MAGIC) {
+        struct qed_image *img = NULL;
+        struct vqm_error err = { 0 };
+
+        /* The shared reader validates the header; a QED image it refuses
+         * is still a QED image to the policy.
+         */
+        if (qed_open_fd(fd, path, &img, &err) == 0) {
+            *size = qed_get_info(img)->image_size;
+            qed_close(img);
+        } else {
+            vqm_debug("%s: %s", path, err.msg);
+        }
+        return IMG_QED;
+    }
+    return IMG_OTHER;
+}
+
+/* ---------------------------------------------------------------- */
+/* Domain XML                                                        */
+
+static xmlParserInputPtr
+no_entity_loader(const char *url, const char *id, xmlParserCtxtPtr ctxt)
+{
+    (void) url;
+    (void) id;
+    (void) ctxt;
+    return NULL;
+}
+
+static xmlNodePtr
+child_element(xmlNodePtr parent, const char *name)
+{
+    xmlNodePtr n;
+
+    for (n = parent ? parent->children : NULL; n; n = n->next)
+        if (n->type == XML_ELEMENT_NODE
+            && strcmp((const char *) n->name, name) == 0)
+            return n;
+    return NULL;
+}
+
+static char *
+prop(xmlNodePtr n, const char *name)
+{
+    return n ? (char *) xmlGetProp(n, (const xmlChar *) name) : NULL;
+}
+
+static char *
+text_of(xmlNodePtr n)
+{
+    xmlChar *t;
+    char *s;
+
+    if (!n)
+        return NULL;
+    t = xmlNodeGetContent(n);
+    if (!t)
+        return NULL;
+    s = strdup(trim((char *) t));
+    xmlFree(t);
+    return s;
+}
+
+static bool
+uuid_valid(const char *u)
+{
+    size_t i;
+
+    if (!u || strlen(u) != 36)
+        return false;
+    for (i = 0; i < 36; i++) {
+        if (i == 8 || i == 13 || i == 18 || i == 23) {
+            if (u[i] != '-')
+                return false;
+        } else if (!isxdigit((unsigned char) u[i])) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Copy s for a one-line message: control characters become '?'. */
+static char *
+printable(const char *s)
+{
+    char *d, *p;
+
+    d = strdup(s ? s : "?");
+    if (!d)
+        return NULL;
+    for (p = d; *p; p++)
+        if ((unsigned char) *p < 0x20 || *p == 0x7f)
+            *p = '?';
+    return d;
+}
+
+static void
+domain_free(struct hook_domain *d)
+{
+    size_t i;
+
+    for (i = 0; i < d->ndisks; i++) {
+        xmlFree(d->disks[i].path);
+        xmlFree(d->disks[i].claimed);
+        xmlFree(d->disks[i].target);
+    }
+    free(d->disks);
+    free(d->name);
+    free(d->uuid);
+    if (d->doc)
+        xmlFreeDoc(d->doc);
+}
+
+static int
+domain_add_image(struct hook_domain *d, xmlNodePtr node, xmlNodePtr fmt,
+                 const char *target, struct vqm_error *err)
+{
+    struct hook_disk *v, *k;
+    char *type = prop(node, "type");
+    xmlNodePtr src = child_element(node, "source");
+    const char *attr;
+    char *path;
+
+    if (!type)
+        type = (char *) xmlStrdup((const xmlChar *) "file");
+    if (strcmp(type, "file") == 0)
+        attr = "file";
+    else if (strcmp(type, "block") == 0)
+        attr = "dev";
+    else
+        attr = NULL;    /* volume, network, dir: nothing to read here */
+    xmlFree(type);
+    if (!attr || !src)
+        return 0;
+    path = prop(src, attr);
+    if (!path)
+        return 0;
+    if (path[0] != '/') {
+        /* libvirt only accepts absolute paths; never guess a cwd. */
+        xmlFree(path);
+        return 0;
+    }
+    if (d->ndisks >= HOOK_MAX_DISKS) {
+        xmlFree(path);
+        return vqm_error_set(err, VQM_ERR_INVALID,
+                             "domain XML names more than %u images",
+                             HOOK_MAX_DISKS);
+    }
+    v = realloc(d->disks, (d->ndisks + 1) * sizeof *v);
+    if (!v) {
+        xmlFree(path);
+        return vqm_error_set(err, VQM_ERR_NOMEM, "out of memory");
+    }
+    d->disks = v;
+    k = &d->disks[d->ndisks++];
+    memset(k, 0, sizeof *k);
+    k->node = node;
+    k->fmt = fmt;
+    k->src = src;
+    k->attr = attr;
+    k->path = path;
+    k->claimed = prop(fmt, "type");
+    k->target = target ? (char *) xmlStrdup((const xmlChar *) target) : NULL;
+    k->kind = image_kind(path, &k->size);
+    return 0;
+}
+
+/* Parse the domain XML libvirt gave on stdin.  No network, no DTD, no
+ * entity expansion: a document type declaration is refused outright
+ * (libvirt never writes one).
+ */
+static int
+domain_parse(const char *buf, size_t len, struct hook_domain *d,
+             struct vqm_error *err)
+{
+    xmlNodePtr root, devices, n;
+    const xmlError *xe;
+
+    memset(d, 0, sizeof *d);
+    xmlSetExternalEntityLoader(no_entity_loader);
+    d->doc = xmlReadMemory(buf, (int) len, "domain.xml", NULL,
+                           XML_PARSE_NONET | XML_PARSE_NOERROR
+                           | XML_PARSE_NOWARNING);
+    if (!d->doc) {
+        xe = xmlGetLastError();
+        return vqm_error_set(err, VQM_ERR_INVALID,
+                             "domain XML on stdin does not parse: %s",
+                             xe && xe->message ? trim(xe->message)
+                             : "unknown error");
+    }
+    if (d->doc->intSubset || d->doc->extSubset)
+        return vqm_error_set(err, VQM_ERR_REFUSED,
+                             "domain XML on stdin has a document type "
+                             "declaration: refused");
+    root = xmlDocGetRootElement(d->doc);
+    if (!root || strcmp((const char *) root->name, "domain") != 0)
+        return vqm_error_set(err, VQM_ERR_INVALID,
+                             "XML on stdin is not a <domain>");
+    d->name = text_of(child_element(root, "name"));
+    if (!d->name || !*d->name) {
+        const char *env = getenv("VQM_HOOK_DOMAIN");
+        free(d->name);
+        d->name = strdup(env ? env : "?");
+    }
+    {
+        char *u = text_of(child_element(root, "uuid"));
+        if (uuid_valid(u)) {
+            for (char *p = u; *p; p++)
+                *p = (char) tolower((unsigned char) *p);
+            d->uuid = u;
+        } else {
+            free(u);
+        }
+    }
+
+    devices = child_element(root, "devices");
+    for (n = devices ? devices->children : NULL; n; n = n->next) {
+        xmlNodePtr bs, target;
+        char *dev;
+
+        if (n->type != XML_ELEMENT_NODE
+            || strcmp((const char *) n->name, "disk") != 0)
+            continue;
+        target = child_element(n, "target");
+        dev = prop(target, "dev");
+        if (domain_add_image(d, n, child_element(n, "driver"), dev,
+                             err) < 0) {
+            xmlFree(dev);
+            return -1;
+        }
+        /* The backing chain exactly as the XML spells it; never the
+         * backing names recorded in the images.
+         */
+        for (bs = child_element(n, "backingStore"); bs;
+             bs = child_element(bs, "backingStore")) {
+            if (domain_add_image(d, bs, child_element(bs, "format"), dev,
+                                 err) < 0) {
+                xmlFree(dev);
+                return -1;
+            }
+        }
+        xmlFree(dev);
+    }
+    return 0;
+}
+
+static int
+read_stdin(char **out, size_t *outlen, struct vqm_error *err)
+{
+    size_t len = 0, cap = 65536;
+    char *buf = malloc(cap), *nb;
+    ssize_t r;
+
+    if (!buf)
+        return vqm_error_set(err, VQM_ERR_NOMEM, "out of memory");
+    for (;;) {
+        if (len == cap) {
+            if (cap >= HOOK_MAX_XML) {
+                free(buf);
+                return vqm_error_set(err, VQM_ERR_INVALID,
+                                     "domain XML on stdin is larger than "
+                                     "%u MiB", HOOK_MAX_XML >> 20);
+            }
+            cap *= 2;
+            nb = realloc(buf, cap);
+            if (!nb) {
+                free(buf);
+                return vqm_error_set(err, VQM_ERR_NOMEM, "out of memory");
+            }
+            buf = nb;
+        }
+        r = read(STDIN_FILENO, buf + len, cap - len);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            free(buf);
+            return vqm_error_set_errno(err, errno, "reading stdin");
+        }
+        if (r == 0)
+            break;
+        len += (size_t) r;
+    }
+    *out = buf;
+    *outlen = len;
+    return 0;
+}
+
+static int
+load_domain(struct hook_domain *d, struct vqm_error *err)
+{
+    CLEANUP_FREE char *buf = NULL;
+    size_t len = 0;
+
+    memset(d, 0, sizeof *d);
+    if (read_stdin(&buf, &len, err) < 0)
+        return -1;
+    if (len == 0)
+        return vqm_error_set(err, VQM_ERR_INVALID,
+                             "no domain XML on stdin");
+    return domain_parse(buf, len, d, err);
+}
+
+/* A disk counts as QED when its header says so, or when the XML says so
+ * and the file cannot be read.
+ */
+static bool
+disk_is_qed(const struct hook_disk *k)
+{
+    if (k->kind == IMG_QED)
+        return true;
+    return (k->kind == IMG_MISSING || k->kind == IMG_UNREADABLE)
+        && k->claimed && strcmp(k->claimed, "qed") == 0;
+}
+
+static size_t
+count_qed(const struct hook_domain *d)
+{
+    size_t i, n = 0;
+
+    for (i = 0; i < d->ndisks; i++)
+        n += disk_is_qed(&d->disks[i]);
+    return n;
+}
+
+/* "vda /a.qed, vdb /b.qed" for messages. */
+static char *
+qed_list(const struct hook_domain *d)
+{
+    char *buf = NULL;
+    size_t size = 0, i;
+    FILE *fp = open_memstream(&buf, &size);
+    bool first = true;
+
+    if (!fp)
+        return NULL;
+    for (i = 0; i < d->ndisks; i++) {
+        CLEANUP_FREE char *t = NULL;
+        CLEANUP_FREE char *p = NULL;
+
+        if (!disk_is_qed(&d->disks[i]))
+            continue;
+        t = printable(d->disks[i].target);
+        p = printable(d->disks[i].path);
+        fprintf(fp, "%s%s %s", first ? "" : ", ", t ? t : "?",
+                p ? p : "?");
+        first = false;
+    }
+    if (fclose(fp) != 0) {
+        free(buf);
+        return NULL;
+    }
+    return buf;
+}
+
+/* ---------------------------------------------------------------- */
+/* The XML filter: point QED disks already converted at the qcow2     */
+
+static bool
+has_suffix(const char *s, const char *suffix)
+{
+    size_t a = strlen(s), b = strlen(suffix);
+
+    return a >= b && strcmp(s + a - b, suffix) == 0;
+}
+
+static void
+set_format(struct hook_disk *k)
+{
+    if (k->fmt)
+        xmlSetProp(k->fmt, (const xmlChar *) "type",
+                   (const xmlChar *) "qcow2");
+}
+
+/* Rewrite every image the XML calls QED that is qcow2 now: either the
+ * file itself (converted in place, --keep-name) or, when the .qed file
+ * is gone, its .qcow2 sibling.  Only images the XML claims to be QED
+ * are touched: a raw disk whose guest wrote a qcow2 header is never
+ * turned into qcow2.  Returns the number of images rewritten.
+ */
+static size_t
+filter_domain(struct hook_domain *d)
+{
+    size_t i, changed = 0;
+
+    for (i = 0; i < d->ndisks; i++) {
+        struct hook_disk *k = &d->disks[i];
+        CLEANUP_FREE char *name = printable(d->name);
+        CLEANUP_FREE char *from = printable(k->path);
+
+        if (!k->claimed || strcmp(k->claimed, "qed") != 0)
+            continue;
+        if (k->kind == IMG_QCOW2) {
+            set_format(k);
+            changed++;
+            hook_log(LOG_NOTICE, "domain '%s': %s is qcow2 now: format "
+                     "changed from qed to qcow2", name, from);
+            continue;
+        }
+        if (k->kind == IMG_MISSING && strcmp(k->attr, "file") == 0
+            && has_suffix(k->path, ".qed")) {
+            size_t base = strlen(k->path) - 4;
+            CLEANUP_FREE char *sib = malloc(base + sizeof ".qcow2");
+            CLEANUP_FREE char *to = NULL;
+            uint64_t size;
+
+            if (!sib)
+                continue;
+            memcpy(sib, k->path, base);
+            strcpy(sib + base, ".qcow2");
+            if (image_kind(sib, &size) != IMG_QCOW2)
+                continue;
+            xmlSetProp(k->src, (const xmlChar *) "file",
+                       (const xmlChar *) sib);
+            set_format(k);
+            changed++;
+            to = printable(sib);
+            hook_log(LOG_NOTICE, "domain '%s': %s was converted: now %s "
+                     "(qcow2)", name, from, to ? to : "?");
+        }
+    }
+    return changed;
+}
+
+static int
+write_xml(xmlDocPtr doc, struct vqm_error *err)
+{
+    xmlBufferPtr b = xmlBufferCreate();
+    xmlSaveCtxtPtr s;
+    size_t len, off = 0;
+    const char *p;
+
+    if (!b)
+        return vqm_error_set(err, VQM_ERR_NOMEM, "out of memory");
+    s = xmlSaveToBuffer(b, "UTF-8", XML_SAVE_NO_DECL);
+    if (!s || xmlSaveDoc(s, doc) < 0) {
+        if (s)
+            xmlSaveClose(s);
+        xmlBufferFree(b);
+        return vqm_error_set(err, VQM_ERR_INTERNAL,
+                             "cannot format the domain XML");
+    }
+    xmlSaveClose(s);
+    p = (const char *) xmlBufferContent(b);
+    len = (size_t) xmlBufferLength(b);
+    while (off < len) {
+        ssize_t r = write(STDOUT_FILENO, p + off, len - off);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            xmlBufferFree(b);
+            return vqm_error_set_errno(err, errno, "writing stdout");
+        }
+        off += (size_t) r;
+    }
+    xmlBufferFree(b);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- */
+/* convert-on-stop: the detached worker                              */
+
+static void
+worker_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static void
+worker_log(const char *fmt, ...)
+{
+    char buf[2048], ts[64];
+    time_t now = time(NULL);
+    struct tm tm;
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    if (localtime_r(&now, &tm))
+        strftime(ts, sizeof ts, "%Y-%m-%d %H:%M:%S", &tm);
+    else
+        strcpy(ts, "?");
+    /* stdout is the worker's log file (or /dev/null). */
+    printf("%s [%ld] %s\n", ts, (long) getpid(), buf);
+    fflush(stdout);
+    syslog(LOG_NOTICE, "%s", buf);
+}
+
+/* Wait until libvirt reports the domain inactive: the stop that ran the
+ * hook has then finished.  Returns 0 when it is, -1 otherwise.
+ */
+static int
+worker_wait_inactive(const char *uri, const char *uuid)
+{
+    time_t deadline = time(NULL) + WORKER_WAIT_SECONDS;
+    unsigned failures = 0;
+
+    for (;;) {
+        virConnectPtr conn = virConnectOpen(uri);
+        virErrorPtr e;
+        int active = -1;
+
+        if (conn) {
+            virDomainPtr dom = virDomainLookupByUUIDString(conn, uuid);
+            if (dom) {
+                active = virDomainIsActive(dom);
+                virDomainFree(dom);
+            }
+        }
+        if (active == 0) {
+            virConnectClose(conn);
+            return 0;
+        }
+        if (active < 0 && ++failures >= 5) {
+            /* Transient domains are gone once stopped; a wrong uri= in
+             * hook.conf fails here too.
+             */
+            e = virGetLastError();
+            worker_log("domain %s: cannot check its state on %s: %s: "
+                       "not converted", uuid, uri,
+                       e && e->message ? e->message : "unknown error");
+            if (conn)
+                virConnectClose(conn);
+            return -1;
+        }
+        if (conn)
+            virConnectClose(conn);
+        if (time(NULL) >= deadline) {
+            worker_log("domain %s still running after %d s: not converted",
+                       uuid, WORKER_WAIT_SECONDS);
+            return -1;
+        }
+        sleep(2);
+    }
+}
+
+static void
+worker_quiet(void *opaque, virErrorPtr e)
+{
+    (void) opaque;
+    (void) e;
+}
+
+static int
+worker_run(const char *self, const struct hook_conf *c, const char *name,
+           const char *uuid)
+{
+    pid_t pid;
+    int status;
+
+    worker_log("domain '%s' (%s) stopped: converting its QED disks "
+               "(virt-qed-migrate -c %s --domain %s)", name, uuid, c->uri,
+               uuid);
+    /* Let the stop that ran the hook finish before touching libvirt. */
+    virSetErrorFunc(NULL, worker_quiet);
+    sleep(1);
+    if (worker_wait_inactive(c->uri, uuid) < 0)
+        return 1;
+
+    pid = fork();
+    if (pid < 0) {
+        worker_log("domain '%s': fork failed: %s", name, strerror(errno));
+        return 1;
+    }
+    if (pid == 0) {
+        execl(self, "virt-qed-migrate", "-c", c->uri, "--domain", uuid,
+              "--state-dir", c->state_dir, (char *) NULL);
+        fprintf(stderr, "exec %s: %s\n", self, strerror(errno));
+        _exit(127);
+    }
+    while (waitpid(pid, &status, 0) < 0) {
+        if (errno != EINTR) {
+            worker_log("domain '%s': waitpid: %s", name, strerror(errno));
+            return 1;
+        }
+    }
+    if (WIFEXITED(status) && WEXITSTATUS(status) == VQM_EXIT_OK) {
+        worker_log("domain '%s' (%s): conversion finished: every disk is "
+                   "qcow2 now", name, uuid);
+        return 0;
+    }
+    if (WIFEXITED(status))
+        worker_log("domain '%s' (%s): conversion %s (exit status %d); "
+                   "see the messages above and run virt-qed-migrate "
+                   "--domain %s by hand", name, uuid,
+                   WEXITSTATUS(status) == VQM_EXIT_SKIPPED ? "incomplete"
+                   : "failed", WEXITSTATUS(status), uuid);
+    else
+        worker_log("domain '%s' (%s): conversion killed by signal %d",
+                   name, uuid, WTERMSIG(status));
+    return 1;
+}
+
+/* Double fork and setsid: the worker has no controlling terminal, is not
+ * our child, and holds none of the hook's descriptors (libvirt waits for
+ * EOF on the hook's stdout and stderr).
+ */
+static int
+spawn_worker(const struct hook_conf *c, const char *name, const char *uuid)
+{
+    char self[PATH_MAX];
+    ssize_t n;
+    pid_t pid;
+    int status;
+
+    n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n < 0) {
+        hook_log(LOG_ERR, "cannot find the virt-qed-migrate program: %s",
+                 strerror(errno));
+        return -1;
+    }
+    self[n] = '\0';
+    fflush(stdout);
+    fflush(stderr);
+
+    pid = fork();
+    if (pid < 0) {
+        hook_log(LOG_ERR, "fork: %s", strerror(errno));
+        return -1;
+    }
+    if (pid == 0) {
+        char logpath[PATH_MAX];
+        int fd, maxfd;
+
+        if (setsid() < 0)
+            _exit(1);
+        pid = fork();
+        if (pid != 0)
+            _exit(pid < 0 ? 1 : 0);
+
+        alarm(0);
+        signal(SIGALRM, SIG_DFL);
+        signal(SIGHUP, SIG_IGN);
+        umask(077);
+        if (chdir("/") < 0)
+            _exit(1);
+        fd = open("/dev/null", O_RDWR);
+        if (fd < 0)
+            _exit(1);
+        dup2(fd, STDIN_FILENO);
+        dup2(fd, STDOUT_FILENO);
+        dup2(fd, STDERR_FILENO);
+        if (fd > STDERR_FILENO)
+            close(fd);
+        if (c->log && *c->log)
+            snprintf(logpath, sizeof logpath, "%s", c->log);
+        else {
+            snprintf(logpath, sizeof logpath, "%s/hook.log", c->state_dir);
+            if (mkdir(c->state_dir, 0700) < 0 && errno != EEXIST)
+                logpath[0] = '\0';
+        }
+        if (logpath[0]) {
+            fd = open(logpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC
+                      | O_NOCTTY, 0600);
+            if (fd >= 0) {
+                dup2(fd, STDOUT_FILENO);
+                dup2(fd, STDERR_FILENO);
+                close(fd);
+            }
+        }
+        maxfd = (int) sysconf(_SC_OPEN_MAX);
+        if (maxfd < 0 || maxfd > 65536)
+            maxfd = 65536;
+        for (fd = STDERR_FILENO + 1; fd < maxfd; fd++)
+            close(fd);
+        _exit(worker_run(self, c, name, uuid));
+    }
+    while (waitpid(pid, &status, 0) < 0) {
+        if (errno != EINTR)
+            break;
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------- */
+/* Operations                                                        */
+
+/* Is a conversion of this domain in progress (the journal's marker)? */
+static bool
+domain_busy(const struct hook_conf *c, const char *uuid, char *path,
+            size_t pathlen)
+{
+    struct stat st;
+
+    snprintf(path, pathlen, "%s/active/%s", c->state_dir, uuid);
+    if (lstat(path, &st) == 0)
+        return true;
+    if (errno != ENOENT && errno != ENOTDIR)
+        vqm_debug("%s: %s", path, strerror(errno));
+    return false;
+}
+
+static int
+op_prepare(const struct hook_conf *c, struct hook_domain *d)
+{
+    CLEANUP_FREE char *name = printable(d->name);
+    CLEANUP_FREE char *list = NULL;
+    char marker[PATH_MAX + 64];
+    size_t n;
+
+    if (d->uuid && domain_busy(c, d->uuid, marker, sizeof marker)) {
+        hook_log(LOG_ERR, "domain '%s' cannot start: virt-qed-migrate is "
+                 "converting its disks (%s exists); start it again when "
+                 "the conversion has finished", name, marker);
+        return VQM_EXIT_FAILED;
+    }
+    n = count_qed(d);
+    if (n == 0)
+        return VQM_EXIT_OK;
+    list = qed_list(d);
+    switch (c->policy) {
+    case POLICY_WARN:
+        hook_log(LOG_WARNING, "domain '%s' starts with %zu QED disk "
+                 "image%s (%s); convert %s with: virt-qed-migrate -c %s "
+                 "--domain '%s'", name, n, n == 1 ? "" : "s",
+                 list ? list : "?", n == 1 ? "it" : "them", c->uri, name);
+        return VQM_EXIT_OK;
+    case POLICY_CONVERT_ON_STOP:
+        hook_log(LOG_WARNING, "domain '%s' starts with %zu QED disk "
+                 "image%s (%s); %s converted when the domain stops",
+                 name, n, n == 1 ? "" : "s", list ? list : "?",
+                 n == 1 ? "it will be" : "they will be");
+        return VQM_EXIT_OK;
+    case POLICY_DENY:
+        hook_log(LOG_ERR, "domain '%s' was not started: it uses QED disk "
+                 "image%s (%s), refused by the policy in %s; convert "
+                 "%s with: virt-qed-migrate -c %s --domain '%s'", name,
+                 n == 1 ? "" : "s", list ? list : "?", c->path,
+                 n == 1 ? "it" : "them", c->uri, name);
+        return VQM_EXIT_FAILED;
+    case POLICY_INVALID:
+        hook_log(LOG_ERR, "domain '%s' was not started: it uses QED disk "
+                 "image%s (%s) and the hook policy is unusable (%s)", name,
+                 n == 1 ? "" : "s", list ? list : "?", c->problem);
+        return VQM_EXIT_FAILED;
+    }
+    return VQM_EXIT_FAILED;
+}
+
+static int
+op_release(const struct hook_conf *c, struct hook_domain *d)
+{
+    CLEANUP_FREE char *name = printable(d->name);
+    size_t n;
+
+    if (c->policy != POLICY_CONVERT_ON_STOP)
+        return VQM_EXIT_OK;
+    n = count_qed(d);
+    if (n == 0)
+        return VQM_EXIT_OK;
+    if (!d->uuid) {
+        hook_log(LOG_WARNING, "domain '%s' has no valid UUID in its XML: "
+                 "no conversion scheduled", name);
+        return VQM_EXIT_OK;
+    }
+    hook_log(LOG_NOTICE, "domain '%s' stopped with %zu QED disk image%s: "
+             "conversion scheduled", name, n, n == 1 ? "" : "s");
+    if (spawn_worker(c, name ? name : "?", d->uuid) < 0)
+        return VQM_EXIT_FAILED;
+    return VQM_EXIT_OK;
+}
+
+/* migrate begin / restore begin / --hook-filter: rewritten XML on
+ * stdout, nothing when nothing changed.
+ */
+static int
+op_filter(struct hook_domain *d, struct vqm_error *err)
+{
+    if (filter_domain(d) == 0)
+        return 0;
+    return write_xml(d->doc, err);
+}
 
 int
 vqm_cmd_hook(const struct vqm_opts *o)
 {
-    vqm_report_error("this mode is not implemented yet");
-    return VQM_EXIT_FAILED;
+    struct hook_domain d = { 0 };
+    struct hook_conf c;
+    struct vqm_error err = { 0 };
+    CLEANUP_FREE char *op = NULL;
+    const char *subop = "-";
+    const char *conf_path;
+    bool filter;
+    int ret;
+
+    openlog("virt-qed-migrate", LOG_PID, LOG_DAEMON);
+    xmlInitParser();
+
+    if (o->hook_filter) {
+        /* Stand-alone filter: no policy, errors are errors. */
+        if (load_domain(&d, &err) < 0 || op_filter(&d, &err) < 0) {
+            vqm_report_error("%s", err.msg);
+            domain_free(&d);
+            return VQM_EXIT_FAILED;
+        }
+        domain_free(&d);
+        return VQM_EXIT_OK;
+    }
+
+    op = strdup(o->hook);
+    if (!op) {
+        vqm_report_error("out of memory");
+        return VQM_EXIT_FAILED;
+    }
+    {
+        char *colon = strchr(op, ':');
+        if (colon) {
+            *colon = '\0';
+            subop = colon + 1;
+        }
+    }
+
+    /* Only these operations concern us; everything else is allowed
+     * without reading anything.
+     */
+    filter = (strcmp(op, "migrate") == 0 || strcmp(op, "restore") == 0)
+        && strcmp(subop, "begin") == 0;
+    if (!filter
+        && !(strcmp(op, "prepare") == 0 && strcmp(subop, "begin") == 0)
+        && !(strcmp(op, "release") == 0 && strcmp(subop, "end") == 0))
+        return VQM_EXIT_OK;
+
+    conf_path = getenv("VQM_HOOK_CONF");
+    if (!conf_path || !*conf_path)
+        conf_path = VQM_HOOK_CONF;
+    if (conf_load(&c, conf_path, o->state_dir) < 0) {
+        vqm_report_error("out of memory");
+        conf_free(&c);
+        return VQM_EXIT_FAILED;
+    }
+    if (c.policy == POLICY_INVALID)
+        syslog(LOG_ERR, "%s", c.problem);
+
+    /* The time limit: reading a header from a dead NFS server must not
+     * hang a start forever.  On timeout a start is refused only where
+     * the policy would refuse it.
+     */
+    hook_deny_on_timeout = strcmp(op, "prepare") == 0
+        && (c.policy == POLICY_DENY || c.policy == POLICY_INVALID);
+    signal(SIGALRM, hook_alarm);
+    alarm(c.timeout);
+
+    vqm_debug("hook %s:%s, policy %s (%s)", op, subop,
+              policy_name(c.policy), c.path);
+    if (load_domain(&d, &err) < 0) {
+        if (filter) {
+            /* Leave the XML as libvirt has it. */
+            hook_log(LOG_WARNING, "%s; domain XML left unchanged", err.msg);
+            ret = VQM_EXIT_OK;
+        } else if (hook_deny_on_timeout) {
+            /* deny cannot tell whether the domain uses QED: refuse. */
+            hook_log(LOG_ERR, "%s", err.msg);
+            ret = VQM_EXIT_FAILED;
+        } else {
+            hook_log(LOG_WARNING, "%s", err.msg);
+            ret = VQM_EXIT_OK;
+        }
+    } else if (filter) {
+        if (op_filter(&d, &err) < 0) {
+            hook_log(LOG_WARNING, "%s", err.msg);
+        }
+        ret = VQM_EXIT_OK;
+    } else if (strcmp(op, "prepare") == 0) {
+        ret = op_prepare(&c, &d);
+    } else {
+        ret = op_release(&c, &d);
+    }
+    alarm(0);
+    domain_free(&d);
+    conf_free(&c);
+    closelog();
+    return ret;
 }

@@ -65,6 +65,8 @@ usage(FILE *fp)
 "      --state-dir DIR      journal directory (default " VQM_STATEDIR ")\n"
 "      --report FILE        write a machine-readable XML report\n"
 "      --shutdown[=SECONDS] shut running domains down, convert, start again\n"
+"      --force-shutdown     with --shutdown: power off (SIGTERM to QEMU) a\n"
+"                           domain still running after the timeout\n"
 "      --live               convert running domains by block copy\n"
 "      --bandwidth MIB      limit a live copy to MIB MiB/s\n"
 "\n"
@@ -111,7 +113,7 @@ enum {
     OPT_ALLOW_COPY, OPT_INSPECT, OPT_MAP, OPT_JSON, OPT_VERIFY, OPT_FLATTEN,
     OPT_REPAIR, OPT_KEEP_NAME, OPT_REMOVE_SOURCE, OPT_NO_PUNCH,
     OPT_CLUSTER_SIZE, OPT_LAZY_REFCOUNTS, OPT_COMPRESS, OPT_TRUST_DIR,
-    OPT_HOOK_FILTER, OPT_HOOK,
+    OPT_HOOK_FILTER, OPT_HOOK, OPT_FORCE_SHUTDOWN,
 };
 
 static const struct option long_options[] = {
@@ -123,6 +125,7 @@ static const struct option long_options[] = {
     { "state-dir", required_argument, NULL, OPT_STATE_DIR },
     { "report", required_argument, NULL, OPT_REPORT },
     { "shutdown", optional_argument, NULL, OPT_SHUTDOWN },
+    { "force-shutdown", no_argument, NULL, OPT_FORCE_SHUTDOWN },
     { "live", no_argument, NULL, OPT_LIVE },
     { "bandwidth", required_argument, NULL, OPT_BANDWIDTH },
     { "file", required_argument, NULL, OPT_FILE },
@@ -239,6 +242,9 @@ main(int argc, char *argv[])
                                        "(seconds)", optarg);
                 o.shutdown_timeout = (unsigned) v;
             }
+            break;
+        case OPT_FORCE_SHUTDOWN:
+            o.shutdown = o.force_shutdown = true;
             break;
         case OPT_LIVE: o.live = true; break;
         case OPT_BANDWIDTH:

@@ -61,6 +61,7 @@ struct vqm_opts {
     const char *rollback;         /* --rollback DOMAIN */
     bool shutdown;                /* --shutdown[=SECONDS] */
     unsigned shutdown_timeout;
+    bool force_shutdown;          /* --force-shutdown: destroy after it */
     bool live;
     uint64_t bandwidth;           /* --bandwidth MiB/s, 0 = unlimited */
 

@@ -1,18 +1,286 @@
-/* virt-qed-migrate: placeholder, replaced by the real sub-command. */
+/* virt-qed-migrate: --pool/--domain/--all and --rollback.
+ *
+ * Plans with src/virt, prints the plan (--dry-run) or carries it out and
+ * prints a summary, writes the --report, and turns the outcome into the
+ * exit status: 0 everything in scope is qcow2 (dry run: the plan can
+ * run), 1 something failed, 3 something was skipped.
+ */
 #include <config.h>
 
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
 #include "options.h"
+#include "virt/virt.h"
+
+static void
+human_size(uint64_t v, char *buf, size_t len)
+{
+    static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB",
+                                         "PiB" };
+    double d = (double) v;
+    unsigned u = 0;
+
+    while (d >= 1024 && u < 5) {
+        d /= 1024;
+        u++;
+    }
+    if (u == 0)
+        snprintf(buf, len, "%llu B", (unsigned long long) v);
+    else
+        snprintf(buf, len, "%.1f %s", d, units[u]);
+}
+
+static const char *
+img_mode(const struct vqm_vimage *img)
+{
+    if (!img->convert)
+        return "finish interrupted migration";
+    if (img->copy)
+        return "copy";
+    return img->block_device ? "in place (block device)" : "in place";
+}
+
+static void
+print_image_line(FILE *fp, const char *indent, const struct vqm_vimage *img,
+                 bool dry_run)
+{
+    char vs[32], fs[32];
+
+    human_size(img->virtual_size, vs, sizeof vs);
+    human_size(img->new_file_size ? img->new_file_size : img->file_size, fs,
+               sizeof fs);
+    if (!img->migrate) {
+        fprintf(fp, "%s%s: %s, left alone\n", indent, img->path,
+                img->format ? img->format : "unknown");
+        return;
+    }
+    switch (img->outcome) {
+    case VQM_OUTCOME_PLANNED:
+        fprintf(fp, "%s%s: qed -> qcow2 %s%s%s (%s virtual, %s file)\n",
+                indent, img->path, img_mode(img),
+                strcmp(img->new_path, img->path) ? ", new name " : "",
+                strcmp(img->new_path, img->path) ? img->new_path : "", vs,
+                fs);
+        break;
+    case VQM_OUTCOME_DONE:
+        fprintf(fp, "%s%s: %s %s%s%s (%s virtual, %s file, %.1f s)\n",
+                indent, img->path, dry_run ? "will be" : "now", "qcow2",
+                strcmp(img->new_path, img->path) ? " at " : "",
+                strcmp(img->new_path, img->path) ? img->new_path : "", vs,
+                fs, img->seconds);
+        break;
+    case VQM_OUTCOME_SKIPPED:
+        fprintf(fp, "%s%s: SKIPPED: %s\n", indent, img->path, img->reason);
+        break;
+    case VQM_OUTCOME_FAILED:
+        fprintf(fp, "%s%s: FAILED: %s\n", indent, img->path, img->reason);
+        break;
+    case VQM_OUTCOME_NONE:
+        fprintf(fp, "%s%s: %s\n", indent, img->path,
+                img->format ? img->format : "unknown");
+        break;
+    }
+    if (img->note[0])
+        fprintf(fp, "%s  (%s)\n", indent, img->note);
+}
+
+static void
+print_run(FILE *fp, const struct vqm_virt_run *run)
+{
+    size_t i, k;
+    bool dry = run->dry_run;
+
+    if (run->journal_recovered)
+        fprintf(fp, "An interrupted migration was found in the journal: "
+                "finishing it.\n");
+    for (i = 0; i < run->n_warnings; i++)
+        fprintf(fp, "warning: %s\n", run->warnings[i]);
+
+    for (i = 0; i < run->n_domains; i++) {
+        const struct vqm_vdomain *d = &run->domains[i];
+
+        if (!d->in_scope && !d->affected && d->outcome == VQM_OUTCOME_NONE)
+            continue;
+        fprintf(fp, "domain %s (%s%s%s):", d->name,
+                d->active ? "running" : "shut off",
+                d->persistent ? "" : ", transient",
+                d->managed_save ? ", managed save" : "");
+        switch (d->outcome) {
+        case VQM_OUTCOME_NONE: fprintf(fp, " nothing to do\n"); break;
+        case VQM_OUTCOME_PLANNED:
+            fprintf(fp, " definition will be rewritten%s\n",
+                    d->needs_shutdown ? " (shut down first, started "
+                    "again after)" : "");
+            break;
+        case VQM_OUTCOME_DONE:
+            fprintf(fp, " definition rewritten%s\n",
+                    d->restarted ? ", started again" : "");
+            break;
+        case VQM_OUTCOME_SKIPPED:
+            fprintf(fp, " SKIPPED: %s\n", d->reason);
+            break;
+        case VQM_OUTCOME_FAILED:
+            fprintf(fp, " FAILED: %s\n", d->reason);
+            break;
+        }
+        for (k = 0; k < d->n_disks; k++) {
+            const struct vqm_vdisk *dk = &d->disks[k];
+            const struct vqm_vimage *c;
+
+            fprintf(fp, "  disk %s (%s, type %s, format %s): %s\n",
+                    dk->target, dk->device, dk->type,
+                    dk->xml_format ? dk->xml_format : "none",
+                    dk->source ? dk->source : "no source");
+            if (dk->new_source)
+                fprintf(fp, "    new source: %s\n", dk->new_source);
+            if (dk->reason[0])
+                fprintf(fp, "    %s\n", dk->reason);
+            if (!dk->has_qed)
+                continue;
+            for (c = dk->image; c; c = c->backing)
+                print_image_line(fp, "    ", c, dry);
+        }
+    }
+
+    /* Volumes of the selected pools that no domain uses. */
+    for (i = 0; i < run->n_images; i++) {
+        const struct vqm_vimage *img = run->images[i];
+        bool used = false;
+
+        if (!img->in_scope || !img->migrate)
+            continue;
+        for (k = 0; k < run->n_domains && !used; k++) {
+            size_t m;
+            const struct vqm_vimage *c;
+            for (m = 0; m < run->domains[k].n_disks; m++)
+                for (c = run->domains[k].disks[m].image; c; c = c->backing)
+                    used |= c == img;
+        }
+        if (!used) {
+            fprintf(fp, "volume %s/%s (no domain uses it):\n",
+                    img->pool ? img->pool : "-",
+                    img->volume ? img->volume : img->path);
+            print_image_line(fp, "  ", img, dry);
+        }
+    }
+}
+
+static void
+print_summary(FILE *fp, const struct vqm_virt_run *run, int status)
+{
+    size_t i, conv = 0, skip = 0, fail = 0, doms = 0;
+
+    for (i = 0; i < run->n_images; i++) {
+        const struct vqm_vimage *img = run->images[i];
+        if (!img->migrate)
+            continue;
+        conv += img->outcome == VQM_OUTCOME_DONE
+            || img->outcome == VQM_OUTCOME_PLANNED;
+        skip += img->outcome == VQM_OUTCOME_SKIPPED;
+        fail += img->outcome == VQM_OUTCOME_FAILED;
+    }
+    for (i = 0; i < run->n_domains; i++)
+        doms += run->domains[i].outcome == VQM_OUTCOME_DONE
+            || run->domains[i].outcome == VQM_OUTCOME_PLANNED;
+    if (run->dry_run)
+        fprintf(fp, "Dry run: %zu image(s) would be converted, %zu "
+                "domain definition(s) rewritten, %zu image(s) skipped; "
+                "nothing was changed.\n", conv, doms, skip);
+    else
+        fprintf(fp, "Summary: %zu image(s) converted, %zu domain "
+                "definition(s) rewritten, %zu skipped, %zu failed%s.\n",
+                conv, doms, skip, fail,
+                status == 0 ? "; everything in scope is qcow2" : "");
+}
+
+static void
+progress(void *opaque, const struct vqm_vimage *img, uint64_t done,
+         uint64_t total)
+{
+    const struct vqm_opts *o = opaque;
+    unsigned pct = total ? (unsigned) (done * 100 / total) : 100;
+
+    if (o->progress_fd >= 0)
+        dprintf(o->progress_fd, "%u/100\n", pct);
+    else if (isatty(STDERR_FILENO))
+        fprintf(stderr, "\r%s: %3u%%%s", img->path, pct,
+                done >= total ? "\n" : "");
+}
 
 int
 vqm_cmd_virt(const struct vqm_opts *o)
 {
-    vqm_report_error("this mode is not implemented yet");
-    return VQM_EXIT_FAILED;
+    struct vqm_virt_opts vo = { 0 };
+    struct vqm_virt_run *run = NULL;
+    struct vqm_error err = { 0 };
+    int status;
+
+    if (o->live) {
+        vqm_report_error("--live is not supported yet: stop the domain, "
+                         "or use --shutdown");
+        return VQM_EXIT_FAILED;
+    }
+    vo.uri = o->uri;
+    vo.pools = (const char *const *) o->pools.v;
+    vo.n_pools = o->pools.n;
+    vo.domains = (const char *const *) o->domains.v;
+    vo.n_domains = o->domains.n;
+    vo.all = o->all;
+    vo.dry_run = o->dry_run;
+    vo.state_dir = o->state_dir;
+    vo.shutdown = o->shutdown;
+    vo.shutdown_timeout = o->shutdown_timeout;
+    vo.force_shutdown = o->force_shutdown;
+    vo.keep_name = o->keep_name;
+    vo.copy = o->copy;
+    vo.allow_copy = o->allow_copy;
+    vo.remove_source = o->remove_source;
+    vo.verify = o->verify;
+    vo.verify_full = o->verify_full;
+    vo.trust_dirs = (const char *const *) o->trust_dirs.v;
+    vo.n_trust_dirs = o->trust_dirs.n;
+    if (o->progress) {
+        vo.progress = progress;
+        vo.progress_opaque = (void *) o;
+    }
+
+    if (vqm_virt_plan(&vo, &run, &err) < 0) {
+        vqm_report_error("%s", err.msg);
+        return VQM_EXIT_FAILED;
+    }
+    if (!o->dry_run && vqm_virt_execute(run, &err) < 0) {
+        vqm_report_error("%s", err.msg);
+        status = VQM_EXIT_FAILED;
+    } else {
+        status = vqm_virt_status(run);
+    }
+    if (!o->quiet) {
+        print_run(stdout, run);
+        print_summary(stdout, run, status);
+    }
+    if (o->report && vqm_virt_write_report(run, o->report, status,
+                                           &err) < 0) {
+        vqm_report_error("%s", err.msg);
+        status = VQM_EXIT_FAILED;
+    }
+    vqm_virt_free(run);
+    return status;
 }
 
 int
 vqm_cmd_rollback(const struct vqm_opts *o)
 {
-    vqm_report_error("this mode is not implemented yet");
-    return VQM_EXIT_FAILED;
+    struct vqm_error err = { 0 };
+    char msg[1024];
+
+    if (vqm_virt_rollback(o->uri, o->state_dir, o->rollback, msg,
+                          sizeof msg, &err) < 0) {
+        vqm_report_error("%s", err.msg);
+        return VQM_EXIT_FAILED;
+    }
+    if (!o->quiet)
+        printf("%s\n", msg);
+    return VQM_EXIT_OK;
 }

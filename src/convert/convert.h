@@ -67,6 +67,8 @@ struct vqm_convert_result {
     uint64_t leaks;                 /* QED leaks found (now free) */
     double seconds;
     bool verified;
+    char warning[512];              /* a non-fatal problem after the
+                                       commit (hole punching, ...) */
 };
 
 /* Convert the image at path.  Takes QEMU-compatible OFD locks first and

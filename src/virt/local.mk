@@ -1,6 +1,14 @@
-# src/virt
+# src/virt: libvirt discovery, planning, migration, journal and report.
 noinst_LIBRARIES += src/virt/libvqmvirt.a
 src_virt_libvqmvirt_a_SOURCES = \
-	src/virt/virt-stub.c \
+	src/virt/virt.h \
+	src/virt/virt-internal.h \
+	src/virt/virt-conn.c \
+	src/virt/virt-domxml.c \
+	src/virt/virt-journal.c \
+	src/virt/virt-migrate.c \
+	src/virt/virt-plan.c \
+	src/virt/virt-probe.c \
+	src/virt/virt-report.c \
 	$(NULL)
 src_virt_libvqmvirt_a_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/src $(LIBVIRT_CFLAGS) $(LIBXML2_CFLAGS)

@@ -1,0 +1,436 @@
+/* virt-qed-migrate: conversion by copy.
+ *
+ * The new qcow2 is written by the streaming writer into an unnamed file
+ * (O_TMPFILE) in the target's directory, or a hidden temporary name where
+ * the file system cannot do that, fsynced, then linked under its name
+ * (never over an existing file) and the directory fsynced.  So a crash or
+ * a failure leaves no partial output under the target name, and the
+ * source is only read.  Sparse: unallocated and zero ranges are not
+ * written, an all-zero data cluster becomes a zero cluster (with a
+ * backing file) or a hole.  Data moves with copy_file_range where the
+ * kernel can (reflinks on XFS/btrfs), after a zero scan of the source
+ * through a read-only mapping; VQM_COPY_METHOD=read uses plain reads and
+ * writes instead.  Memory: one chunk buffer plus the writer's bounded
+ * state.
+ */
+#include <config.h>
+
+#define _GNU_SOURCE 1
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "overflow.h"
+#include "vqm-debug.h"
+#include "vqm-io.h"
+#include "convert-internal.h"
+
+#define CHUNK (8u << 20)
+
+struct cp {
+    struct conv *c;
+    struct qcow2w_stream *s;
+    unsigned qcb;
+    uint64_t qcs;
+    uint64_t size;
+    bool out_backing;            /* the output has a backing file */
+    bool use_mmap;
+    uint8_t *buf;                /* CHUNK bytes (at least one cluster) */
+    size_t buflen;
+};
+
+int
+conv_default_output(const char *path, char *out, size_t outlen,
+                    struct vqm_error *err)
+{
+    size_t n = strlen(path);
+    int r;
+
+    if (n > 4 && strcmp(path + n - 4, ".qed") == 0)
+        r = snprintf(out, outlen, "%.*s.qcow2", (int) (n - 4), path);
+    else
+        r = snprintf(out, outlen, "%s.qcow2", path);
+    if (r < 0 || (size_t) r >= outlen)
+        return vqm_error_set(err, VQM_ERR_INVALID, "path too long: '%s'",
+                             path);
+    return 0;
+}
+
+/* Clusters [g, g+n) with their guest data at data; when src_fd >= 0 the
+ * same bytes are in src_fd at src_off (for copy_file_range).
+ */
+static int
+emit(struct cp *p, uint64_t g, uint64_t n, const uint8_t *data, int src_fd,
+     uint64_t src_off, struct vqm_error *err)
+{
+    uint64_t i = 0;
+
+    while (i < n) {
+        uint64_t j = i;
+        bool zero = conv_is_zero(data + i * p->qcs, p->qcs);
+
+        while (j + 1 < n &&
+               conv_is_zero(data + (j + 1) * p->qcs, p->qcs) == zero)
+            j++;
+        if (zero) {
+            if (p->out_backing &&
+                qcow2w_stream_zero(p->s, g + i, j - i + 1, err) < 0)
+                return -1;
+        } else if (src_fd >= 0 && !p->c->o->compress) {
+            if (qcow2w_stream_copy(p->s, g + i, j - i + 1, src_fd,
+                                   src_off + i * p->qcs, err) < 0)
+                return -1;
+        } else {
+            if (qcow2w_stream_data(p->s, g + i, j - i + 1,
+                                   data + i * p->qcs, err) < 0)
+                return -1;
+        }
+        i = j + 1;
+    }
+    return 0;
+}
+
+/* n clusters from g, host-contiguous at host in the source. */
+static int
+copy_data(struct cp *p, uint64_t g, uint64_t n, uint64_t host,
+          struct vqm_error *err)
+{
+    struct conv *c = p->c;
+    uint64_t len = n * p->qcs;
+
+    if (p->use_mmap && host + len <= c->length) {
+        void *m = mmap(NULL, len, PROT_READ, MAP_SHARED | MAP_POPULATE,
+                       c->fd, (off_t) host);
+        if (m != MAP_FAILED) {
+            int r = emit(p, g, n, m, c->fd, host, err);
+            munmap(m, len);
+            return r;
+        }
+    }
+    if (vqm_pread_full(c->fd, p->buf, len, host, 1, c->path, err) < 0)
+        return -1;
+    return emit(p, g, n, p->buf, -1, 0, err);
+}
+
+/* Read [off, off+len) of the backing chain below the top image. */
+static int
+read_backing(struct cp *p, uint64_t off, uint8_t *buf, uint64_t len,
+             struct vqm_error *err)
+{
+    struct vqm_image *b = p->c->chain ? vqm_image_backing(p->c->chain) : NULL;
+    uint64_t bsize, n;
+
+    memset(buf, 0, len);
+    if (!b)
+        return 0;
+    bsize = vqm_image_size(b);
+    if (off >= bsize)
+        return 0;
+    n = len < bsize - off ? len : bsize - off;
+    return vqm_image_read(b, off, buf, n, err);
+}
+
+/* One output cluster made of several source extents (qcow2 clusters
+ * bigger than the QED ones, or --repair around a dropped cluster).
+ */
+static int
+copy_mixed(struct cp *p, uint64_t off, struct vqm_error *err)
+{
+    struct conv *c = p->c;
+    uint64_t cend = off + p->qcs, pos = off;
+    bool all_unalloc = true, any_data = false;
+    struct qed_extent e;
+
+    if (cend > p->size)
+        cend = p->size;
+    memset(p->buf, 0, p->qcs);
+    while (pos < cend) {
+        if (conv_extent_at(c, pos, cend - pos, &e, err) < 0)
+            return -1;
+        switch (e.kind) {
+        case QED_EXTENT_DATA:
+            if (vqm_pread_full(c->fd, p->buf + (pos - off), e.length,
+                               e.host_offset, 1, c->path, err) < 0)
+                return -1;
+            any_data = true;
+            all_unalloc = false;
+            break;
+        case QED_EXTENT_ZERO:
+            all_unalloc = false;
+            break;
+        case QED_EXTENT_UNALLOCATED:
+            if (p->out_backing || c->o->flatten) {
+                if (read_backing(p, pos, p->buf + (pos - off), e.length,
+                                 err) < 0)
+                    return -1;
+                any_data = true;
+            }
+            break;
+        }
+        pos = e.offset + e.length;
+    }
+    if (all_unalloc && p->out_backing)
+        return 0;                       /* falls through, as before */
+    if (!any_data) {
+        if (p->out_backing)
+            return qcow2w_stream_zero(p->s, off / p->qcs, 1, err);
+        return 0;
+    }
+    return emit(p, off / p->qcs, 1, p->buf, -1, 0, err);
+}
+
+static uint64_t
+whole_clusters(struct cp *p, uint64_t off, uint64_t end)
+{
+    if (end >= p->size)
+        return vqm_div_round_up(p->size - off, p->qcs);
+    return (end - off) / p->qcs;
+}
+
+static int
+copy_flat(struct cp *p, uint64_t *offp, struct vqm_error *err)
+{
+    uint64_t off = *offp, n, len;
+    struct vqm_map_entry m;
+
+    if (vqm_image_map_at(p->c->chain, off, &m, err) < 0)
+        return -1;
+    n = whole_clusters(p, off, m.start + m.length);
+    if (!m.data && m.zero && n > 0) {
+        *offp = off + n * p->qcs;
+        return 0;
+    }
+    if (n == 0)
+        n = 1;
+    if (n > p->buflen / p->qcs)
+        n = p->buflen / p->qcs;
+    len = n * p->qcs;
+    memset(p->buf, 0, len);
+    if (len > p->size - off)
+        len = p->size - off;
+    if (vqm_image_read(p->c->chain, off, p->buf, len, err) < 0)
+        return -1;
+    if (emit(p, off / p->qcs, n, p->buf, -1, 0, err) < 0)
+        return -1;
+    *offp = off + n * p->qcs;
+    return 0;
+}
+
+static int
+copy_all(struct cp *p, struct vqm_error *err)
+{
+    struct conv *c = p->c;
+    uint64_t off = 0;
+
+    c->progress_total = p->size;
+    while (off < p->size) {
+        uint64_t before = off, n, end;
+        struct qed_extent e;
+
+        if (c->o->flatten) {
+            if (copy_flat(p, &off, err) < 0)
+                return -1;
+        } else {
+            if (conv_extent_at(c, off, 0, &e, err) < 0)
+                return -1;
+            end = e.offset + e.length;
+            n = whole_clusters(p, off, end);
+            if (n == 0) {
+                if (copy_mixed(p, off, err) < 0)
+                    return -1;
+                off += p->qcs;
+            } else if (e.kind == QED_EXTENT_UNALLOCATED) {
+                off += n * p->qcs;
+            } else if (e.kind == QED_EXTENT_ZERO) {
+                if (p->out_backing &&
+                    qcow2w_stream_zero(p->s, off / p->qcs, n, err) < 0)
+                    return -1;
+                off += n * p->qcs;
+            } else {
+                if (n > p->buflen / p->qcs)
+                    n = p->buflen / p->qcs;
+                if (copy_data(p, off / p->qcs, n,
+                              e.host_offset + (off - e.offset), err) < 0)
+                    return -1;
+                off += n * p->qcs;
+            }
+        }
+        if (off > p->size)
+            off = p->size;
+        conv_progress(c, off - before);
+    }
+    return 0;
+}
+
+int
+conv_copy(struct conv *c, const char *output, struct vqm_error *err)
+{
+    const struct vqm_convert_opts *o = c->o;
+    struct cp cp;
+    struct cp *p = &cp;
+    struct qcow2w_stream_opts so;
+    struct stat st;
+    char dirbuf[PATH_MAX], basebuf[PATH_MAX], tmpname[PATH_MAX] = "";
+    char procpath[64];
+    const char *dir, *base, *method = getenv("VQM_COPY_METHOD");
+    int out_fd = -1, ret = -1;
+    bool linked = false;
+    unsigned cb = c->info->cluster_bits;
+
+    memset(p, 0, sizeof *p);
+    p->c = c;
+    p->size = c->info->image_size;
+    if (o->cluster_size) {
+        if (!vqm_is_power_of_2(o->cluster_size) || o->cluster_size < 512 ||
+            o->cluster_size > (2u << 20))
+            return vqm_error_set(err, VQM_ERR_INVALID,
+                                 "qcow2 cluster size must be a power of 2 "
+                                 "from 512 to 2M, not %" PRIu32,
+                                 o->cluster_size);
+        p->qcb = vqm_log2(o->cluster_size);
+    } else {
+        p->qcb = cb > QCOW2_MAX_CLUSTER_BITS ? QCOW2_MAX_CLUSTER_BITS : cb;
+    }
+    p->qcs = 1ULL << p->qcb;
+    p->out_backing = c->bname != NULL;
+    p->use_mmap = !(method && strcmp(method, "read") == 0);
+    p->buflen = CHUNK > p->qcs ? CHUNK : p->qcs;
+
+    if ((o->flatten || c->info->has_backing) && !c->chain &&
+        vqm_image_open(c->path, "qed", true, &o->policy, &c->chain, err) < 0)
+        return vqm_error_prefix(err, "'%s'", c->path);
+
+    if (lstat(output, &st) == 0)
+        return vqm_error_set(err, VQM_ERR_INVALID,
+                             "'%s' already exists", output);
+    snprintf(dirbuf, sizeof dirbuf, "%s", output);
+    snprintf(basebuf, sizeof basebuf, "%s", output);
+    dir = dirname(dirbuf);
+    base = basename(basebuf);
+
+    p->buf = malloc(p->buflen);
+    if (!p->buf)
+        return vqm_error_set_errno(err, ENOMEM, "copy buffer");
+
+    out_fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    if (out_fd < 0) {
+        if (snprintf(tmpname, sizeof tmpname, "%s/.%s.XXXXXX", dir, base) >=
+            (int) sizeof tmpname) {
+            vqm_error_set(err, VQM_ERR_INVALID, "path too long: '%s'",
+                          output);
+            goto out;
+        }
+        out_fd = mkostemp(tmpname, O_CLOEXEC);
+        if (out_fd < 0) {
+            vqm_error_set_errno(err, errno, "cannot create a file in '%s'",
+                                dir);
+            tmpname[0] = '\0';
+            goto out;
+        }
+    }
+    /* Owner, group and mode of the source (chown needs privileges). */
+    if (fchown(out_fd, c->st.st_uid, c->st.st_gid) < 0)
+        vqm_debug("cannot keep the owner of '%s': %s", c->path,
+                  strerror(errno));
+    if (fchmod(out_fd, S_ISREG(c->st.st_mode) ?
+               (c->st.st_mode & 07777) : 0644) < 0) {
+        vqm_error_set_errno(err, errno, "cannot set the mode of '%s'",
+                            output);
+        goto out;
+    }
+
+    memset(&so, 0, sizeof so);
+    so.cluster_bits = p->qcb;
+    so.size = p->size;
+    if (c->bname) {
+        /* The writer wants a NUL-terminated name. */
+        static char name[QCOW2_MAX_BACKING_NAME + 1];
+        if (c->bname_len > QCOW2_MAX_BACKING_NAME) {
+            vqm_error_set(err, VQM_ERR_UNSUPPORTED,
+                          "'%s': the backing file name is %zu bytes long, "
+                          "qcow2 allows %d", c->path, c->bname_len,
+                          QCOW2_MAX_BACKING_NAME);
+            goto out;
+        }
+        memcpy(name, c->bname, c->bname_len);
+        name[c->bname_len] = '\0';
+        so.backing_name = name;
+        so.backing_format = c->bfmt;
+    }
+    so.lazy_refcounts = o->lazy_refcounts;
+    so.compress = o->compress == VQM_COMPRESS_ZLIB ? QCOW2W_COMPRESS_ZLIB :
+        o->compress == VQM_COMPRESS_ZSTD ? QCOW2W_COMPRESS_ZSTD :
+        QCOW2W_COMPRESS_NONE;
+    if (qcow2w_stream_open(out_fd, output, &so, &p->s, err) < 0)
+        goto out;
+    if (copy_all(p, err) < 0 || qcow2w_stream_finish(p->s, err) < 0)
+        goto out;
+
+    /* Give it its name (never over an existing file), then sync the
+     * directory.
+     */
+    if (vqm_fault_point("write", output, 0, 0) < 0) {
+        vqm_error_set_errno(err, errno, "cannot create '%s'", output);
+        goto out;
+    }
+    if (tmpname[0]) {
+        if (link(tmpname, output) < 0) {
+            vqm_error_set_errno(err, errno, "cannot create '%s'", output);
+            goto out;
+        }
+        unlink(tmpname);
+        tmpname[0] = '\0';
+    } else {
+        snprintf(procpath, sizeof procpath, "/proc/self/fd/%d", out_fd);
+        if (linkat(AT_FDCWD, procpath, AT_FDCWD, output,
+                   AT_SYMLINK_FOLLOW) < 0) {
+            vqm_error_set_errno(err, errno, "cannot create '%s'", output);
+            goto out;
+        }
+    }
+    linked = true;
+    if (vqm_sync_dir(output, err) < 0)
+        goto out;
+    c->res->data_bytes_written = qcow2w_stream_data_bytes(p->s);
+    c->res->metadata_bytes = qcow2w_stream_metadata_bytes(p->s);
+
+    if (o->verify) {
+        struct vqm_image *out_img = NULL;
+        int r;
+
+        if (!c->chain &&
+            vqm_image_open(c->path, "qed", true, &o->policy, &c->chain,
+                           err) < 0)
+            goto out;
+        if (vqm_image_open(output, "qcow2", true, &o->policy, &out_img,
+                           err) < 0)
+            goto out;
+        r = conv_compare_images(c->chain, out_img, output, err);
+        vqm_image_close(out_img);
+        if (r < 0)
+            goto out;
+        c->res->verified = true;
+    }
+    ret = 0;
+
+ out:
+    if (ret < 0) {
+        if (tmpname[0])
+            unlink(tmpname);
+        if (linked)
+            unlink(output);
+    }
+    qcow2w_stream_free(p->s);
+    free(p->buf);
+    if (out_fd >= 0)
+        close(out_fd);
+    return ret;
+}

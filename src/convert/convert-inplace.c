@@ -1,0 +1,605 @@
+/* virt-qed-migrate: in-place conversion (formats.md 3.1 to 3.6).
+ *
+ * Data clusters stay where they are.  The qcow2 L2 tables, L1, refcount
+ * table and refcount blocks are written past the end of the file (a
+ * region no QED table references), made durable, then checked against
+ * the QED tables; only then is sector 0 switched with one aligned
+ * 512-byte write (the commit), made durable in turn.  After the commit
+ * the old QED tables are free clusters; their space is punched out.
+ * Invariant: until the commit the file is the untouched QED plus
+ * unreferenced clusters at its end (a valid QED with leaks); after it,
+ * a complete qcow2.  Memory: the qcow2 L1, one L2 table, and a window of
+ * at most REFCOUNT_WINDOW bytes of refcount blocks.
+ */
+#include <config.h>
+
+#define _GNU_SOURCE 1
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "overflow.h"
+#include "vqm-debug.h"
+#include "vqm-endian.h"
+#include "vqm-io.h"
+#include "convert-internal.h"
+
+#define REFCOUNT_WINDOW (8u << 20)
+#define L2_BATCH (1u << 20)
+
+/* Geometry shared by the passes. */
+struct ip {
+    struct conv *c;
+    unsigned qcb;
+    uint64_t qcs;
+    uint64_t l2e;               /* entries per qcow2 L2 */
+    uint64_t span;              /* guest bytes per qcow2 L2 */
+    uint64_t size;
+    struct qcow2w_layout lay;
+    uint64_t name_off;          /* 0 = inline */
+    uint64_t n_l2;
+};
+
+static void
+ip_init(struct ip *ip, struct conv *c)
+{
+    unsigned cb = c->info->cluster_bits;
+
+    memset(ip, 0, sizeof *ip);
+    ip->c = c;
+    ip->qcb = cb > QCOW2_MAX_CLUSTER_BITS ? QCOW2_MAX_CLUSTER_BITS : cb;
+    ip->qcs = 1ULL << ip->qcb;
+    ip->l2e = ip->qcs / 8;
+    ip->span = ip->qcs * ip->l2e;
+    ip->size = c->info->image_size;
+}
+
+/* Pass 1: how many qcow2 L2 tables are needed (ranges with an entry). */
+static int
+count_l2(struct ip *ip, struct vqm_error *err)
+{
+    uint64_t off = 0, last = UINT64_MAX;
+    struct qed_extent e;
+
+    ip->n_l2 = 0;
+    while (off < ip->size) {
+        if (qed_extent_at(ip->c->qed, off, 0, &e, err) < 0)
+            return -1;
+        if (e.length == 0)
+            return vqm_error_set(err, VQM_ERR_INTERNAL, "empty extent");
+        if (e.kind != QED_EXTENT_UNALLOCATED) {
+            uint64_t r0 = e.offset / ip->span;
+            uint64_t r1 = (e.offset + e.length - 1) / ip->span;
+            if (last != UINT64_MAX && r0 <= last)
+                r0 = last + 1;
+            if (r1 >= r0)
+                ip->n_l2 += r1 - r0 + 1;
+            if (last == UINT64_MAX || r1 > last)
+                last = r1;
+        }
+        off = e.offset + e.length;
+    }
+    return 0;
+}
+
+/* Where the backing name goes: 0 = inline in the commit sector, else an
+ * offset in cluster 0 outside what the live QED uses.  Returns 0 and
+ * sets *off, or 1 with a reason when it cannot be placed.
+ */
+static int
+place_name(struct ip *ip, const struct qcow2w_header *h, uint64_t *off,
+           char *reason, size_t reasonlen)
+{
+    const struct qed_info *info = ip->c->info;
+    uint64_t len = ip->c->bname_len, cand[2];
+    uint64_t q0 = 0, q1 = 0;
+    size_t i;
+
+    *off = 0;
+    if (!ip->c->bname)
+        return 0;
+    if (len > QCOW2_MAX_BACKING_NAME) {
+        snprintf(reason, reasonlen, "the backing file name is %" PRIu64
+                 " bytes long, qcow2 allows %d", len, QCOW2_MAX_BACKING_NAME);
+        return 1;
+    }
+    if (qcow2w_header_ext_len(h) + len <= QCOW2_COMMIT_SECTOR)
+        return 0;
+    if (info->has_backing) {
+        q0 = info->backing_filename_offset;
+        q1 = q0 + info->backing_filename_size;
+    }
+    cand[0] = QCOW2_COMMIT_SECTOR;
+    cand[1] = vqm_align_up(q1 > QCOW2_COMMIT_SECTOR ? q1 : 512, 8);
+    for (i = 0; i < 2; i++) {
+        uint64_t o = cand[i];
+        if (o + len > ip->qcs)
+            continue;
+        if (q1 > q0 && o < q1 && o + len > q0)
+            continue;                       /* overlaps the QED name */
+        *off = o;
+        return 0;
+    }
+    snprintf(reason, reasonlen, "the backing file name (%" PRIu64 " bytes) "
+             "does not fit the first qcow2 cluster next to the QED one", len);
+    return 1;
+}
+
+static void
+fill_header(struct ip *ip, struct qcow2w_header *h)
+{
+    memset(h, 0, sizeof *h);
+    h->cluster_bits = ip->qcb;
+    h->size = ip->size;
+    h->l1_size = ip->lay.l1_size;
+    h->l1_offset = ip->lay.l1_offset;
+    h->rt_offset = ip->lay.rt_offset;
+    h->rt_clusters = (uint32_t) ip->lay.rt;
+    h->header_length = 104;
+    h->backing_name = ip->c->bname;
+    h->backing_name_len = ip->c->bname_len;
+    h->backing_format = ip->c->bname ? ip->c->bfmt : NULL;
+    h->backing_name_offset = ip->name_off;
+}
+
+static uint64_t
+ip_base(struct ip *ip)
+{
+    struct conv *c = ip->c;
+    const struct qed_info *info = c->info;
+
+    if (c->is_blk) {
+        uint64_t b = c->check.highest_used_end;
+        uint64_t l1end = info->l1_table_offset +
+            (uint64_t) info->table_size * info->cluster_size;
+        uint64_t hdr = (uint64_t) info->header_size * info->cluster_size;
+        if (l1end > b)
+            b = l1end;
+        if (hdr > b)
+            b = hdr;
+        return vqm_align_up(b, ip->qcs);
+    }
+    return vqm_align_up(c->length, ip->qcs);
+}
+
+int
+conv_inplace_plan(struct conv *c, char *reason, size_t reasonlen,
+                  struct vqm_error *err)
+{
+    const struct qed_info *info = c->info;
+    struct ip ip;
+    struct qcow2w_header h;
+    struct vqm_error e2 = { 0 };
+
+    reason[0] = '\0';
+    if (info->compat_features) {
+        snprintf(reason, reasonlen, "unknown QED compat features 0x%" PRIx64
+                 " are set", info->compat_features);
+        return 0;
+    }
+    if (c->check.corruptions) {
+        snprintf(reason, reasonlen, "the image is corrupt");
+        return 0;
+    }
+    ip_init(&ip, c);
+    if (count_l2(&ip, err) < 0)
+        return -1;
+    if (qcow2w_layout_compute(ip_base(&ip), ip.qcb, ip.size, ip.n_l2,
+                              &ip.lay, &e2) < 0) {
+        if (e2.code != VQM_ERR_UNSUPPORTED) {
+            if (err)
+                *err = e2;
+            return -1;
+        }
+        snprintf(reason, reasonlen, "%s", e2.msg);
+        return 0;
+    }
+    if (c->is_blk && ip.lay.end > c->length) {
+        snprintf(reason, reasonlen, "the device has no room for %" PRIu64
+                 " bytes of qcow2 metadata after the QED data",
+                 ip.lay.end - ip.lay.base);
+        return 0;
+    }
+    fill_header(&ip, &h);
+    h.backing_name_offset = 0;
+    if (place_name(&ip, &h, &ip.name_off, reason, reasonlen))
+        return 0;
+    if (c->bname && (!c->bfmt || strlen(c->bfmt) >= 16)) {
+        snprintf(reason, reasonlen, "the backing file format is unknown");
+        return 0;
+    }
+    c->res->metadata_bytes = ip.lay.end - ip.lay.base;
+    return 0;
+}
+
+/* Write len bytes of buf at off on the source. */
+static int
+ip_write(struct conv *c, const void *buf, size_t len, uint64_t off,
+         struct vqm_error *err)
+{
+    return vqm_pwrite_full(c->fd, buf, len, off, c->path, err);
+}
+
+/* Pass 2: build and write the L2 tables in order, fill the L1. */
+static int
+write_l2(struct ip *ip, uint64_t *l1, struct vqm_error *err)
+{
+    struct conv *c = ip->c;
+    uint64_t cs = c->info->cluster_size;
+    uint64_t off = 0, cur = UINT64_MAX, idx = 0, nbatch = 0, batch_start = 0;
+    size_t batch_max = L2_BATCH > ip->qcs ? L2_BATCH / ip->qcs : 1;
+    CLEANUP_FREE uint8_t *batch = malloc(batch_max * ip->qcs);
+    uint8_t *l2 = NULL;
+    struct qed_extent e;
+
+    if (!batch)
+        return vqm_error_set_errno(err, ENOMEM, "L2 tables");
+    while (off < ip->size) {
+        uint64_t r, g, end;
+
+        if (qed_extent_at(c->qed, off, 0, &e, err) < 0)
+            return -1;
+        end = e.offset + e.length;
+        if (e.kind == QED_EXTENT_UNALLOCATED) {
+            off = end;
+            continue;
+        }
+        /* Walk the extent qcow2 cluster by qcow2 cluster. */
+        for (g = e.offset; g < end; g += ip->qcs) {
+            uint64_t entry;
+
+            r = g / ip->span;
+            if (r != cur) {
+                if (nbatch == batch_max) {
+                    if (ip_write(c, batch, nbatch * ip->qcs,
+                                 ip->lay.l2_offset + batch_start * ip->qcs,
+                                 err) < 0)
+                        return -1;
+                    batch_start += nbatch;
+                    nbatch = 0;
+                    conv_progress(c, batch_max);
+                }
+                if (idx >= ip->lay.n_l2)
+                    return vqm_error_set(err, VQM_ERR_INTERNAL,
+                                         "more L2 tables than counted");
+                l2 = batch + nbatch * ip->qcs;
+                memset(l2, 0, ip->qcs);
+                l1[r] = (ip->lay.l2_offset + idx * ip->qcs) |
+                    QCOW2_OFLAG_COPIED;
+                idx++;
+                nbatch++;
+                cur = r;
+            }
+            if (e.kind == QED_EXTENT_ZERO)
+                entry = QCOW2_OFLAG_ZERO;
+            else
+                entry = (e.host_offset + (g - e.offset)) | QCOW2_OFLAG_COPIED;
+            (void) cs;
+            vqm_st_be64(l2 + 8 * ((g / ip->qcs) % ip->l2e), entry);
+        }
+        off = end;
+    }
+    if (idx != ip->lay.n_l2)
+        return vqm_error_set(err, VQM_ERR_INTERNAL,
+                             "fewer L2 tables than counted");
+    if (nbatch && ip_write(c, batch, nbatch * ip->qcs,
+                           ip->lay.l2_offset + batch_start * ip->qcs,
+                           err) < 0)
+        return -1;
+    conv_progress(c, nbatch);
+    return 0;
+}
+
+/* The refcount blocks, one window of blocks at a time. */
+static int
+write_refcounts(struct ip *ip, struct vqm_error *err)
+{
+    struct conv *c = ip->c;
+    uint64_t rbe = ip->lay.rb_entries;
+    uint64_t per = REFCOUNT_WINDOW / ip->qcs, w;
+    uint64_t meta0 = ip->lay.base / ip->qcs, meta1 = ip->lay.end / ip->qcs;
+    CLEANUP_FREE uint8_t *buf = NULL;
+
+    if (per == 0)
+        per = 1;
+    if (per > ip->lay.rb)
+        per = ip->lay.rb;
+    buf = malloc(per * ip->qcs);
+    if (!buf)
+        return vqm_error_set_errno(err, ENOMEM, "refcount blocks");
+    for (w = 0; w < ip->lay.rb; w += per) {
+        uint64_t nb = ip->lay.rb - w < per ? ip->lay.rb - w : per;
+        uint64_t lo = w * rbe, hi = (w + nb) * rbe, k, off = 0;
+        struct qed_extent e;
+
+        memset(buf, 0, nb * ip->qcs);
+#define RC_SET(cl) vqm_st_be16(buf + 2 * ((cl) - lo), 1)
+        if (lo == 0)
+            RC_SET(0);
+        for (k = meta0 > lo ? meta0 : lo; k < meta1 && k < hi; k++)
+            RC_SET(k);
+        while (off < ip->size) {
+            uint64_t n, h0;
+
+            if (qed_extent_at(c->qed, off, 0, &e, err) < 0)
+                return -1;
+            off = e.offset + e.length;
+            if (e.kind != QED_EXTENT_DATA)
+                continue;
+            n = vqm_div_round_up(e.length, ip->qcs);
+            h0 = e.host_offset / ip->qcs;
+            if (h0 + n <= lo || h0 >= hi)
+                continue;
+            for (k = h0 > lo ? h0 : lo; k < h0 + n && k < hi; k++) {
+                if (vqm_ld_be16(buf + 2 * (k - lo)))
+                    return vqm_error_set(err, VQM_ERR_CORRUPT,
+                                         "'%s': host cluster %" PRIu64
+                                         " referenced twice", c->path, k);
+                RC_SET(k);
+            }
+        }
+#undef RC_SET
+        if (ip_write(c, buf, nb * ip->qcs, ip->lay.rb_offset + w * ip->qcs,
+                     err) < 0)
+            return -1;
+        conv_progress(c, nb);
+    }
+    return 0;
+}
+
+/* Read back the qcow2 L1/L2 just written and compare every entry with the
+ * QED tables, which are still the live ones.
+ */
+static int
+verify_map(struct ip *ip, struct vqm_error *err)
+{
+    struct conv *c = ip->c;
+    uint64_t cs = c->info->cluster_size;
+    uint64_t nclusters = vqm_div_round_up(ip->size, ip->qcs), r, j;
+    CLEANUP_FREE uint8_t *l1 = malloc(ip->lay.n_l1 * ip->qcs);
+    CLEANUP_FREE uint8_t *l2 = malloc(ip->qcs);
+
+    if (!l1 || !l2)
+        return vqm_error_set_errno(err, ENOMEM, "verify");
+    if (vqm_pread_full(c->fd, l1, ip->lay.n_l1 * ip->qcs, ip->lay.l1_offset,
+                       0, c->path, err) < 0)
+        return -1;
+    for (r = 0; r < ip->lay.l1_size; r++) {
+        uint64_t l1e = vqm_ld_be64(l1 + 8 * r), g0 = r * ip->l2e;
+
+        if (l1e == 0) {
+            struct qed_extent e;
+            uint64_t start = r * ip->span, len = ip->size - start;
+            if (len > ip->span)
+                len = ip->span;
+            if (qed_extent_at(c->qed, start, len, &e, err) < 0)
+                return -1;
+            if (e.kind != QED_EXTENT_UNALLOCATED || e.length != len)
+                return vqm_error_set(err, VQM_ERR_INTERNAL,
+                                     "verification failed: qcow2 L1 entry "
+                                     "%" PRIu64 " is empty, the QED range "
+                                     "is not", r);
+            continue;
+        }
+        if ((l1e & ~(QCOW2_OFFSET_MASK | QCOW2_OFLAG_COPIED)) ||
+            !(l1e & QCOW2_OFLAG_COPIED))
+            return vqm_error_set(err, VQM_ERR_INTERNAL,
+                                 "verification failed: bad L1 entry %" PRIu64,
+                                 r);
+        if (vqm_pread_full(c->fd, l2, ip->qcs, l1e & QCOW2_OFFSET_MASK, 0,
+                           c->path, err) < 0)
+            return -1;
+        for (j = 0; j < ip->l2e; j++) {
+            uint64_t g = g0 + j, got = vqm_ld_be64(l2 + 8 * j), q, want;
+
+            if (g >= nclusters) {
+                if (got)
+                    return vqm_error_set(err, VQM_ERR_INTERNAL,
+                                         "verification failed: entry past "
+                                         "the end");
+                continue;
+            }
+            if (qed_lookup(c->qed, g * ip->qcs, &q, err) < 0)
+                return -1;
+            if (q == 0)
+                want = 0;
+            else if (q == QED_ZERO_ENTRY)
+                want = QCOW2_OFLAG_ZERO;
+            else
+                want = (q + (g * ip->qcs) % cs) | QCOW2_OFLAG_COPIED;
+            if (got != want)
+                return vqm_error_set(err, VQM_ERR_INTERNAL,
+                                     "verification failed: guest cluster %"
+                                     PRIu64 ": qcow2 entry 0x%" PRIx64
+                                     ", QED says 0x%" PRIx64, g, got, q);
+        }
+    }
+    return 0;
+}
+
+static void
+punch(struct conv *c, uint64_t off, uint64_t len, int *failed)
+{
+    if (len == 0 || *failed)
+        return;
+    if (vqm_fault_point("write", c->path, off, len) < 0 ||
+        fallocate(c->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                  (off_t) off, (off_t) len) < 0) {
+        if (errno != EOPNOTSUPP && errno != ENOSYS)
+            vqm_debug("cannot punch a hole in '%s': %s", c->path,
+                      strerror(errno));
+        *failed = 1;
+    }
+}
+
+/* Free the old QED tables and header clusters (they are refcount 0). */
+static void
+punch_old_tables(struct ip *ip)
+{
+    struct conv *c = ip->c;
+    const struct qed_info *info = c->info;
+    uint64_t tbytes = (uint64_t) info->table_size * info->cluster_size;
+    uint64_t i, e, hdr = (uint64_t) info->header_size * info->cluster_size;
+    struct vqm_error e2 = { 0 };
+    int failed = 0;
+
+    for (i = 0; i < info->table_entries && !failed; i++) {
+        if (qed_table_entry(c->qed, info->l1_table_offset, i, &e, &e2) < 0)
+            return;
+        if (e)
+            punch(c, e, tbytes, &failed);
+    }
+    punch(c, info->l1_table_offset, tbytes, &failed);
+    if (hdr > ip->qcs)
+        punch(c, ip->qcs, hdr - ip->qcs, &failed);
+    if (!failed) {
+        struct vqm_error e3 = { 0 };
+        if (vqm_sync(c->fd, 0, c->path, &e3) < 0)
+            snprintf(c->res->warning, sizeof c->res->warning, "%s", e3.msg);
+    }
+}
+
+int
+conv_inplace(struct conv *c, struct vqm_error *err)
+{
+    struct ip ip;
+    struct qcow2w_header h;
+    char reason[512] = "";
+    uint8_t sector[QCOW2_COMMIT_SECTOR], now[QCOW2_COMMIT_SECTOR];
+    CLEANUP_FREE uint64_t *l1 = NULL;
+    CLEANUP_FREE uint8_t *buf = NULL;
+    uint64_t i, hash_before = 0, hash_after = 0;
+    bool committed = false;
+    int ret = -1;
+
+    ip_init(&ip, c);
+    if (count_l2(&ip, err) < 0 ||
+        qcow2w_layout_compute(ip_base(&ip), ip.qcb, ip.size, ip.n_l2,
+                              &ip.lay, err) < 0)
+        return -1;
+    fill_header(&ip, &h);
+    h.backing_name_offset = 0;
+    if (place_name(&ip, &h, &ip.name_off, reason, sizeof reason))
+        return vqm_error_set(err, VQM_ERR_UNSUPPORTED, "'%s': %s", c->path,
+                             reason);
+    fill_header(&ip, &h);
+    if (qcow2w_header_build(&h, sector, sizeof sector, err) < 0)
+        return -1;
+    c->res->metadata_bytes = ip.lay.end - ip.lay.base;
+    c->progress_total = ip.lay.n_l2 + ip.lay.rb + 4;
+    vqm_debug("in place: qcow2 cluster %" PRIu64 ", base %" PRIu64
+              ", %" PRIu64 " L2, %" PRIu64 " L1 clusters, %" PRIu64
+              " refcount blocks, end %" PRIu64, ip.qcs, ip.lay.base,
+              ip.lay.n_l2, ip.lay.n_l1, ip.lay.rb, ip.lay.end);
+
+    if (c->o->verify_full && c->chain &&
+        conv_hash_image(c->chain, &hash_before, err) < 0)
+        return -1;
+
+    l1 = calloc(ip.lay.n_l1 * ip.qcs / 8, 8);
+    if (!l1)
+        return vqm_error_set_errno(err, ENOMEM, "L1 table");
+
+    /* Step 3: the new metadata past the end of the file. */
+    if (write_l2(&ip, l1, err) < 0)
+        goto fail;
+    buf = malloc(ip.lay.n_l1 * ip.qcs);
+    if (!buf) {
+        vqm_error_set_errno(err, ENOMEM, "L1 table");
+        goto fail;
+    }
+    memset(buf, 0, ip.lay.n_l1 * ip.qcs);
+    for (i = 0; i < ip.lay.l1_size; i++)
+        vqm_st_be64(buf + 8 * i, l1[i]);
+    if (ip_write(c, buf, ip.lay.n_l1 * ip.qcs, ip.lay.l1_offset, err) < 0)
+        goto fail;
+    free(buf);
+    buf = calloc(ip.lay.rt, ip.qcs);
+    if (!buf) {
+        vqm_error_set_errno(err, ENOMEM, "refcount table");
+        goto fail;
+    }
+    for (i = 0; i < ip.lay.rb; i++)
+        vqm_st_be64(buf + 8 * i, ip.lay.rb_offset + i * ip.qcs);
+    if (ip_write(c, buf, ip.lay.rt * ip.qcs, ip.lay.rt_offset, err) < 0)
+        goto fail;
+    conv_progress(c, 1);
+    if (write_refcounts(&ip, err) < 0)
+        goto fail;
+    if (ip.name_off &&
+        ip_write(c, c->bname, c->bname_len, ip.name_off, err) < 0)
+        goto fail;
+    if (vqm_sync(c->fd, 0, c->path, err) < 0)
+        goto fail;
+    conv_progress(c, 1);
+
+    /* Check what is on disk before switching. */
+    if (c->o->verify) {
+        if (verify_map(&ip, err) < 0)
+            goto fail;
+        c->res->verified = true;
+    }
+
+    /* Step 4: the commit.  Sector 0 must still be what we checked. */
+    if (vqm_pread_full(c->fd, now, sizeof now, 0, 1, c->path, err) < 0)
+        goto fail;
+    if (memcmp(now, c->sector0, sizeof now) != 0) {
+        vqm_error_set(err, VQM_ERR_BUSY, "'%s' changed while it was being "
+                      "converted", c->path);
+        goto fail;
+    }
+    if (ip_write(c, sector, sizeof sector, 0, err) < 0)
+        goto fail;
+    committed = true;
+    if (vqm_sync(c->fd, 0, c->path, err) < 0)
+        goto fail;
+    conv_progress(c, 1);
+
+    /* Step 5: give back the old tables. */
+    if (!c->o->no_punch)
+        punch_old_tables(&ip);
+    conv_progress(c, 1);
+
+    if (c->o->verify_full) {
+        struct vqm_image *img = NULL;
+
+        if (vqm_image_open(c->path, "qcow2", true, &c->o->policy, &img,
+                           err) < 0)
+            goto fail;
+        if (!c->chain) {
+            /* No backing: hash the QED side is no longer possible; the
+             * map check above stands for it.
+             */
+            vqm_image_close(img);
+        } else {
+            int r = conv_hash_image(img, &hash_after, err);
+            vqm_image_close(img);
+            if (r < 0)
+                goto fail;
+            if (hash_after != hash_before) {
+                vqm_error_set(err, VQM_ERR_INTERNAL, "verification failed: "
+                              "the guest data of '%s' changed", c->path);
+                goto fail;
+            }
+        }
+        c->res->verified = true;
+    }
+    ret = 0;
+    return ret;
+
+ fail:
+    if (!committed) {
+        /* Give back the appended region (a retry would append again). */
+        struct vqm_error e2 = { 0 };
+        if (!c->is_blk &&
+            vqm_fault_point("write", c->path, c->length, 0) == 0 &&
+            ftruncate(c->fd, (off_t) c->length) == 0)
+            (void) vqm_sync(c->fd, 0, c->path, &e2);
+    }
+    return -1;
+}

@@ -1,0 +1,66 @@
+/* virt-qed-migrate: conversion engine internals (src/convert only). */
+#ifndef VQM_CONVERT_INTERNAL_H
+#define VQM_CONVERT_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+#include "convert.h"
+#include "../qed/qed.h"
+#include "../qcow2/qcow2-writer.h"
+
+/* One conversion in progress. */
+struct conv {
+    const char *path;
+    const struct vqm_convert_opts *o;
+    struct vqm_convert_result *res;
+    int fd;                          /* the source, locked */
+    struct stat st;
+    bool is_blk;
+    uint64_t length;                 /* file or device length */
+    uint8_t sector0[QCOW2_COMMIT_SECTOR];  /* as read after locking */
+    struct qed_image *qed;
+    const struct qed_info *info;
+    struct qed_check_result check;
+    char first_problem[256];
+    struct vqm_image *chain;         /* source with its backing chain, or
+                                        NULL when not needed */
+
+    /* What the qcow2 records as backing (NULL = none). */
+    const char *bname;
+    size_t bname_len;
+    const char *bfmt;
+    char bname_buf[PATH_MAX];
+    char bfmt_buf[32];
+
+    unsigned qcb;                    /* qcow2 cluster bits */
+    uint64_t progress_total, progress_done;
+};
+
+/* Locks (convert-lock.c).  Take QEMU's shared locks on fd, then test for
+ * other holders.  VQM_ERR_BUSY when someone holds the image.
+ */
+int vqm_lock_take(int fd, const char *path, struct vqm_error *err);
+
+/* convert-inplace.c */
+int conv_inplace_plan(struct conv *c, char *reason, size_t reasonlen,
+                      struct vqm_error *err);
+int conv_inplace(struct conv *c, struct vqm_error *err);
+
+/* convert-copy.c */
+int conv_copy(struct conv *c, const char *output, struct vqm_error *err);
+int conv_default_output(const char *path, char *out, size_t outlen,
+                        struct vqm_error *err);
+
+/* convert.c */
+int conv_extent_at(struct conv *c, uint64_t off, uint64_t max_len,
+                   struct qed_extent *e, struct vqm_error *err);
+void conv_progress(struct conv *c, uint64_t add);
+int conv_hash_image(struct vqm_image *img, uint64_t *hash,
+                    struct vqm_error *err);
+int conv_compare_images(struct vqm_image *a, struct vqm_image *b,
+                        const char *what, struct vqm_error *err);
+bool conv_is_zero(const void *buf, size_t len);
+
+#endif

@@ -1,0 +1,593 @@
+/* virt-qed-migrate: the conversion engine, front part.
+ *
+ * vqm_convert opens and locks the image, checks it completely, settles
+ * the backing file (name and explicit format, under the chain safety
+ * policy), decides between in place and copy, and hands over to
+ * convert-inplace.c or convert-copy.c.  Invariant: nothing is written
+ * before every check has passed, and the source's fd keeps QEMU's locks
+ * until the end.  Also: vqm_qcow2_set_backing, and the helpers shared by
+ * both modes (extents with --repair, hashing, comparing).
+ */
+#include <config.h>
+
+#define _GNU_SOURCE 1
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <libgen.h>
+#include <linux/fs.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "overflow.h"
+#include "vqm-debug.h"
+#include "vqm-endian.h"
+#include "vqm-io.h"
+#include "convert-internal.h"
+
+#define IO_CHUNK (1u << 20)
+
+void
+conv_progress(struct conv *c, uint64_t add)
+{
+    c->progress_done += add;
+    if (c->progress_done > c->progress_total)
+        c->progress_done = c->progress_total;
+    if (c->o->progress)
+        c->o->progress(c->o->progress_opaque, c->progress_done,
+                       c->progress_total);
+}
+
+bool
+conv_is_zero(const void *buf, size_t len)
+{
+    const unsigned char *p = buf;
+    const uint64_t *w;
+    size_t i;
+
+    while (len > 0 && ((uintptr_t) p & 7)) {
+        if (*p)
+            return false;
+        p++;
+        len--;
+    }
+    w = (const uint64_t *) (const void *) p;
+    for (i = 0; i + 4 <= len / 8; i += 4)
+        if (w[i] | w[i + 1] | w[i + 2] | w[i + 3])
+            return false;
+    for (; i < len / 8; i++)
+        if (w[i])
+            return false;
+    for (i = len & ~(size_t) 7; i < len; i++)
+        if (p[i])
+            return false;
+    return true;
+}
+
+/* The QED extent at off; with --repair, a cluster whose entries are
+ * invalid is dropped (read as unallocated, as QEMU's repair does) and
+ * counted.
+ */
+int
+conv_extent_at(struct conv *c, uint64_t off, uint64_t max_len,
+               struct qed_extent *e, struct vqm_error *err)
+{
+    struct vqm_error e2 = { 0 };
+    uint64_t cs = c->info->cluster_size, len;
+
+    if (qed_extent_at(c->qed, off, max_len, e, &e2) == 0)
+        return 0;
+    if (!c->o->repair || e2.code != VQM_ERR_CORRUPT) {
+        if (err)
+            *err = e2;
+        return -1;
+    }
+    len = cs - off % cs;
+    if (len > c->info->image_size - off)
+        len = c->info->image_size - off;
+    if (max_len && len > max_len)
+        len = max_len;
+    e->offset = off;
+    e->length = len;
+    e->kind = QED_EXTENT_UNALLOCATED;
+    e->host_offset = 0;
+    if (off % cs == 0)
+        c->res->dropped_clusters++;
+    vqm_debug("repair: dropped the cluster at guest offset %" PRIu64
+              ": %s", off, e2.msg);
+    return 0;
+}
+
+/* A 64-bit hash of the guest data, in 64 KiB blocks; all-zero blocks are
+ * hashed as a token, so holes need not be read.
+ */
+#define HASH_BLOCK 65536u
+static uint64_t
+hash_mix(uint64_t h, uint64_t v)
+{
+    h ^= v;
+    h *= 0x9E3779B97F4A7C15ULL;
+    return h ^ (h >> 29);
+}
+
+static uint64_t
+hash_block(uint64_t h, const void *buf, size_t len)
+{
+    const uint8_t *p = buf;
+    size_t i;
+
+    if (conv_is_zero(buf, len))
+        return hash_mix(h, 0x5A5A5A5A00000000ULL | len);
+    for (i = 0; i + 8 <= len; i += 8)
+        h = hash_mix(h, vqm_ld_le64(p + i));
+    for (; i < len; i++)
+        h = hash_mix(h, p[i]);
+    return h;
+}
+
+int
+conv_hash_image(struct vqm_image *img, uint64_t *hash, struct vqm_error *err)
+{
+    uint64_t size = vqm_image_size(img), off = 0, h = 0x12345678ULL;
+    CLEANUP_FREE uint8_t *buf = malloc(IO_CHUNK);
+
+    if (!buf)
+        return vqm_error_set_errno(err, ENOMEM, "hash");
+    while (off < size) {
+        struct vqm_map_entry m;
+        uint64_t len;
+
+        if (vqm_image_map_at(img, off, &m, err) < 0)
+            return -1;
+        len = m.length;
+        if (len == 0 || off + len > size)
+            len = size - off;
+        if (!m.data && m.zero) {
+            /* Zeros: hash them block by block as the token. */
+            uint64_t end = off + len;
+            while (off < end) {
+                uint64_t n = HASH_BLOCK - off % HASH_BLOCK;
+                if (n > end - off)
+                    n = end - off;
+                h = hash_mix(h, 0x5A5A5A5A00000000ULL | n);
+                off += n;
+            }
+            continue;
+        }
+        while (len > 0) {
+            uint64_t n = HASH_BLOCK - off % HASH_BLOCK;
+            if (n > len)
+                n = len;
+            if (vqm_image_read(img, off, buf, n, err) < 0)
+                return -1;
+            h = hash_block(h, buf, n);
+            off += n;
+            len -= n;
+        }
+    }
+    *hash = h;
+    return 0;
+}
+
+int
+conv_compare_images(struct vqm_image *a, struct vqm_image *b,
+                    const char *what, struct vqm_error *err)
+{
+    uint64_t size = vqm_image_size(a), off = 0;
+    CLEANUP_FREE uint8_t *ba = malloc(IO_CHUNK);
+    CLEANUP_FREE uint8_t *bb = malloc(IO_CHUNK);
+
+    if (!ba || !bb)
+        return vqm_error_set_errno(err, ENOMEM, "compare");
+    if (vqm_image_size(b) != size)
+        return vqm_error_set(err, VQM_ERR_INTERNAL,
+                             "verification failed: %s: sizes differ "
+                             "(%" PRIu64 " and %" PRIu64 ")", what, size,
+                             vqm_image_size(b));
+    while (off < size) {
+        struct vqm_map_entry ma, mb;
+        uint64_t len;
+
+        if (vqm_image_map_at(a, off, &ma, err) < 0 ||
+            vqm_image_map_at(b, off, &mb, err) < 0)
+            return -1;
+        len = ma.length < mb.length ? ma.length : mb.length;
+        if (len == 0 || len > size - off)
+            len = size - off;
+        if (!ma.data && ma.zero && !mb.data && mb.zero) {
+            off += len;
+            continue;
+        }
+        if (len > IO_CHUNK)
+            len = IO_CHUNK;
+        if (vqm_image_read(a, off, ba, len, err) < 0 ||
+            vqm_image_read(b, off, bb, len, err) < 0)
+            return -1;
+        if (memcmp(ba, bb, len) != 0)
+            return vqm_error_set(err, VQM_ERR_INTERNAL,
+                                 "verification failed: %s: guest data "
+                                 "differs near offset %" PRIu64, what, off);
+        off += len;
+    }
+    return 0;
+}
+
+static void
+problem_cb(void *opaque, enum qed_problem_kind kind, const char *msg)
+{
+    struct conv *c = opaque;
+
+    if (kind == QED_PROBLEM_CORRUPTION && !c->first_problem[0])
+        snprintf(c->first_problem, sizeof c->first_problem, "%s", msg);
+    vqm_debug("check: %s", msg);
+}
+
+static bool
+dir_equal(const char *a, const char *b)
+{
+    char ca[PATH_MAX], cb[PATH_MAX], ra[PATH_MAX], rb[PATH_MAX];
+
+    snprintf(ca, sizeof ca, "%s", a);
+    snprintf(cb, sizeof cb, "%s", b);
+    if (!realpath(dirname(ca), ra) || !realpath(dirname(cb), rb))
+        return false;
+    return strcmp(ra, rb) == 0;
+}
+
+/* Settle what the qcow2 will record as backing file and format. */
+static int
+settle_backing(struct conv *c, const char *output, struct vqm_error *err)
+{
+    const struct qed_info *info = c->info;
+    const struct vqm_convert_opts *o = c->o;
+    const char *fmt = NULL;
+
+    c->bname = NULL;
+    c->bfmt = NULL;
+    if (o->flatten && o->mode == VQM_CONVERT_COPY)
+        return 0;
+    if (o->new_backing_name) {
+        c->bname = o->new_backing_name;
+        c->bname_len = strlen(c->bname);
+        fmt = o->new_backing_format;
+    } else if (info->has_backing) {
+        c->bname = info->backing_name;
+        c->bname_len = info->backing_filename_size;
+        if (strlen(info->backing_name) < c->bname_len)
+            c->bname_len = strlen(info->backing_name);
+        /* A relative name in a copy written elsewhere: make it absolute. */
+        if (output && c->bname[0] != '/' && !dir_equal(c->path, output)) {
+            struct vqm_image *b = c->chain ? vqm_image_backing(c->chain) : NULL;
+            if (b && vqm_image_path(b) &&
+                realpath(vqm_image_path(b), c->bname_buf)) {
+                c->bname = c->bname_buf;
+                c->bname_len = strlen(c->bname_buf);
+            }
+        }
+    } else {
+        return 0;
+    }
+    if (!fmt && !o->new_backing_name && info->backing_no_probe)
+        fmt = "raw";
+    if (!fmt)
+        fmt = o->backing_format;
+    if (!fmt && c->chain && vqm_image_backing(c->chain))
+        fmt = vqm_image_format_name(vqm_image_backing(c->chain));
+    if (!fmt || !*fmt)
+        return vqm_error_set(err, VQM_ERR_UNSUPPORTED,
+                             "'%s': the format of backing file '%s' is "
+                             "unknown", c->path, c->bname);
+    snprintf(c->bfmt_buf, sizeof c->bfmt_buf, "%s", fmt);
+    c->bfmt = c->bfmt_buf;
+    return 0;
+}
+
+static int
+open_source(struct conv *c, bool rw, struct vqm_error *err)
+{
+    c->fd = open(c->path, (rw ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+    if (c->fd < 0)
+        return vqm_error_set_errno(err, errno, "cannot open '%s'", c->path);
+    if (fstat(c->fd, &c->st) < 0)
+        return vqm_error_set_errno(err, errno, "cannot stat '%s'", c->path);
+    c->is_blk = S_ISBLK(c->st.st_mode);
+    if (!c->is_blk && !S_ISREG(c->st.st_mode))
+        return vqm_error_set(err, VQM_ERR_INVALID,
+                             "'%s' is not a regular file or block device",
+                             c->path);
+    if (c->is_blk) {
+        uint64_t sz = 0;
+        if (ioctl(c->fd, BLKGETSIZE64, &sz) < 0)
+            return vqm_error_set_errno(err, errno,
+                                       "cannot get the size of '%s'",
+                                       c->path);
+        c->length = sz;
+    } else {
+        c->length = (uint64_t) c->st.st_size;
+    }
+    return vqm_lock_take(c->fd, c->path, err);
+}
+
+int
+vqm_convert(const char *path, const struct vqm_convert_opts *opts,
+            struct vqm_convert_result *res, struct vqm_error *err)
+{
+    struct conv cv;
+    struct conv *c = &cv;
+    struct vqm_convert_result dummy;
+    struct timespec t0, t1;
+    char reason[512] = "";
+    char output[PATH_MAX];
+    const char *fmt;
+    bool want_copy, inplace_ok;
+    int ret = -1;
+
+    if (!res)
+        res = &dummy;
+    memset(res, 0, sizeof *res);
+    memset(c, 0, sizeof *c);
+    c->path = path;
+    c->o = opts;
+    c->res = res;
+    c->fd = -1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    res->mode = opts->mode;
+    want_copy = opts->mode == VQM_CONVERT_COPY;
+
+    if (opts->flatten && !want_copy && !opts->output)
+        return vqm_error_set(err, VQM_ERR_INVALID,
+                             "--flatten needs copy mode");
+    if (open_source(c, !want_copy && !opts->dry_run, err) < 0)
+        goto out;
+    if (vqm_pread_full(c->fd, c->sector0, sizeof c->sector0, 0, 1, path,
+                       err) < 0)
+        goto out;
+    fmt = vqm_probe_format(c->sector0, sizeof c->sector0);
+    if (strcmp(fmt, "qcow2") == 0) {
+        res->already_qcow2 = true;
+        snprintf(res->output, sizeof res->output, "%s", path);
+        snprintf(res->reason, sizeof res->reason, "already qcow2");
+        ret = 0;
+        goto out;
+    }
+    if (strcmp(fmt, "qed") != 0) {
+        vqm_error_set(err, VQM_ERR_UNSUPPORTED,
+                      "'%s' is not a QED image (it looks like %s)", path, fmt);
+        goto out;
+    }
+    if (qed_open_fd(c->fd, path, &c->qed, err) < 0)
+        goto out;
+    c->info = qed_get_info(c->qed);
+    res->virtual_size = c->info->image_size;
+
+    /* The full check: always (in place needs it, and NEED_CHECK makes it
+     * mandatory anyway).  Its cost is the metadata.
+     */
+    if (qed_check(c->qed, &c->check, problem_cb, c, err) < 0)
+        goto out;
+    res->leaks = c->check.leaks;
+    res->allocated_bytes = c->check.allocated_bytes;
+    if (c->check.corruptions) {
+        if (!opts->repair) {
+            vqm_error_set(err, VQM_ERR_CORRUPT,
+                          "'%s' is corrupt (%" PRIu64 " problem%s, first: %s);"
+                          " --repair converts what its valid tables describe",
+                          path, c->check.corruptions,
+                          c->check.corruptions == 1 ? "" : "s",
+                          c->first_problem);
+            goto out;
+        }
+        if (!want_copy) {
+            want_copy = true;
+            snprintf(reason, sizeof reason, "the image is corrupt: repaired "
+                     "by copy (%" PRIu64 " problems)", c->check.corruptions);
+        }
+    }
+
+    /* The backing chain, under the safety policy: refused chains are
+     * refused before anything of them is read.
+     */
+    if (c->info->has_backing || opts->verify_full ||
+        (opts->verify && want_copy) || opts->flatten) {
+        if (vqm_image_open(path, "qed", true, &opts->policy, &c->chain,
+                           err) < 0) {
+            vqm_error_prefix(err, "'%s'", path);
+            goto out;
+        }
+    }
+
+    /* In place or copy? */
+    if (!want_copy) {
+        if (settle_backing(c, NULL, err) < 0)
+            goto out;
+        if (conv_inplace_plan(c, reason, sizeof reason, err) < 0)
+            goto out;
+        inplace_ok = reason[0] == '\0';
+        if (!inplace_ok) {
+            if (!opts->allow_copy_fallback && !opts->output) {
+                vqm_error_set(err, VQM_ERR_UNSUPPORTED,
+                              "cannot convert '%s' in place: %s (copy mode "
+                              "would work: --allow-copy)", path, reason);
+                goto out;
+            }
+            want_copy = true;
+        }
+    }
+    res->mode = want_copy ? VQM_CONVERT_COPY : VQM_CONVERT_IN_PLACE;
+    snprintf(res->reason, sizeof res->reason, "%s", reason);
+
+    if (want_copy) {
+        if (opts->output)
+            snprintf(output, sizeof output, "%s", opts->output);
+        else if (conv_default_output(path, output, sizeof output, err) < 0)
+            goto out;
+        snprintf(res->output, sizeof res->output, "%s", output);
+        {
+            struct vqm_convert_opts o2 = *opts;
+            const struct vqm_convert_opts *saved = c->o;
+            o2.mode = VQM_CONVERT_COPY;
+            c->o = &o2;
+            ret = settle_backing(c, output, err);
+            c->o = saved;
+            if (ret < 0)
+                goto out;
+            ret = -1;
+        }
+        if (opts->dry_run) {
+            ret = 0;
+            goto out;
+        }
+        ret = conv_copy(c, output, err);
+    } else {
+        snprintf(res->output, sizeof res->output, "%s", path);
+        if (opts->dry_run) {
+            ret = 0;
+            goto out;
+        }
+        ret = conv_inplace(c, err);
+    }
+
+ out:
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    res->seconds = (double) (t1.tv_sec - t0.tv_sec) +
+        (double) (t1.tv_nsec - t0.tv_nsec) / 1e9;
+    if (c->chain)
+        vqm_image_close(c->chain);
+    if (c->qed)
+        qed_close(c->qed);
+    if (c->fd >= 0)
+        close(c->fd);
+    return ret;
+}
+
+/* ---- vqm_qcow2_set_backing ---- */
+
+int
+vqm_qcow2_set_backing(const char *path, const char *backing_name,
+                      const char *backing_format, struct vqm_error *err)
+{
+    CLEANUP_CLOSE int fd = -1;
+    CLEANUP_FREE uint8_t *old = NULL;
+    CLEANUP_FREE uint8_t *neu = NULL;
+    uint32_t version, cb, hlen, old_name_size;
+    uint64_t cs, old_name_off, ext_end, pos, npos, name_off = 0;
+    size_t name_len = backing_name ? strlen(backing_name) : 0;
+    size_t flen = backing_format ? strlen(backing_format) : 0;
+    uint64_t used_end;
+
+    if (backing_name && name_len > QCOW2_MAX_BACKING_NAME)
+        return vqm_error_set(err, VQM_ERR_UNSUPPORTED,
+                             "backing file name longer than %d bytes: '%s'",
+                             QCOW2_MAX_BACKING_NAME, backing_name);
+    if (backing_format && (flen == 0 || flen >= 16))
+        return vqm_error_set(err, VQM_ERR_INVALID,
+                             "invalid backing format '%s'", backing_format);
+    fd = open(path, O_RDWR | O_CLOEXEC);
+    if (fd < 0)
+        return vqm_error_set_errno(err, errno, "cannot open '%s'", path);
+    if (vqm_lock_take(fd, path, err) < 0)
+        return -1;
+    old = malloc(512);
+    if (!old)
+        return vqm_error_set_errno(err, ENOMEM, "set backing");
+    if (vqm_pread_full(fd, old, 512, 0, 0, path, err) < 0)
+        return -1;
+    if (vqm_ld_be32(old) != QCOW2_MAGIC)
+        return vqm_error_set(err, VQM_ERR_UNSUPPORTED,
+                             "'%s' is not a qcow2 image", path);
+    version = vqm_ld_be32(old + 4);
+    cb = vqm_ld_be32(old + 20);
+    if ((version != 2 && version != 3) || cb < 9 || cb > 21)
+        return vqm_error_set(err, VQM_ERR_UNSUPPORTED,
+                             "'%s': unsupported qcow2 header", path);
+    cs = 1ULL << cb;
+    free(old);
+    old = malloc(cs);
+    neu = calloc(1, cs);
+    if (!old || !neu)
+        return vqm_error_set_errno(err, ENOMEM, "set backing");
+    if (vqm_pread_full(fd, old, cs, 0, 1, path, err) < 0)
+        return -1;
+    hlen = version == 3 ? vqm_ld_be32(old + 100) : 72;
+    old_name_off = vqm_ld_be64(old + 8);
+    old_name_size = vqm_ld_be32(old + 16);
+    if (hlen < 72 || hlen > cs || hlen % 8 || old_name_off > cs ||
+        old_name_size > 1023 ||
+        (old_name_off && old_name_off + old_name_size > cs))
+        return vqm_error_set(err, VQM_ERR_CORRUPT,
+                             "'%s': invalid qcow2 header", path);
+    ext_end = old_name_off ? old_name_off : cs;
+    used_end = old_name_off ? old_name_off + old_name_size : 0;
+
+    /* Fixed header, then our backing format, then the other extensions
+     * as they were, then the end marker and the name.
+     */
+    memcpy(neu, old, hlen);
+    pos = hlen;
+    if (backing_name && backing_format) {
+        vqm_st_be32(neu + pos, QCOW2_EXT_BACKING_FORMAT);
+        vqm_st_be32(neu + pos + 4, (uint32_t) flen);
+        memcpy(neu + pos + 8, backing_format, flen);
+        pos += 8 + vqm_align_up(flen, 8);
+    }
+    npos = hlen;
+    while (npos + 8 <= ext_end) {
+        uint32_t type = vqm_ld_be32(old + npos);
+        uint32_t len = vqm_ld_be32(old + npos + 4);
+        uint64_t total = 8 + vqm_align_up(len, 8);
+
+        if (type == 0)
+            break;
+        if (npos + total > ext_end)
+            return vqm_error_set(err, VQM_ERR_CORRUPT,
+                                 "'%s': header extension too large", path);
+        if (type != QCOW2_EXT_BACKING_FORMAT) {
+            if (pos + total > cs)
+                return vqm_error_set(err, VQM_ERR_UNSUPPORTED,
+                                     "'%s': header extensions do not fit",
+                                     path);
+            memcpy(neu + pos, old + npos, total);
+            pos += total;
+        }
+        npos += total;
+    }
+    if (npos + 8 > used_end)
+        used_end = npos + 8;
+    pos += 8;                                   /* end marker */
+    if (backing_name) {
+        if (pos + name_len <= 512) {
+            name_off = pos;
+        } else {
+            /* Write the name first where the live header does not look,
+             * then switch the first sector.
+             */
+            name_off = vqm_align_up(used_end > 512 ? used_end : 512, 8);
+            if (pos > 512 || name_off + name_len > cs)
+                return vqm_error_set(err, VQM_ERR_UNSUPPORTED,
+                                     "'%s': backing file name does not fit "
+                                     "the qcow2 header cluster", path);
+            memcpy(neu + name_off, backing_name, name_len);
+            if (vqm_pwrite_full(fd, neu + name_off, name_len, name_off,
+                                path, err) < 0 ||
+                vqm_sync(fd, 0, path, err) < 0)
+                return -1;
+        }
+        memcpy(neu + name_off, backing_name, name_len);
+    }
+    vqm_st_be64(neu + 8, name_off);
+    vqm_st_be32(neu + 16, (uint32_t) name_len);
+    if (pos > 512)
+        return vqm_error_set(err, VQM_ERR_UNSUPPORTED,
+                             "'%s': qcow2 header extensions larger than one "
+                             "sector are not supported", path);
+    if (vqm_pwrite_full(fd, neu, 512, 0, path, err) < 0 ||
+        vqm_sync(fd, 0, path, err) < 0)
+        return -1;
+    return 0;
+}

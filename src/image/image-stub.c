@@ -1,1 +1,0 @@
-/* temporary */ int vqm_image_placeholder_(void); int vqm_image_placeholder_(void) { return 0; }

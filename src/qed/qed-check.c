@@ -1,0 +1,355 @@
+/* virt-qed-migrate: strict consistency check of a QED image.
+ *
+ * Walks the L1 table and every L2 table, validates every entry with
+ * exact arithmetic, records each referenced host cluster in a sparse
+ * two-bit map (free / data / table) and reports every problem through
+ * the callback: invalid or unaligned offsets, references into the
+ * header area or past the end of the file, duplicate references, and
+ * leaked clusters (as leaks, not corruption).
+ * Invariant: memory is proportional to the number of distinct 16384-
+ * cluster chunks that hold referenced clusters, never to the image size.
+ */
+#include <config.h>
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "qed-internal.h"
+
+#define CHUNK_BITS 14                         /* clusters per chunk: 16384 */
+#define CHUNK_CLUSTERS ((uint64_t) 1 << CHUNK_BITS)
+#define CHUNK_BYTES (CHUNK_CLUSTERS / 4)      /* 2 bits per cluster */
+
+enum { MARK_FREE = 0, MARK_DATA = 1, MARK_TABLE = 2 };
+
+struct chunk {
+    uint64_t key;                 /* cluster index >> CHUNK_BITS */
+    uint8_t *bits;
+};
+
+/* Open-addressing hash map from chunk key to its bit array. */
+struct clmap {
+    struct chunk *slots;
+    size_t cap, used;
+};
+
+static uint64_t
+hash64(uint64_t x)
+{
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdULL;
+    x ^= x >> 33;
+    return x;
+}
+
+static int
+clmap_grow(struct clmap *m)
+{
+    size_t ncap = m->cap ? m->cap * 2 : 64, i;
+    struct chunk *ns = calloc(ncap, sizeof *ns);
+
+    if (!ns)
+        return -1;
+    for (i = 0; i < m->cap; i++) {
+        if (m->slots[i].bits) {
+            size_t j = hash64(m->slots[i].key) & (ncap - 1);
+            while (ns[j].bits)
+                j = (j + 1) & (ncap - 1);
+            ns[j] = m->slots[i];
+        }
+    }
+    free(m->slots);
+    m->slots = ns;
+    m->cap = ncap;
+    return 0;
+}
+
+static uint8_t *
+clmap_get(struct clmap *m, uint64_t key, bool create)
+{
+    size_t j;
+
+    if (m->cap) {
+        j = hash64(key) & (m->cap - 1);
+        while (m->slots[j].bits) {
+            if (m->slots[j].key == key)
+                return m->slots[j].bits;
+            j = (j + 1) & (m->cap - 1);
+        }
+    }
+    if (!create)
+        return NULL;
+    if ((m->used + 1) * 2 > m->cap && clmap_grow(m) < 0)
+        return NULL;
+    j = hash64(key) & (m->cap - 1);
+    while (m->slots[j].bits)
+        j = (j + 1) & (m->cap - 1);
+    m->slots[j].bits = calloc(1, CHUNK_BYTES);
+    if (!m->slots[j].bits)
+        return NULL;
+    m->slots[j].key = key;
+    m->used++;
+    return m->slots[j].bits;
+}
+
+static void
+clmap_free(struct clmap *m)
+{
+    size_t i;
+
+    for (i = 0; i < m->cap; i++)
+        free(m->slots[i].bits);
+    free(m->slots);
+}
+
+static int
+cmp_chunk(const void *a, const void *b)
+{
+    const struct chunk *x = a, *y = b;
+
+    return x->key < y->key ? -1 : x->key > y->key;
+}
+
+struct checker {
+    struct qed_image *img;
+    struct qed_check_result *res;
+    qed_problem_fn fn;
+    void *opaque;
+    struct clmap map;
+    struct vqm_error *err;
+};
+
+static void
+problem(struct checker *c, enum qed_problem_kind kind, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+problem(struct checker *c, enum qed_problem_kind kind, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+
+    if (kind == QED_PROBLEM_CORRUPTION)
+        c->res->corruptions++;
+    if (!c->fn)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    c->fn(c->opaque, kind, msg);
+}
+
+static const char *
+mark_name(unsigned m)
+{
+    return m == MARK_DATA ? "data" : "table";
+}
+
+/* Mark the cluster at host offset off as kind; report a duplicate.
+ * Returns 1 if it was already referenced, 0 if not, -1 on ENOMEM. */
+static int
+mark(struct checker *c, uint64_t off, unsigned kind, const char *what)
+{
+    uint64_t cl = off >> c->img->info.cluster_bits;
+    uint64_t idx = cl & (CHUNK_CLUSTERS - 1);
+    uint8_t *bits = clmap_get(&c->map, cl >> CHUNK_BITS, true);
+    unsigned old, shift = (unsigned) (idx & 3) * 2;
+    uint64_t end;
+
+    if (!bits)
+        return vqm_error_set_errno(c->err, ENOMEM, "out of memory");
+    old = (bits[idx >> 2] >> shift) & 3;
+    end = off + c->img->info.cluster_size;
+    if (end > c->res->highest_used_end)
+        c->res->highest_used_end = end;
+    if (old != MARK_FREE) {
+        problem(c, QED_PROBLEM_CORRUPTION,
+                "cluster at host offset 0x%" PRIx64 " is referenced twice "
+                "(%s/%s): %s", off, mark_name(old), mark_name(kind), what);
+        return 1;
+    }
+    bits[idx >> 2] |= (uint8_t) (kind << shift);
+    return 0;
+}
+
+/* Mark the table_size clusters of a table.  1 if any was a duplicate. */
+static int
+mark_table(struct checker *c, uint64_t off, const char *what)
+{
+    const struct qed_info *h = &c->img->info;
+    uint32_t i;
+    int dup = 0, r;
+
+    for (i = 0; i < h->table_size; i++) {
+        r = mark(c, off + (uint64_t) i * h->cluster_size, MARK_TABLE, what);
+        if (r < 0)
+            return -1;
+        dup |= r;
+    }
+    return dup;
+}
+
+static int
+check_l2(struct checker *c, uint64_t l1_index, uint64_t l2)
+{
+    const struct qed_info *h = &c->img->info;
+    uint64_t j, entry, guest, cs = h->cluster_size;
+    char what[160];
+    const char *p;
+
+    for (j = 0; j < h->table_entries; j++) {
+        if (qed_read_entry(c->img, l2, j, &entry, c->err) < 0)
+            return -1;
+        if (entry == 0)
+            continue;
+        /* Guest offset, saturated (entries past the image still count). */
+        {
+            unsigned __int128 g = ((((unsigned __int128) l1_index <<
+                                     h->table_bits) + j) << h->cluster_bits);
+            guest = g > UINT64_MAX ? UINT64_MAX : (uint64_t) g;
+        }
+        if (entry == QED_ZERO_ENTRY) {
+            if (guest < h->image_size)
+                c->res->zero_clusters++;
+            continue;
+        }
+        if ((p = qed_cluster_offset_problem(c->img, entry)) != NULL) {
+            problem(c, QED_PROBLEM_CORRUPTION,
+                    "L2 table at 0x%" PRIx64 " entry %" PRIu64
+                    " (guest offset 0x%" PRIx64 "): data cluster offset 0x%"
+                    PRIx64 " is invalid (%s)", l2, j, guest, entry, p);
+            continue;
+        }
+        snprintf(what, sizeof what, "data cluster of guest offset 0x%"
+                 PRIx64, guest);
+        switch (mark(c, entry, MARK_DATA, what)) {
+        case -1:
+            return -1;
+        case 0:
+            c->res->data_clusters++;
+            if (guest < h->image_size)
+                c->res->allocated_bytes += h->image_size - guest < cs ?
+                    h->image_size - guest : cs;
+            break;
+        }
+    }
+    return 0;
+}
+
+static int
+find_leaks(struct checker *c)
+{
+    const struct qed_info *h = &c->img->info;
+    uint64_t nclusters = h->file_size >> h->cluster_bits;
+    uint64_t cl = h->header_size, run_start = 0, run_len = 0;
+    struct chunk *list = NULL;
+    size_t n = 0, i, k;
+
+    if (c->map.used) {
+        list = malloc(c->map.used * sizeof *list);
+        if (!list)
+            return vqm_error_set_errno(c->err, ENOMEM, "out of memory");
+        for (i = 0; i < c->map.cap; i++)
+            if (c->map.slots[i].bits)
+                list[n++] = c->map.slots[i];
+        qsort(list, n, sizeof *list, cmp_chunk);
+    }
+
+#define FLUSH_RUN() do {                                                  \
+        if (run_len) {                                                    \
+            c->res->leaks += run_len;                                     \
+            problem(c, QED_PROBLEM_LEAK, "%" PRIu64 " leaked cluster%s "   \
+                    "at host offset 0x%" PRIx64 " (not referenced)",      \
+                    run_len, run_len == 1 ? "" : "s",                     \
+                    run_start << h->cluster_bits);                        \
+            run_len = 0;                                                  \
+        }                                                                 \
+    } while (0)
+#define ADD_RUN(start, len) do {                                          \
+        if (run_len && run_start + run_len == (start))                    \
+            run_len += (len);                                             \
+        else {                                                            \
+            FLUSH_RUN();                                                  \
+            run_start = (start);                                          \
+            run_len = (len);                                              \
+        }                                                                 \
+    } while (0)
+
+    for (k = 0; k <= n && cl < nclusters; k++) {
+        uint64_t cstart = k < n ? list[k].key << CHUNK_BITS : nclusters;
+
+        if (cstart > nclusters)
+            cstart = nclusters;
+        if (cl < cstart) {                 /* whole chunks with no marks */
+            ADD_RUN(cl, cstart - cl);
+            cl = cstart;
+        }
+        if (k < n) {
+            uint64_t base = list[k].key << CHUNK_BITS, idx;
+            for (idx = 0; idx < CHUNK_CLUSTERS; idx++) {
+                uint64_t x = base + idx;
+                if (x < cl)
+                    continue;
+                if (x >= nclusters)
+                    break;
+                if (((list[k].bits[idx >> 2] >> ((idx & 3) * 2)) & 3) ==
+                    MARK_FREE)
+                    ADD_RUN(x, 1);
+            }
+            cl = base + CHUNK_CLUSTERS > cl ? base + CHUNK_CLUSTERS : cl;
+        }
+    }
+    FLUSH_RUN();
+#undef ADD_RUN
+#undef FLUSH_RUN
+    free(list);
+    return 0;
+}
+
+int
+qed_check(struct qed_image *img, struct qed_check_result *res,
+          qed_problem_fn fn, void *opaque, struct vqm_error *err)
+{
+    const struct qed_info *h = &img->info;
+    struct checker c = { .img = img, .res = res, .fn = fn,
+                         .opaque = opaque, .err = err };
+    uint64_t i, l2;
+    char what[128];
+    const char *p;
+    int r, ret = -1;
+
+    memset(res, 0, sizeof *res);
+    if (mark_table(&c, h->l1_table_offset, "L1 table") < 0)
+        goto out;
+    for (i = 0; i < h->table_entries; i++) {
+        if (qed_read_entry(img, h->l1_table_offset, i, &l2, err) < 0)
+            goto out;
+        if (l2 == 0)
+            continue;
+        if ((p = qed_table_offset_problem(img, l2)) != NULL) {
+            problem(&c, QED_PROBLEM_CORRUPTION,
+                    "L1 entry %" PRIu64 ": L2 table offset 0x%" PRIx64
+                    " is invalid (%s)", i, l2, p);
+            continue;
+        }
+        snprintf(what, sizeof what, "L2 table of L1 entry %" PRIu64, i);
+        r = mark_table(&c, l2, what);
+        if (r < 0)
+            goto out;
+        if (r > 0)            /* shared with something else: not walked */
+            continue;
+        res->l2_tables++;
+        if (check_l2(&c, i, l2) < 0)
+            goto out;
+    }
+    if (find_leaks(&c) < 0)
+        goto out;
+    ret = 0;
+out:
+    clmap_free(&c.map);
+    return ret;
+}

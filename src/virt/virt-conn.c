@@ -1,0 +1,60 @@
+/* virt-qed-migrate: the libvirt error boundary.
+ *
+ * libvirt prints every error on stderr by default; we install a no-op
+ * error function once and copy libvirt's last error into our own
+ * struct vqm_error instead, so that the command line reports it once.
+ */
+#include <config.h>
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include <libvirt/libvirt.h>
+#include <libvirt/virterror.h>
+
+#include "virt-internal.h"
+
+static void
+ignore_error(void *opaque, virErrorPtr e)
+{
+}
+
+void
+vqm_virt_init_errors(void)
+{
+    static bool done;
+
+    if (!done) {
+        virSetErrorFunc(NULL, ignore_error);
+        done = true;
+    }
+}
+
+int
+vqm_virt_error(struct vqm_error *err, enum vqm_error_code code,
+               const char *fmt, ...)
+{
+    char prefix[512];
+    va_list ap;
+    virErrorPtr e = virGetLastError();
+
+    va_start(ap, fmt);
+    vsnprintf(prefix, sizeof prefix, fmt, ap);
+    va_end(ap);
+    if (e && e->code == VIR_ERR_NO_DOMAIN)
+        code = VQM_ERR_NOTFOUND;
+    return vqm_error_set(err, code, "%s: %s", prefix,
+                         e && e->message ? e->message : "unknown libvirt "
+                         "error");
+}
+
+double
+vqm_now(void)
+{
+    struct timeval tv;
+
+    gettimeofday(&tv, NULL);
+    return (double) tv.tv_sec + tv.tv_usec / 1e6;
+}

@@ -1,0 +1,92 @@
+/* virt-qed-migrate: src/virt internals shared between its files. */
+#ifndef VQM_VIRT_INTERNAL_H
+#define VQM_VIRT_INTERNAL_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "virt.h"
+
+/* ---- virt-journal.c: the state directory ----
+ *
+ * Layout of <state-dir> (mode 0700):
+ *   lock                 flock()ed by the run in progress
+ *   journal              the current journal, one record per line
+ *   history/             journals of runs that completed
+ *   domains/<uuid>.xml   definition before migration (0600: secrets)
+ *   active/<uuid>        exists while that domain is being migrated
+ *                        (the hook refuses to start it)
+ *
+ * A record is written and synced before a step starts ("B") and after it
+ * ended ("D" done, "F" failed).  Steps and their arguments:
+ *   migrate UUID NAME             a domain's migration (until redefined
+ *                                 and, if we stopped it, started again)
+ *   shutdown UUID NAME            we stopped this domain
+ *   start UUID NAME               we started it again
+ *   convert PATH OUTPUT MODE:DEV:INO
+ *   rename OLD NEW
+ *   rebase IMAGE NAME FORMAT      backing reference rewritten
+ *   define UUID NAME
+ *   remove PATH                   --remove-source
+ * Recovery works from what the files are now plus these records, see
+ * virt-migrate.c.
+ */
+struct vqm_journal;
+
+/* Open (creating with mode 0700 unless read_only) and lock the state
+ * directory and read the journal.  read_only (dry run): nothing is
+ * created or locked; a missing directory is an empty journal.
+ */
+int vqm_journal_open(const char *dir, bool read_only,
+                     struct vqm_journal **out, struct vqm_error *err);
+/* Close; with archive, move the journal to history/ first. */
+void vqm_journal_close(struct vqm_journal *j, bool archive);
+bool vqm_journal_found(const struct vqm_journal *j);
+
+/* Returns the record number (> 0) or -1. */
+int vqm_journal_begin(struct vqm_journal *j, const char *step,
+                      const char *a1, const char *a2, const char *a3,
+                      struct vqm_error *err);
+int vqm_journal_done(struct vqm_journal *j, int seq, struct vqm_error *err);
+int vqm_journal_fail(struct vqm_journal *j, int seq, const char *msg,
+                     struct vqm_error *err);
+
+/* Queries over every record (this run and interrupted earlier ones). */
+/* The new name of a file renamed (or being renamed) by a run, or NULL. */
+const char *vqm_journal_renamed(const struct vqm_journal *j,
+                                const char *old);
+/* Was a conversion of this very file (path, device, inode) started? */
+bool vqm_journal_converted(const struct vqm_journal *j, const char *path,
+                           dev_t dev, ino_t ino);
+/* Output of a copy conversion of path that completed, or NULL. */
+const char *vqm_journal_copy_output(const struct vqm_journal *j,
+                                    const char *path);
+/* Was uuid stopped by us and not started again? */
+bool vqm_journal_restart_owed(const struct vqm_journal *j,
+                              const char *uuid);
+/* Is a migration of uuid begun and not finished? */
+bool vqm_journal_migrating(const struct vqm_journal *j, const char *uuid);
+/* Uuids of the unfinished migrations (borrowed strings), NULL-ended;
+ * free the array only. */
+const char **vqm_journal_unfinished(const struct vqm_journal *j);
+
+/* Saved definitions and active markers. */
+int vqm_journal_save_xml(struct vqm_journal *j, const char *uuid,
+                         const char *xml, struct vqm_error *err);
+char *vqm_journal_saved_xml_path(const char *dir, const char *uuid);
+int vqm_journal_set_active(struct vqm_journal *j, const char *uuid,
+                           bool on, struct vqm_error *err);
+const char *vqm_journal_dir(const struct vqm_journal *j);
+
+/* ---- virt-conn.c: libvirt errors ---- */
+/* Install the no-op libvirt error function (once). */
+void vqm_virt_init_errors(void);
+/* Copy libvirt's last error into err, prefixed with a formatted message;
+ * returns -1. */
+int vqm_virt_error(struct vqm_error *err, enum vqm_error_code code,
+                   const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+double vqm_now(void);
+
+#endif

@@ -1,0 +1,577 @@
+/* virt-qed-migrate: the journal and the state directory.
+ *
+ * Invariant: a record describing a step is on stable storage (written
+ * and fdatasync'ed) before the step starts, and another one after it
+ * ended, so that after a crash the journal plus the files themselves
+ * tell what was happening.  Records are only ever appended.
+ *
+ * Test hook: VQM_TEST_KILL_AT_STEP=N sends SIGKILL to the process right
+ * after the N-th record (counting from 1) of this run reached the disk.
+ */
+#include <config.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "virt-internal.h"
+#include "vqm-io.h"
+
+enum rec_state { REC_BEGUN, REC_DONE, REC_FAILED };
+
+struct rec {
+    int seq;
+    enum rec_state state;
+    char *step;
+    char *a[3];
+};
+
+struct vqm_journal {
+    char *dir;
+    char *path;
+    int lock_fd;
+    int fd;                       /* journal, O_APPEND; -1 when read only */
+    bool read_only;
+    bool found;                   /* a journal existed before this run */
+    struct rec *recs;
+    size_t n;
+    int next_seq;
+    unsigned written;             /* records written by this run */
+    int kill_at;
+};
+
+static char *
+join(const char *a, const char *b)
+{
+    char *s;
+
+    if (asprintf(&s, "%s/%s", a, b) < 0)
+        return NULL;
+    return s;
+}
+
+/* %-escape tab, newline, CR and '%' so that a record is one line. */
+static void
+put_escaped(FILE *fp, const char *s)
+{
+    for (; s && *s; s++) {
+        if (*s == '%' || *s == '\t' || *s == '\n' || *s == '\r')
+            fprintf(fp, "%%%02X", (unsigned char) *s);
+        else
+            fputc(*s, fp);
+    }
+}
+
+static int
+hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    return -1;
+}
+
+static char *
+unescape(const char *s, size_t len)
+{
+    char *out = malloc(len + 1), *o = out;
+    size_t i;
+
+    if (!out)
+        return NULL;
+    for (i = 0; i < len; i++) {
+        if (s[i] == '%' && i + 2 < len && hexval(s[i + 1]) >= 0
+            && hexval(s[i + 2]) >= 0) {
+            *o++ = (char) (hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
+            i += 2;
+            continue;
+        }
+        *o++ = s[i];
+    }
+    *o = '\0';
+    return out;
+}
+
+static struct rec *
+find_seq(struct vqm_journal *j, int seq)
+{
+    size_t i;
+
+    for (i = j->n; i-- > 0;)
+        if (j->recs[i].seq == seq)
+            return &j->recs[i];
+    return NULL;
+}
+
+/* Parse one line; unknown or damaged lines (a torn last line after a
+ * crash) are ignored. */
+static void
+parse_line(struct vqm_journal *j, char *line)
+{
+    char *f[6] = { 0 };
+    size_t nf = 0;
+    char *p = line, *tab;
+    struct rec *r;
+
+    while (nf < 6) {
+        f[nf++] = p;
+        tab = strchr(p, '\t');
+        if (!tab)
+            break;
+        *tab = '\0';
+        p = tab + 1;
+    }
+    if (nf < 2)
+        return;
+    if (strcmp(f[0], "B") == 0 && nf >= 3) {
+        struct rec *v = realloc(j->recs, (j->n + 1) * sizeof *v);
+        size_t k;
+
+        if (!v)
+            return;
+        j->recs = v;
+        r = &j->recs[j->n++];
+        memset(r, 0, sizeof *r);
+        r->seq = atoi(f[1]);
+        r->state = REC_BEGUN;
+        r->step = strdup(f[2]);
+        for (k = 0; k < 3; k++)
+            r->a[k] = f[3 + k] ? unescape(f[3 + k], strlen(f[3 + k]))
+                : strdup("");
+        if (r->seq >= j->next_seq)
+            j->next_seq = r->seq + 1;
+    } else if (strcmp(f[0], "D") == 0) {
+        if ((r = find_seq(j, atoi(f[1]))))
+            r->state = REC_DONE;
+    } else if (strcmp(f[0], "F") == 0) {
+        if ((r = find_seq(j, atoi(f[1]))))
+            r->state = REC_FAILED;
+    }
+}
+
+static int
+read_journal(struct vqm_journal *j, struct vqm_error *err)
+{
+    CLEANUP_FCLOSE FILE *fp = NULL;
+    CLEANUP_FREE char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+
+    fp = fopen(j->path, "re");
+    if (!fp) {
+        if (errno == ENOENT)
+            return 0;
+        return vqm_error_set_errno(err, errno, "cannot read journal '%s'",
+                                   j->path);
+    }
+    while ((len = getline(&line, &cap, fp)) > 0) {
+        if (line[len - 1] != '\n')
+            break;                  /* torn last record */
+        line[len - 1] = '\0';
+        parse_line(j, line);
+    }
+    j->found = j->n > 0;
+    return 0;
+}
+
+static int
+mkdir_0700(const char *path, struct vqm_error *err)
+{
+    if (mkdir(path, 0700) < 0 && errno != EEXIST)
+        return vqm_error_set_errno(err, errno, "cannot create '%s'", path);
+    if (chmod(path, 0700) < 0)
+        return vqm_error_set_errno(err, errno, "cannot chmod '%s'", path);
+    return 0;
+}
+
+int
+vqm_journal_open(const char *dir, bool read_only, struct vqm_journal **out,
+                 struct vqm_error *err)
+{
+    struct vqm_journal *j = calloc(1, sizeof *j);
+    const char *k;
+    static const char *const subdirs[] = { "history", "domains", "active" };
+    size_t i;
+
+    *out = NULL;
+    if (!j)
+        return vqm_error_set(err, VQM_ERR_NOMEM, "out of memory");
+    j->lock_fd = j->fd = -1;
+    j->read_only = read_only;
+    j->next_seq = 1;
+    j->dir = strdup(dir);
+    j->path = join(dir, "journal");
+    if (!j->dir || !j->path)
+        goto nomem;
+    if ((k = getenv("VQM_TEST_KILL_AT_STEP")) && *k)
+        j->kill_at = atoi(k);
+
+    if (!read_only) {
+        CLEANUP_FREE char *lock = join(dir, "lock");
+
+        if (!lock)
+            goto nomem;
+        if (mkdir_0700(dir, err) < 0)
+            goto fail;
+        for (i = 0; i < 3; i++) {
+            CLEANUP_FREE char *s = join(dir, subdirs[i]);
+            if (!s)
+                goto nomem;
+            if (mkdir_0700(s, err) < 0)
+                goto fail;
+        }
+        j->lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        if (j->lock_fd < 0) {
+            vqm_error_set_errno(err, errno, "cannot open '%s'", lock);
+            goto fail;
+        }
+        if (flock(j->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+            if (errno == EWOULDBLOCK)
+                vqm_error_set(err, VQM_ERR_BUSY,
+                              "another virt-qed-migrate is using the state "
+                              "directory '%s'", dir);
+            else
+                vqm_error_set_errno(err, errno, "cannot lock '%s'", lock);
+            goto fail;
+        }
+    }
+    if (read_journal(j, err) < 0)
+        goto fail;
+    if (!read_only) {
+        j->fd = open(j->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
+                     0600);
+        if (j->fd < 0) {
+            vqm_error_set_errno(err, errno, "cannot open journal '%s'",
+                                j->path);
+            goto fail;
+        }
+    }
+    *out = j;
+    return 0;
+
+ nomem:
+    vqm_error_set(err, VQM_ERR_NOMEM, "out of memory");
+ fail:
+    vqm_journal_close(j, false);
+    return -1;
+}
+
+void
+vqm_journal_close(struct vqm_journal *j, bool archive)
+{
+    size_t i, k;
+
+    if (!j)
+        return;
+    if (archive && j->fd >= 0) {
+        char name[64];
+        CLEANUP_FREE char *dest = NULL;
+        time_t t = time(NULL);
+        struct tm tm;
+
+        gmtime_r(&t, &tm);
+        strftime(name, sizeof name, "history/journal-%Y%m%dT%H%M%SZ", &tm);
+        if (asprintf(&dest, "%s/%s-%ld", j->dir, name, (long) getpid()) > 0
+            && rename(j->path, dest) == 0)
+            vqm_sync_dir(j->path, NULL);
+    }
+    if (j->fd >= 0)
+        close(j->fd);
+    if (j->lock_fd >= 0)
+        close(j->lock_fd);
+    for (i = 0; i < j->n; i++) {
+        free(j->recs[i].step);
+        for (k = 0; k < 3; k++)
+            free(j->recs[i].a[k]);
+    }
+    free(j->recs);
+    free(j->dir);
+    free(j->path);
+    free(j);
+}
+
+bool
+vqm_journal_found(const struct vqm_journal *j)
+{
+    return j->found;
+}
+
+const char *
+vqm_journal_dir(const struct vqm_journal *j)
+{
+    return j->dir;
+}
+
+/* Append one line and make it durable. */
+static int
+append(struct vqm_journal *j, const char *kind, int seq, const char *step,
+       const char *const a[3], struct vqm_error *err)
+{
+    CLEANUP_FREE char *buf = NULL;
+    size_t len = 0;
+    FILE *fp;
+    int k;
+
+    if (j->fd < 0)
+        return 0;
+    fp = open_memstream(&buf, &len);
+    if (!fp)
+        return vqm_error_set(err, VQM_ERR_NOMEM, "out of memory");
+    fprintf(fp, "%s\t%d", kind, seq);
+    if (step) {
+        fprintf(fp, "\t%s", step);
+        for (k = 0; k < 3; k++) {
+            fputc('\t', fp);
+            put_escaped(fp, a[k] ? a[k] : "");
+        }
+    } else if (a && a[0]) {
+        fputc('\t', fp);
+        put_escaped(fp, a[0]);
+    }
+    fputc('\n', fp);
+    fclose(fp);
+    if (vqm_pwrite_full(j->fd, buf, len, 0, j->path, err) < 0
+        || vqm_sync(j->fd, 0, j->path, err) < 0)
+        return vqm_error_prefix(err, "journal");
+    j->written++;
+    if (j->kill_at > 0 && j->written == (unsigned) j->kill_at)
+        raise(SIGKILL);
+    return 0;
+}
+
+int
+vqm_journal_begin(struct vqm_journal *j, const char *step, const char *a1,
+                  const char *a2, const char *a3, struct vqm_error *err)
+{
+    const char *a[3] = { a1, a2, a3 };
+    struct rec *v, *r;
+    int seq = j->next_seq++;
+    int k;
+
+    v = realloc(j->recs, (j->n + 1) * sizeof *v);
+    if (!v)
+        return vqm_error_set(err, VQM_ERR_NOMEM, "out of memory");
+    j->recs = v;
+    r = &j->recs[j->n];
+    memset(r, 0, sizeof *r);
+    r->seq = seq;
+    r->state = REC_BEGUN;
+    r->step = strdup(step);
+    for (k = 0; k < 3; k++)
+        r->a[k] = strdup(a[k] ? a[k] : "");
+    j->n++;
+    if (append(j, "B", seq, step, a, err) < 0)
+        return -1;
+    return seq;
+}
+
+int
+vqm_journal_done(struct vqm_journal *j, int seq, struct vqm_error *err)
+{
+    struct rec *r = find_seq(j, seq);
+
+    if (r)
+        r->state = REC_DONE;
+    return append(j, "D", seq, NULL, NULL, err);
+}
+
+int
+vqm_journal_fail(struct vqm_journal *j, int seq, const char *msg,
+                 struct vqm_error *err)
+{
+    struct rec *r = find_seq(j, seq);
+    const char *a[3] = { msg, NULL, NULL };
+
+    if (r)
+        r->state = REC_FAILED;
+    return append(j, "F", seq, NULL, a, err);
+}
+
+const char *
+vqm_journal_renamed(const struct vqm_journal *j, const char *old)
+{
+    size_t i;
+    struct stat st;
+
+    for (i = j->n; i-- > 0;) {
+        const struct rec *r = &j->recs[i];
+
+        if (strcmp(r->step, "rename") != 0 || strcmp(r->a[0], old) != 0
+            || r->state == REC_FAILED)
+            continue;
+        if (r->state == REC_DONE || stat(r->a[1], &st) == 0)
+            return r->a[1];
+    }
+    return NULL;
+}
+
+bool
+vqm_journal_converted(const struct vqm_journal *j, const char *path,
+                      dev_t dev, ino_t ino)
+{
+    size_t i;
+
+    for (i = 0; i < j->n; i++) {
+        const struct rec *r = &j->recs[i];
+        unsigned long long d, n;
+        char mode[16];
+
+        if (strcmp(r->step, "convert") != 0 || r->state == REC_FAILED)
+            continue;
+        if (sscanf(r->a[2], "%15[^:]:%llu:%llu", mode, &d, &n) != 3)
+            continue;
+        if (strcmp(mode, "in-place") != 0)
+            continue;
+        if ((strcmp(r->a[0], path) == 0 || strcmp(r->a[1], path) == 0)
+            && d == (unsigned long long) dev
+            && n == (unsigned long long) ino)
+            return true;
+    }
+    return false;
+}
+
+const char *
+vqm_journal_copy_output(const struct vqm_journal *j, const char *path)
+{
+    size_t i;
+
+    for (i = j->n; i-- > 0;) {
+        const struct rec *r = &j->recs[i];
+
+        if (strcmp(r->step, "convert") == 0 && r->state == REC_DONE
+            && strncmp(r->a[2], "copy:", 5) == 0
+            && strcmp(r->a[0], path) == 0)
+            return r->a[1];
+    }
+    return NULL;
+}
+
+bool
+vqm_journal_restart_owed(const struct vqm_journal *j, const char *uuid)
+{
+    size_t i;
+    bool owed = false;
+
+    for (i = 0; i < j->n; i++) {
+        const struct rec *r = &j->recs[i];
+
+        if (strcmp(r->a[0], uuid) != 0)
+            continue;
+        if (strcmp(r->step, "shutdown") == 0 && r->state == REC_DONE)
+            owed = true;
+        else if (strcmp(r->step, "start") == 0 && r->state == REC_DONE)
+            owed = false;
+    }
+    return owed;
+}
+
+bool
+vqm_journal_migrating(const struct vqm_journal *j, const char *uuid)
+{
+    size_t i;
+    bool open = false;
+
+    for (i = 0; i < j->n; i++) {
+        const struct rec *r = &j->recs[i];
+
+        if (strcmp(r->step, "migrate") == 0 && strcmp(r->a[0], uuid) == 0)
+            open = r->state == REC_BEGUN;
+    }
+    return open;
+}
+
+const char **
+vqm_journal_unfinished(const struct vqm_journal *j)
+{
+    const char **v = calloc(j->n + 1, sizeof *v);
+    size_t i, k, n = 0;
+
+    if (!v)
+        return NULL;
+    for (i = 0; i < j->n; i++) {
+        const struct rec *r = &j->recs[i];
+        bool dup = false;
+
+        if (strcmp(r->step, "migrate") != 0
+            || !vqm_journal_migrating(j, r->a[0]))
+            continue;
+        for (k = 0; k < n; k++)
+            dup |= strcmp(v[k], r->a[0]) == 0;
+        if (!dup)
+            v[n++] = r->a[0];
+    }
+    return v;
+}
+
+char *
+vqm_journal_saved_xml_path(const char *dir, const char *uuid)
+{
+    char *s;
+
+    if (asprintf(&s, "%s/domains/%s.xml", dir, uuid) < 0)
+        return NULL;
+    return s;
+}
+
+int
+vqm_journal_save_xml(struct vqm_journal *j, const char *uuid,
+                     const char *xml, struct vqm_error *err)
+{
+    CLEANUP_FREE char *path = vqm_journal_saved_xml_path(j->dir, uuid);
+    CLEANUP_FREE char *tmp = NULL;
+    CLEANUP_CLOSE int fd = -1;
+
+    if (!path || asprintf(&tmp, "%s.tmp", path) < 0)
+        return vqm_error_set(err, VQM_ERR_NOMEM, "out of memory");
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return vqm_error_set_errno(err, errno, "cannot create '%s'", tmp);
+    if (fchmod(fd, 0600) < 0)
+        return vqm_error_set_errno(err, errno, "cannot chmod '%s'", tmp);
+    if (vqm_pwrite_full(fd, xml, strlen(xml), 0, tmp, err) < 0
+        || vqm_sync(fd, 1, tmp, err) < 0)
+        return -1;
+    if (rename(tmp, path) < 0)
+        return vqm_error_set_errno(err, errno, "cannot rename '%s'", tmp);
+    return vqm_sync_dir(path, err);
+}
+
+int
+vqm_journal_set_active(struct vqm_journal *j, const char *uuid, bool on,
+                       struct vqm_error *err)
+{
+    CLEANUP_FREE char *path = NULL;
+    CLEANUP_CLOSE int fd = -1;
+    char buf[64];
+    int len;
+
+    if (j->read_only)
+        return 0;
+    if (asprintf(&path, "%s/active/%s", j->dir, uuid) < 0)
+        return vqm_error_set(err, VQM_ERR_NOMEM, "out of memory");
+    if (!on) {
+        if (unlink(path) < 0 && errno != ENOENT)
+            return vqm_error_set_errno(err, errno, "cannot remove '%s'",
+                                       path);
+        return vqm_sync_dir(path, err);
+    }
+    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return vqm_error_set_errno(err, errno, "cannot create '%s'", path);
+    len = snprintf(buf, sizeof buf, "%ld\n", (long) getpid());
+    if (vqm_pwrite_full(fd, buf, (size_t) len, 0, path, err) < 0
+        || vqm_sync(fd, 0, path, err) < 0)
+        return -1;
+    return vqm_sync_dir(path, err);
+}

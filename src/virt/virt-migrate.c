@@ -1,0 +1,856 @@
+/* virt-qed-migrate: carrying out a plan, and --rollback.
+ *
+ * Order of a run: stop the running domains we were asked to stop; mark
+ * every affected domain active (see virt.h, the hook contract) and save
+ * its definition; convert the images, bases before overlays, each one
+ * followed by its rename and the rewrite of the backing references
+ * naming it; refresh the pools; redefine the domains; start again what
+ * we stopped.  Every step is journaled before and after (virt-journal.c).
+ *
+ * Recovery after an interruption at any point: the engine's conversion
+ * is atomic (a file is QED or qcow2, never half); a rename is atomic, or
+ * a link whose old name is removed here; the journal tells which qcow2
+ * files we made and where renamed files went, so the next plan treats
+ * them as converted and finishes the remaining steps (renames, backing
+ * references, definitions, restarts).  Saved definitions are never
+ * overwritten while a migration of that domain is unfinished.
+ */
+#include <config.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <libvirt/libvirt.h>
+#include <libvirt/virterror.h>
+
+#include "cleanup.h"
+#include "convert/convert.h"
+#include "virt-internal.h"
+#include "vqm-debug.h"
+#include "vqm-io.h"
+
+#ifndef RENAME_NOREPLACE
+#define RENAME_NOREPLACE (1 << 0)
+#endif
+
+void vqm_virt_propagate_blocks(struct vqm_virt_run *run);
+void vqm_virt_mark_affected(struct vqm_virt_run *run);
+
+/* rename(2) that never replaces: renameat2(RENAME_NOREPLACE), or on
+ * filesystems without it link(2) + unlink(2) (a crash in between leaves
+ * two names for one inode; recovery removes the old one). */
+static int
+rename_noreplace(const char *from, const char *to, struct vqm_error *err)
+{
+#ifdef SYS_renameat2
+    if (syscall(SYS_renameat2, AT_FDCWD, from, AT_FDCWD, to,
+                RENAME_NOREPLACE) == 0)
+        return vqm_sync_dir(to, err);
+    if (errno != EINVAL && errno != ENOSYS)
+        return vqm_error_set_errno(err, errno, "cannot rename '%s' to '%s'",
+                                   from, to);
+#endif
+    if (link(from, to) < 0)
+        return vqm_error_set_errno(err, errno, "cannot rename '%s' to '%s'",
+                                   from, to);
+    if (unlink(from) < 0)
+        return vqm_error_set_errno(err, errno, "cannot remove '%s'", from);
+    return vqm_sync_dir(to, err);
+}
+
+/* The backing name to write for a file whose backing file moved: the
+ * stored name with its last component replaced, so that a relative name
+ * stays relative. */
+static char *
+moved_name(const char *stored, const char *new_path)
+{
+    CLEANUP_FREE char *np = strdup(new_path);
+    const char *slash = strrchr(stored, '/');
+    char *s;
+
+    if (!np)
+        return NULL;
+    if (!slash)
+        return strdup(basename(np));
+    if (asprintf(&s, "%.*s/%s", (int) (slash - stored), stored,
+                 basename(np)) < 0)
+        return NULL;
+    return s;
+}
+
+static bool
+changed(const struct vqm_vimage *img)
+{
+    return img && img->migrate && img->outcome == VQM_OUTCOME_DONE;
+}
+
+static void
+fail_image(struct vqm_vimage *img, const struct vqm_error *e)
+{
+    img->outcome = VQM_OUTCOME_FAILED;
+    snprintf(img->reason, sizeof img->reason, "%s", e->msg);
+}
+
+static void
+progress_cb(void *opaque, uint64_t done, uint64_t total)
+{
+    void **pair = opaque;
+    struct vqm_virt_run *run = pair[0];
+    const struct vqm_vimage *img = pair[1];
+
+    if (run->opts.progress)
+        run->opts.progress(run->opts.progress_opaque, img, done, total);
+}
+
+static int
+convert_image(struct vqm_virt_run *run, struct vqm_vimage *img)
+{
+    const struct vqm_virt_opts *o = &run->opts;
+    struct vqm_convert_opts co = { 0 };
+    struct vqm_convert_result res;
+    struct vqm_error err = { 0 };
+    CLEANUP_FREE char *newb = NULL;
+    CLEANUP_FREE char *modes = NULL;
+    struct vqm_vimage *b = img->backing;
+    void *pair[2] = { run, img };
+    double t0 = vqm_now();
+    int seq;
+
+    if (b && b->migrate && b->outcome != VQM_OUTCOME_DONE) {
+        img->outcome = VQM_OUTCOME_SKIPPED;
+        snprintf(img->reason, sizeof img->reason,
+                 "its backing file '%s' is not converted", b->path);
+        return 0;
+    }
+    co.mode = img->copy ? VQM_CONVERT_COPY : VQM_CONVERT_IN_PLACE;
+    co.allow_copy_fallback = false;
+    co.output = img->copy ? img->new_path : NULL;
+    co.verify = o->verify || (img->copy && o->remove_source);
+    co.verify_full = o->verify_full;
+    co.block_device = img->block_device;
+    co.backing_format = img->xml_backing_format;
+    co.policy.trusted_dirs = o->trust_dirs;
+    co.policy.n_trusted_dirs = o->n_trust_dirs;
+    if (changed(b) && img->backing_name) {
+        newb = strcmp(b->new_path, b->path) != 0
+            ? moved_name(img->backing_name, b->new_path)
+            : strdup(img->backing_name);
+        co.new_backing_name = newb;
+        co.new_backing_format = "qcow2";
+    }
+    co.progress = progress_cb;
+    co.progress_opaque = pair;
+    if (asprintf(&modes, "%s:%llu:%llu", img->copy ? "copy" : "in-place",
+                 (unsigned long long) img->dev,
+                 (unsigned long long) img->ino) < 0)
+        return -1;
+
+    seq = vqm_journal_begin(run->journal, "convert", img->cur_path,
+                            img->new_path, modes, &err);
+    if (seq < 0)
+        return -1;
+    memset(&res, 0, sizeof res);
+    vqm_debug("converting '%s' (%s)", img->cur_path,
+              img->copy ? "copy" : "in place");
+    if (vqm_convert(img->cur_path, &co, &res, &err) < 0) {
+        fail_image(img, &err);
+        img->seconds = vqm_now() - t0;
+        if (vqm_journal_fail(run->journal, seq, err.msg, &err) < 0)
+            return -1;
+        return 0;
+    }
+    if (vqm_journal_done(run->journal, seq, &err) < 0)
+        return -1;
+    if (res.virtual_size)
+        img->virtual_size = res.virtual_size;
+    if (img->copy && res.output[0] && strcmp(res.output, img->new_path)) {
+        free(img->new_path);
+        img->new_path = strdup(res.output);
+    }
+    img->seconds = vqm_now() - t0;
+    return 1;
+}
+
+static int
+rename_image(struct vqm_virt_run *run, struct vqm_vimage *img)
+{
+    struct vqm_error err = { 0 };
+    int seq;
+
+    seq = vqm_journal_begin(run->journal, "rename", img->cur_path,
+                            img->new_path, NULL, &err);
+    if (seq < 0)
+        return -1;
+    if (rename_noreplace(img->cur_path, img->new_path, &err) < 0) {
+        /* The conversion stands; the file keeps its name. */
+        snprintf(img->note, sizeof img->note, "name kept: %s", err.msg);
+        free(img->new_path);
+        img->new_path = strdup(img->cur_path);
+        return vqm_journal_fail(run->journal, seq, err.msg, &err);
+    }
+    free(img->cur_path);
+    img->cur_path = strdup(img->new_path);
+    return vqm_journal_done(run->journal, seq, &err);
+}
+
+/* Rewrite the backing reference of qcow2 images (not migrated here)
+ * that name img, which moved or changed format. */
+static int
+rebase_dependents(struct vqm_virt_run *run, struct vqm_vimage *img)
+{
+    size_t i;
+
+    for (i = 0; i < run->n_images; i++) {
+        struct vqm_vimage *up = run->images[i];
+        struct vqm_error err = { 0 };
+        CLEANUP_FREE char *name = NULL;
+        int seq;
+
+        if (up->backing != img || up->migrate || !up->format
+            || strcmp(up->format, "qcow2") != 0 || !up->backing_name)
+            continue;
+        if (img->copy && !img->in_scope)
+            continue;
+        name = strcmp(img->new_path, img->path) != 0
+            ? moved_name(up->backing_name, img->new_path)
+            : strdup(up->backing_name);
+        if (!name)
+            return -1;
+        seq = vqm_journal_begin(run->journal, "rebase", up->cur_path, name,
+                                "qcow2", &err);
+        if (seq < 0)
+            return -1;
+        if (vqm_qcow2_set_backing(up->cur_path, name, "qcow2", &err) < 0) {
+            snprintf(up->reason, sizeof up->reason,
+                     "cannot rewrite its backing reference: %s", err.msg);
+            up->outcome = VQM_OUTCOME_FAILED;
+            if (vqm_journal_fail(run->journal, seq, err.msg, &err) < 0)
+                return -1;
+            continue;
+        }
+        free(up->backing_name);
+        up->backing_name = vqm_steal(&name);
+        if (vqm_journal_done(run->journal, seq, &err) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int
+remove_source(struct vqm_virt_run *run, struct vqm_vimage *img)
+{
+    struct vqm_error err = { 0 };
+    size_t i;
+    int seq;
+
+    for (i = 0; i < run->n_images; i++)
+        if (run->images[i]->backing == img && !changed(run->images[i])) {
+            snprintf(img->note, sizeof img->note, "source kept: '%s' "
+                     "still uses it", run->images[i]->path);
+            return 0;
+        }
+    seq = vqm_journal_begin(run->journal, "remove", img->cur_path, NULL,
+                            NULL, &err);
+    if (seq < 0)
+        return -1;
+    if (unlink(img->cur_path) < 0 && errno != ENOENT) {
+        vqm_error_set_errno(&err, errno, "cannot remove '%s'",
+                            img->cur_path);
+        snprintf(img->note, sizeof img->note, "%s", err.msg);
+        return vqm_journal_fail(run->journal, seq, err.msg, &err);
+    }
+    snprintf(img->note, sizeof img->note, "source removed");
+    return vqm_journal_done(run->journal, seq, &err);
+}
+
+static int
+wait_shutoff(virDomainPtr dom, unsigned timeout)
+{
+    double end = vqm_now() + timeout;
+    int state, reason;
+
+    do {
+        if (virDomainGetState(dom, &state, &reason, 0) == 0
+            && state == VIR_DOMAIN_SHUTOFF)
+            return 0;
+        usleep(100000);
+    } while (vqm_now() < end);
+    return -1;
+}
+
+static int
+stop_domain(struct vqm_virt_run *run, struct vqm_vdomain *d)
+{
+    const struct vqm_virt_opts *o = &run->opts;
+    struct vqm_error err = { 0 };
+    virDomainPtr dom = virDomainLookupByUUIDString(run->conn, d->uuid);
+    int seq, ok = -1;
+
+    if (!dom) {
+        vqm_virt_error(&err, VQM_ERR_LIBVIRT, "domain '%s'", d->name);
+        goto fail;
+    }
+    seq = vqm_journal_begin(run->journal, "shutdown", d->uuid, d->name,
+                            NULL, &err);
+    if (seq < 0) {
+        virDomainFree(dom);
+        return -1;
+    }
+    if (virDomainShutdown(dom) < 0 && virDomainIsActive(dom) == 1)
+        vqm_virt_error(&err, VQM_ERR_LIBVIRT, "cannot shut down domain "
+                       "'%s'", d->name);
+    else if (wait_shutoff(dom, o->shutdown_timeout) == 0)
+        ok = 0;
+    else if (o->force_shutdown) {
+        /* SIGTERM to QEMU, never SIGKILL. */
+        if (virDomainDestroyFlags(dom, VIR_DOMAIN_DESTROY_GRACEFUL) == 0
+            || wait_shutoff(dom, 10) == 0)
+            ok = 0;
+        else
+            vqm_virt_error(&err, VQM_ERR_LIBVIRT, "cannot stop domain "
+                           "'%s'", d->name);
+    } else
+        vqm_error_set(&err, VQM_ERR_BUSY, "domain '%s' did not shut down "
+                      "within %u seconds (a guest without ACPI support "
+                      "never does; --force-shutdown powers it off)",
+                      d->name, o->shutdown_timeout);
+    virDomainFree(dom);
+    if (ok < 0) {
+        vqm_journal_fail(run->journal, seq, err.msg, NULL);
+        goto fail;
+    }
+    d->shut_down = true;
+    d->active = false;
+    return vqm_journal_done(run->journal, seq, &err);
+
+ fail:
+    d->outcome = VQM_OUTCOME_SKIPPED;
+    snprintf(d->reason, sizeof d->reason, "%s", err.msg);
+    {
+        size_t i;
+        for (i = 0; i < run->n_images; i++) {
+            struct vqm_vimage *img = run->images[i];
+            size_t k;
+            const struct vqm_vimage *c;
+            bool uses = false;
+            for (k = 0; k < d->n_disks; k++)
+                for (c = d->disks[k].image; c; c = c->backing)
+                    uses |= c == img;
+            if (uses && img->convert
+                && img->outcome == VQM_OUTCOME_PLANNED) {
+                img->outcome = VQM_OUTCOME_SKIPPED;
+                snprintf(img->reason, sizeof img->reason,
+                         "used by domain '%s', which could not be stopped",
+                         d->name);
+            }
+        }
+    }
+    return 0;
+}
+
+static int
+start_domain(struct vqm_virt_run *run, struct vqm_vdomain *d)
+{
+    struct vqm_error err = { 0 };
+    virDomainPtr dom = virDomainLookupByUUIDString(run->conn, d->uuid);
+    int seq;
+
+    seq = vqm_journal_begin(run->journal, "start", d->uuid, d->name, NULL,
+                            &err);
+    if (seq < 0) {
+        if (dom)
+            virDomainFree(dom);
+        return -1;
+    }
+    if (!dom || (virDomainIsActive(dom) != 1 && virDomainCreate(dom) < 0)) {
+        vqm_virt_error(&err, VQM_ERR_LIBVIRT, "cannot start domain '%s' "
+                       "again", d->name);
+        d->outcome = VQM_OUTCOME_FAILED;
+        snprintf(d->reason, sizeof d->reason, "%s", err.msg);
+        if (dom)
+            virDomainFree(dom);
+        return vqm_journal_fail(run->journal, seq, err.msg, NULL);
+    }
+    virDomainFree(dom);
+    d->restarted = true;
+    return vqm_journal_done(run->journal, seq, &err);
+}
+
+/* The new definition of d: every disk whose chain holds a migrated
+ * image gets its top source/format and backingStore layers rewritten. */
+static int
+define_domain(struct vqm_virt_run *run, struct vqm_vdomain *d)
+{
+    struct vqm_domxml_change *ch;
+    const char **olds = NULL, **news = NULL, **fmts = NULL;
+    size_t n = 0, k, nl = 0, total = 0;
+    struct vqm_error err = { 0 };
+    CLEANUP_FREE char *xml = NULL;
+    virDomainPtr dom;
+    int seq, ret = -1;
+
+    for (k = 0; k < d->n_disks; k++) {
+        const struct vqm_vimage *c;
+        for (c = d->disks[k].image; c; c = c->backing)
+            total++;
+    }
+    ch = calloc(d->n_disks + 1, sizeof *ch);
+    olds = calloc(total + 1, sizeof *olds);
+    news = calloc(total + 1, sizeof *news);
+    fmts = calloc(total + 1, sizeof *fmts);
+    if (!ch || !olds || !news || !fmts)
+        goto out;
+    for (k = 0; k < d->n_disks; k++) {
+        struct vqm_vdisk *dk = &d->disks[k];
+        struct vqm_vimage *top = dk->image, *c;
+        struct vqm_domxml_change *x = &ch[n];
+        bool any = false;
+
+        if (!top || dk->outcome == VQM_OUTCOME_SKIPPED)
+            continue;
+        x->target = dk->target;
+        if (changed(top)) {
+            any = true;
+            x->new_format = "qcow2";
+            if (strcmp(top->new_path, top->path) != 0) {
+                if (strcmp(dk->type, "volume") == 0) {
+                    CLEANUP_FREE char *cp = strdup(top->new_path);
+                    free(dk->new_source);
+                    dk->new_source = NULL;
+                    if (!cp || asprintf(&dk->new_source, "%s/%s",
+                                        dk->src_pool, basename(cp)) < 0) {
+                        dk->new_source = NULL;
+                        goto out;
+                    }
+                    /* borrowed: the part after "pool/" */
+                    x->new_volume = dk->new_source + strlen(dk->src_pool) + 1;
+                } else {
+                    x->new_file = top->new_path;
+                    free(dk->new_source);
+                    dk->new_source = strdup(top->new_path);
+                }
+            }
+        }
+        x->old_paths = &olds[nl];
+        x->new_paths = &news[nl];
+        x->new_formats = &fmts[nl];
+        for (c = top->backing; c; c = c->backing) {
+            if (!changed(c))
+                continue;
+            olds[nl] = c->path;
+            news[nl] = c->new_path;
+            fmts[nl] = "qcow2";
+            nl++;
+            x->n_layers++;
+            any = true;
+        }
+        if (any) {
+            dk->outcome = VQM_OUTCOME_DONE;
+            n++;
+        } else {
+            memset(x, 0, sizeof *x);
+        }
+    }
+    if (n == 0) {
+        ret = 0;
+        goto out;
+    }
+    if (vqm_domxml_rewrite(d->xml, ch, n, &xml, &err) < 0)
+        goto fail_dom;
+    seq = vqm_journal_begin(run->journal, "define", d->uuid, d->name, NULL,
+                            &err);
+    if (seq < 0)
+        goto out;
+    dom = virDomainDefineXMLFlags(run->conn, xml,
+                                  VIR_DOMAIN_DEFINE_VALIDATE);
+    if (!dom) {
+        vqm_virt_error(&err, VQM_ERR_LIBVIRT, "cannot redefine domain '%s'",
+                       d->name);
+        vqm_journal_fail(run->journal, seq, err.msg, NULL);
+        goto fail_dom;
+    }
+    virDomainFree(dom);
+    if (vqm_journal_done(run->journal, seq, &err) < 0)
+        goto out;
+    d->outcome = VQM_OUTCOME_DONE;
+    ret = 0;
+    goto out;
+
+ fail_dom:
+    d->outcome = VQM_OUTCOME_FAILED;
+    snprintf(d->reason, sizeof d->reason, "%s", err.msg);
+    for (k = 0; k < d->n_disks; k++)
+        if (d->disks[k].outcome == VQM_OUTCOME_DONE)
+            d->disks[k].outcome = VQM_OUTCOME_FAILED;
+    ret = 0;
+ out:
+    free(ch);
+    free(olds);
+    free(news);
+    free(fmts);
+    return ret;
+}
+
+static void
+refresh_pools(struct vqm_virt_run *run)
+{
+    size_t i, k;
+
+    for (i = 0; i < run->n_images; i++) {
+        struct vqm_vimage *img = run->images[i];
+        virStoragePoolPtr p;
+        bool seen = false;
+
+        if (!img->pool || !img->migrate)
+            continue;
+        for (k = 0; k < i; k++)
+            if (run->images[k]->pool && run->images[k]->migrate
+                && strcmp(run->images[k]->pool, img->pool) == 0)
+                seen = true;
+        if (seen)
+            continue;
+        if ((p = virStoragePoolLookupByName(run->conn, img->pool))) {
+            virStoragePoolRefresh(p, 0);
+            virStoragePoolFree(p);
+        }
+        virResetLastError();
+    }
+}
+
+static void
+set_file_size(struct vqm_vimage *img)
+{
+    struct stat st;
+
+    if (stat(img->new_path, &st) == 0 && S_ISREG(st.st_mode))
+        img->new_file_size = (uint64_t) st.st_size;
+}
+
+int
+vqm_virt_execute(struct vqm_virt_run *run, struct vqm_error *err)
+{
+    struct vqm_journal *j = run->journal;
+    size_t i;
+    const char **unfinished;
+    bool clean = true;
+
+    /* 1. Stop the running domains we were asked to stop. */
+    for (i = 0; i < run->n_domains; i++)
+        if (run->domains[i].needs_shutdown
+            && run->domains[i].outcome != VQM_OUTCOME_SKIPPED
+            && stop_domain(run, &run->domains[i]) < 0)
+            goto journal_error;
+    vqm_virt_propagate_blocks(run);
+    vqm_virt_mark_affected(run);
+
+    /* 2. Mark the affected domains and save their definitions. */
+    for (i = 0; i < run->n_domains; i++) {
+        struct vqm_vdomain *d = &run->domains[i];
+        int seq;
+
+        if (!d->affected || d->outcome == VQM_OUTCOME_SKIPPED)
+            continue;
+        if (vqm_journal_set_active(j, d->uuid, true, err) < 0)
+            return -1;
+        if (vqm_journal_migrating(j, d->uuid))
+            continue;            /* keep the definition saved before */
+        if (vqm_journal_save_xml(j, d->uuid, d->xml, err) < 0)
+            return -1;
+        seq = vqm_journal_begin(j, "migrate", d->uuid, d->name, NULL, err);
+        if (seq < 0)
+            return -1;
+    }
+
+    /* 3. Images, bases first. */
+    for (i = 0; i < run->n_images; i++) {
+        struct vqm_vimage *img = run->images[i];
+        int r = 1;
+
+        if (!img->migrate)
+            continue;
+        if (img->convert && img->outcome == VQM_OUTCOME_PLANNED) {
+            if ((r = convert_image(run, img)) < 0)
+                goto journal_error;
+            if (r == 0)
+                continue;
+        } else if (img->outcome != VQM_OUTCOME_DONE) {
+            continue;
+        }
+        if (!img->copy && strcmp(img->cur_path, img->new_path) != 0
+            && rename_image(run, img) < 0)
+            goto journal_error;
+        if (img->copy && run->opts.remove_source && img->convert
+            && remove_source(run, img) < 0)
+            goto journal_error;
+        img->outcome = VQM_OUTCOME_DONE;
+        set_file_size(img);
+        if (rebase_dependents(run, img) < 0)
+            goto journal_error;
+    }
+    vqm_virt_propagate_blocks(run);
+
+    /* 4. Pools, then definitions. */
+    refresh_pools(run);
+    for (i = 0; i < run->n_domains; i++) {
+        struct vqm_vdomain *d = &run->domains[i];
+        double t0 = vqm_now();
+
+        if (!d->affected || d->outcome == VQM_OUTCOME_SKIPPED)
+            continue;
+        if (define_domain(run, d) < 0)
+            goto journal_error;
+        d->seconds = vqm_now() - t0;
+        if (d->outcome == VQM_OUTCOME_PLANNED)
+            d->outcome = VQM_OUTCOME_DONE;
+    }
+
+    /* 5. Start again what we stopped (this run or an interrupted one). */
+    for (i = 0; i < run->n_domains; i++) {
+        struct vqm_vdomain *d = &run->domains[i];
+
+        if ((d->shut_down || d->restart_owed)
+            && start_domain(run, d) < 0)
+            goto journal_error;
+    }
+
+    /* 6. Close the migrations that are complete, the interrupted ones
+     * included, and drop their active markers. */
+    unfinished = vqm_journal_unfinished(j);
+    for (i = 0; unfinished && unfinished[i]; i++) {
+        const char *uuid = unfinished[i];
+        struct vqm_vdomain *d = NULL;
+        size_t k;
+        bool pending = false;
+
+        for (k = 0; k < run->n_domains; k++)
+            if (strcmp(run->domains[k].uuid, uuid) == 0)
+                d = &run->domains[k];
+        if (d) {
+            for (k = 0; k < d->n_disks; k++) {
+                const struct vqm_vimage *c;
+                for (c = d->disks[k].image; c; c = c->backing)
+                    if (c->migrate && c->outcome != VQM_OUTCOME_DONE)
+                        pending = true;
+            }
+            if (d->outcome == VQM_OUTCOME_FAILED)
+                pending = true;
+        }
+        if (pending) {
+            clean = false;
+            continue;
+        }
+        {
+            int seq = vqm_journal_begin(j, "migrate", uuid,
+                                        d ? d->name : "", NULL, err);
+            if (seq < 0 || vqm_journal_done(j, seq, err) < 0
+                || vqm_journal_set_active(j, uuid, false, err) < 0) {
+                free(unfinished);
+                return -1;
+            }
+        }
+    }
+    free(unfinished);
+    /* Remove markers of affected domains with nothing pending. */
+    for (i = 0; i < run->n_domains; i++) {
+        struct vqm_vdomain *d = &run->domains[i];
+        if (d->affected && !vqm_journal_migrating(j, d->uuid))
+            vqm_journal_set_active(j, d->uuid, false, NULL);
+    }
+
+    for (i = 0; i < run->n_images; i++)
+        if (run->images[i]->outcome == VQM_OUTCOME_FAILED)
+            clean = false;
+    for (i = 0; i < run->n_domains; i++)
+        if (run->domains[i].outcome == VQM_OUTCOME_FAILED)
+            clean = false;
+    run->end = vqm_now();
+    if (clean) {
+        vqm_journal_close(j, true);
+        run->journal = NULL;
+    }
+    return 0;
+
+ journal_error:
+    run->end = vqm_now();
+    return vqm_error_set(err, VQM_ERR_IO, "the journal in '%s' cannot be "
+                         "written: stopped (run the same command again to "
+                         "finish)", run->opts.state_dir);
+}
+
+int
+vqm_virt_status(const struct vqm_virt_run *run)
+{
+    size_t i, k;
+    bool skipped = false;
+
+    for (i = 0; i < run->n_images; i++) {
+        if (run->images[i]->outcome == VQM_OUTCOME_FAILED)
+            return 1;
+        if (run->images[i]->outcome == VQM_OUTCOME_SKIPPED
+            && run->images[i]->in_scope)
+            skipped = true;
+    }
+    for (i = 0; i < run->n_domains; i++) {
+        const struct vqm_vdomain *d = &run->domains[i];
+        if (d->outcome == VQM_OUTCOME_FAILED)
+            return 1;
+        if (d->outcome == VQM_OUTCOME_SKIPPED)
+            skipped = true;
+        for (k = 0; k < d->n_disks; k++) {
+            if (d->disks[k].outcome == VQM_OUTCOME_FAILED)
+                return 1;
+            if (d->disks[k].outcome == VQM_OUTCOME_SKIPPED)
+                skipped = true;
+        }
+    }
+    return skipped ? 3 : 0;
+}
+
+/* ---- --rollback ---- */
+
+int
+vqm_virt_rollback(const char *uri, const char *state_dir,
+                  const char *domain, char *msg, size_t msglen,
+                  struct vqm_error *err)
+{
+    virConnectPtr conn = NULL;
+    virDomainPtr dom = NULL;
+    struct vqm_journal *j = NULL;
+    struct vqm_domxml_disk *dd = NULL;
+    size_t n = 0, i;
+    char uuid[VIR_UUID_STRING_BUFLEN];
+    CLEANUP_FREE char *path = NULL;
+    CLEANUP_FREE char *xml = NULL;
+    CLEANUP_FREE char *name = NULL;
+    FILE *fp = NULL;
+    long len;
+    int ret = -1, seq;
+
+    vqm_virt_init_errors();
+    if (!state_dir)
+        state_dir = VQM_STATEDIR;
+    if (!(conn = virConnectOpen(uri))) {
+        vqm_virt_error(err, VQM_ERR_LIBVIRT, "cannot connect to libvirt");
+        goto out;
+    }
+    dom = virDomainLookupByName(conn, domain);
+    if (!dom)
+        dom = virDomainLookupByUUIDString(conn, domain);
+    if (!dom) {
+        vqm_error_set(err, VQM_ERR_NOTFOUND, "domain '%s' not found",
+                      domain);
+        goto out;
+    }
+    virDomainGetUUIDString(dom, uuid);
+    if (virDomainIsActive(dom) == 1) {
+        vqm_error_set(err, VQM_ERR_BUSY, "domain '%s' is running: shut it "
+                      "down before a rollback", domain);
+        goto out;
+    }
+    if (vqm_journal_open(state_dir, false, &j, err) < 0)
+        goto out;
+    path = vqm_journal_saved_xml_path(state_dir, uuid);
+    if (!path || !(fp = fopen(path, "re"))) {
+        vqm_error_set_errno(err, errno, "no saved definition of domain "
+                            "'%s' ('%s')", domain, path ? path : "");
+        goto out;
+    }
+    fseek(fp, 0, SEEK_END);
+    len = ftell(fp);
+    rewind(fp);
+    if (len < 0 || !(xml = calloc(1, (size_t) len + 1))
+        || fread(xml, 1, (size_t) len, fp) != (size_t) len) {
+        vqm_error_set(err, VQM_ERR_IO, "cannot read '%s'", path);
+        goto out;
+    }
+    if (vqm_domxml_disks(xml, &dd, &n, &name, NULL, err) < 0)
+        goto out;
+    /* Every source the saved definition names must still be there, in
+     * the format it names. */
+    for (i = 0; i < n; i++) {
+        CLEANUP_FREE char *p = NULL;
+        struct vqm_probe pr;
+        struct vqm_error e2 = { 0 };
+
+        if (strcmp(dd[i].device, "cdrom") == 0
+            || strcmp(dd[i].device, "floppy") == 0)
+            continue;
+        if (dd[i].type && strcmp(dd[i].type, "volume") == 0 && dd[i].pool) {
+            virStoragePoolPtr sp = virStoragePoolLookupByName(conn,
+                                                               dd[i].pool);
+            virStorageVolPtr v;
+            if (sp) {
+                virStoragePoolRefresh(sp, 0);
+                v = virStorageVolLookupByName(sp, dd[i].volume);
+                if (v) {
+                    p = virStorageVolGetPath(v);
+                    virStorageVolFree(v);
+                }
+                virStoragePoolFree(sp);
+            }
+            if (!p) {
+                vqm_error_set(err, VQM_ERR_NOTFOUND, "cannot roll back "
+                              "domain '%s': volume '%s/%s' no longer "
+                              "exists", domain, dd[i].pool, dd[i].volume);
+                goto out;
+            }
+        } else if (dd[i].file && (!dd[i].type
+                                  || strcmp(dd[i].type, "file") == 0
+                                  || strcmp(dd[i].type, "block") == 0)) {
+            p = strdup(dd[i].file);
+        } else {
+            continue;
+        }
+        if (vqm_probe_file(p, &pr, &e2) < 0) {
+            vqm_error_set(err, VQM_ERR_NOTFOUND, "cannot roll back domain "
+                          "'%s': source '%s': %s", domain, p, e2.msg);
+            goto out;
+        }
+        if (dd[i].format && strcmp(dd[i].format, pr.format) != 0) {
+            vqm_error_set(err, VQM_ERR_REFUSED, "cannot roll back domain "
+                          "'%s': '%s' is %s now (converted in place), the "
+                          "saved definition says %s", domain, p, pr.format,
+                          dd[i].format);
+            vqm_probe_clear(&pr);
+            goto out;
+        }
+        vqm_probe_clear(&pr);
+    }
+    virDomainFree(dom);
+    dom = NULL;
+    seq = vqm_journal_begin(j, "rollback", uuid, name ? name : domain, NULL,
+                            err);
+    if (seq < 0)
+        goto out;
+    if (!(dom = virDomainDefineXMLFlags(conn, xml,
+                                        VIR_DOMAIN_DEFINE_VALIDATE))) {
+        vqm_virt_error(err, VQM_ERR_LIBVIRT, "cannot define domain '%s'",
+                       domain);
+        vqm_journal_fail(j, seq, err->msg, NULL);
+        goto out;
+    }
+    if (vqm_journal_done(j, seq, err) < 0)
+        goto out;
+    if (msg)
+        snprintf(msg, msglen, "domain '%s' restored from '%s'",
+                 name ? name : domain, path);
+    ret = 0;
+ out:
+    if (fp)
+        fclose(fp);
+    vqm_domxml_disks_free(dd, n);
+    if (j)
+        vqm_journal_close(j, false);
+    if (dom)
+        virDomainFree(dom);
+    if (conn)
+        virConnectClose(conn);
+    return ret;
+}

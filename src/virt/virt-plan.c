@@ -1,0 +1,1083 @@
+/* virt-qed-migrate: discovery and planning over a libvirt connection.
+ *
+ * Builds one graph of image files (struct vqm_vimage, shared between
+ * disks and domains, identified by device and inode) from every volume of
+ * every active file-based pool and from every disk of every domain,
+ * following backing chains through the image headers.  Then decides, for
+ * each QED image in scope, whether it is converted, by copy or in place,
+ * under which name, and what blocks it.  Nothing is changed here.
+ *
+ * Invariants of a plan:
+ * - an image is converted only after its backing image (depth order);
+ * - an image whose backing image is blocked is blocked too;
+ * - a file is renamed only when every image naming it will have its
+ *   reference rewritten (converted QED overlays, or qcow2 overlays);
+ * - an image used by a running, transient or saved domain is blocked
+ *   unless --shutdown applies to that domain.
+ * Recovery: files renamed or converted by an interrupted run are found
+ * through the journal and their migration is finished, not restarted.
+ */
+#include <config.h>
+
+#include <errno.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <libvirt/libvirt.h>
+#include <libvirt/virterror.h>
+#include <libxml/parser.h>
+#include <libxml/tree.h>
+
+#include "cleanup.h"
+#include "convert/convert.h"
+#include "virt-internal.h"
+#include "vqm-debug.h"
+
+#define MAX_CHAIN 16
+
+const char *
+vqm_outcome_name(enum vqm_outcome o)
+{
+    switch (o) {
+    case VQM_OUTCOME_NONE: return "none";
+    case VQM_OUTCOME_PLANNED: return "planned";
+    case VQM_OUTCOME_DONE: return "done";
+    case VQM_OUTCOME_SKIPPED: return "skipped";
+    case VQM_OUTCOME_FAILED: return "failed";
+    }
+    return "none";
+}
+
+static void
+warn(struct vqm_virt_run *run, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+warn(struct vqm_virt_run *run, const char *fmt, ...)
+{
+    va_list ap;
+    char *s = NULL, **v;
+
+    va_start(ap, fmt);
+    if (vasprintf(&s, fmt, ap) < 0)
+        s = NULL;
+    va_end(ap);
+    if (!s)
+        return;
+    v = realloc(run->warnings, (run->n_warnings + 1) * sizeof *v);
+    if (!v) {
+        free(s);
+        return;
+    }
+    run->warnings = v;
+    run->warnings[run->n_warnings++] = s;
+}
+
+static void
+image_free(struct vqm_vimage *img)
+{
+    free(img->path);
+    free(img->cur_path);
+    free(img->new_path);
+    free(img->format);
+    free(img->backing_name);
+    free(img->backing_format);
+    free(img->pool);
+    free(img->volume);
+    free(img->vol_format);
+    free(img->xml_backing_format);
+    free(img);
+}
+
+void
+vqm_virt_free(struct vqm_virt_run *run)
+{
+    size_t i, k;
+
+    if (!run)
+        return;
+    for (i = 0; i < run->n_images; i++)
+        image_free(run->images[i]);
+    free(run->images);
+    for (i = 0; i < run->n_domains; i++) {
+        struct vqm_vdomain *d = &run->domains[i];
+        for (k = 0; k < d->n_disks; k++) {
+            struct vqm_vdisk *dk = &d->disks[k];
+            free(dk->target);
+            free(dk->device);
+            free(dk->type);
+            free(dk->source);
+            free(dk->src_pool);
+            free(dk->src_volume);
+            free(dk->xml_format);
+            free(dk->new_source);
+        }
+        free(d->disks);
+        free(d->name);
+        free(d->xml);
+    }
+    free(run->domains);
+    for (i = 0; i < run->n_warnings; i++)
+        free(run->warnings[i]);
+    free(run->warnings);
+    free(run->uri);
+    if (run->journal)
+        vqm_journal_close(run->journal, false);
+    if (run->conn)
+        virConnectClose(run->conn);
+    free(run);
+}
+
+/* ---- the image graph ---- */
+
+static struct vqm_vimage *
+image_by_path(struct vqm_virt_run *run, const char *path)
+{
+    size_t i;
+
+    for (i = 0; i < run->n_images; i++)
+        if (strcmp(run->images[i]->path, path) == 0
+            || strcmp(run->images[i]->cur_path, path) == 0)
+            return run->images[i];
+    return NULL;
+}
+
+static struct vqm_vimage *
+image_by_inode(struct vqm_virt_run *run, dev_t dev, ino_t ino)
+{
+    size_t i;
+
+    for (i = 0; i < run->n_images; i++)
+        if (run->images[i]->exists && run->images[i]->dev == dev
+            && run->images[i]->ino == ino)
+            return run->images[i];
+    return NULL;
+}
+
+static int
+add_image(struct vqm_virt_run *run, struct vqm_vimage *img)
+{
+    struct vqm_vimage **v = realloc(run->images,
+                                    (run->n_images + 1) * sizeof *v);
+
+    if (!v)
+        return -1;
+    run->images = v;
+    run->images[run->n_images++] = img;
+    return 0;
+}
+
+/* Resolve a backing name against the directory of the image naming it. */
+static char *
+resolve_backing(const char *image_path, const char *name)
+{
+    CLEANUP_FREE char *copy = strdup(image_path);
+    char *s;
+
+    if (!copy)
+        return NULL;
+    if (name[0] == '/')
+        return strdup(name);
+    if (asprintf(&s, "%s/%s", dirname(copy), name) < 0)
+        return NULL;
+    return s;
+}
+
+static struct vqm_vimage *image_get(struct vqm_virt_run *run,
+                                    const char *path, unsigned level);
+
+/* Find or create the image for path and walk its backing chain.  Never
+ * fails for a bad file: the problem goes into the image's reason.
+ * Returns NULL only when out of memory.
+ */
+static struct vqm_vimage *
+image_get(struct vqm_virt_run *run, const char *path, unsigned level)
+{
+    struct vqm_vimage *img;
+    struct vqm_probe p;
+    struct vqm_error err = { 0 };
+    struct stat st;
+    const char *cur = path;
+    const char *renamed;
+
+    if ((img = image_by_path(run, path)))
+        return img;
+    if (lstat(path, &st) < 0 && errno == ENOENT && run->journal
+        && (renamed = vqm_journal_renamed(run->journal, path))
+        && stat(renamed, &st) == 0)
+        cur = renamed;               /* renamed by an interrupted run */
+    if (stat(cur, &st) == 0 && (img = image_by_inode(run, st.st_dev,
+                                                     st.st_ino)))
+        return img;
+
+    if (!(img = calloc(1, sizeof *img)))
+        return NULL;
+    img->path = strdup(path);
+    img->cur_path = strdup(cur);
+    img->new_path = strdup(cur);
+    if (!img->path || !img->cur_path || !img->new_path
+        || add_image(run, img) < 0) {
+        image_free(img);
+        return NULL;
+    }
+    img->symlink = lstat(cur, &st) == 0 && S_ISLNK(st.st_mode);
+    if (vqm_probe_file(cur, &p, &err) < 0) {
+        img->exists = err.code != VQM_ERR_NOTFOUND;
+        if (stat(cur, &st) == 0) {
+            img->exists = true;
+            img->dev = st.st_dev;
+            img->ino = st.st_ino;
+            img->file_size = (uint64_t) st.st_size;
+        }
+        snprintf(img->reason, sizeof img->reason, "%s", err.msg);
+        /* A header the shared reader refuses is still a QED image. */
+        if (img->exists) {
+            unsigned char magic[4] = { 0 };
+            FILE *fp = fopen(cur, "rbe");
+            if (fp) {
+                if (fread(magic, 1, 4, fp) == 4
+                    && memcmp(magic, "QED", 4) == 0)
+                    img->format = strdup("qed");
+                fclose(fp);
+            }
+        }
+        return img;
+    }
+    img->exists = true;
+    img->format = vqm_steal(&p.format);
+    img->backing_name = vqm_steal(&p.backing_name);
+    img->backing_format = vqm_steal(&p.backing_format);
+    img->virtual_size = p.virtual_size;
+    img->file_size = p.file_size;
+    img->block_device = p.block_device;
+    img->dev = p.dev;
+    img->ino = p.ino;
+    vqm_probe_clear(&p);
+    if (run->journal && strcmp(img->format, "qcow2") == 0
+        && vqm_journal_converted(run->journal, cur, img->dev, img->ino))
+        img->converted_before = true;
+
+    if (img->backing_name) {
+        CLEANUP_FREE char *bpath = NULL;
+
+        if (strchr(img->backing_name, ':')
+            && img->backing_name[0] != '/'
+            && strncmp(img->backing_name, "./", 2) != 0) {
+            snprintf(img->reason, sizeof img->reason,
+                     "backing file '%s' is not a local file",
+                     img->backing_name);
+            return img;
+        }
+        if (level >= MAX_CHAIN) {
+            snprintf(img->reason, sizeof img->reason,
+                     "backing chain deeper than %d", MAX_CHAIN);
+            return img;
+        }
+        if (!(bpath = resolve_backing(cur, img->backing_name)))
+            return NULL;
+        img->visiting = true;
+        {
+            struct vqm_vimage *b = image_by_path(run, bpath);
+            if (b && b->visiting) {
+                snprintf(img->reason, sizeof img->reason,
+                         "backing chain loop at '%s'", bpath);
+                img->visiting = false;
+                return img;
+            }
+        }
+        img->backing = image_get(run, bpath, level + 1);
+        img->visiting = false;
+        if (!img->backing)
+            return NULL;
+        if (img->backing->visiting) {
+            snprintf(img->reason, sizeof img->reason,
+                     "backing chain loop at '%s'", bpath);
+            img->backing = NULL;
+            return img;
+        }
+        img->depth = img->backing->depth + 1;
+    }
+    return img;
+}
+
+static bool
+is_qed(const struct vqm_vimage *img)
+{
+    return img->format && strcmp(img->format, "qed") == 0;
+}
+
+/* ---- libvirt discovery ---- */
+
+static char *
+xpath_string(const char *xml, const char *elem, const char *attrname)
+{
+    /* Tiny helper for volume/pool XML: first <elem attrname='...'> under
+     * the root's <target>, or the root's attribute when elem is NULL. */
+    xmlDocPtr doc;
+    xmlNodePtr n, c;
+    char *ret = NULL;
+    xmlChar *v;
+
+    doc = xmlReadMemory(xml, (int) strlen(xml), "x.xml", NULL,
+                        XML_PARSE_NONET | XML_PARSE_NOERROR
+                        | XML_PARSE_NOWARNING);
+    if (!doc)
+        return NULL;
+    n = xmlDocGetRootElement(doc);
+    if (n && elem) {
+        for (c = n->children; c; c = c->next)
+            if (c->type == XML_ELEMENT_NODE
+                && strcmp((const char *) c->name, "target") == 0)
+                break;
+        n = c;
+        for (c = n ? n->children : NULL; c; c = c->next)
+            if (c->type == XML_ELEMENT_NODE
+                && strcmp((const char *) c->name, elem) == 0)
+                break;
+        n = c;
+    }
+    if (n && (v = xmlGetProp(n, BAD_CAST attrname))) {
+        ret = strdup((const char *) v);
+        xmlFree(v);
+    }
+    xmlFreeDoc(doc);
+    return ret;
+}
+
+static bool
+name_listed(const char *const *v, size_t n, const char *name)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        if (strcmp(v[i], name) == 0)
+            return true;
+    return false;
+}
+
+/* Unknown or inactive pools and unknown domains are errors, found
+ * before anything is created or changed. */
+static int lookup_named_domain(virConnectPtr conn, const char *name,
+                               struct vqm_error *err);
+
+static int
+check_names(struct vqm_virt_run *run, struct vqm_error *err)
+{
+    const struct vqm_virt_opts *o = &run->opts;
+    size_t k;
+
+    for (k = 0; k < o->n_pools; k++) {
+        virStoragePoolPtr p = virStoragePoolLookupByName(run->conn,
+                                                         o->pools[k]);
+        int active;
+
+        if (!p)
+            return vqm_error_set(err, VQM_ERR_NOTFOUND,
+                                 "pool '%s' not found", o->pools[k]);
+        active = virStoragePoolIsActive(p);
+        virStoragePoolFree(p);
+        if (active != 1)
+            return vqm_error_set(err, VQM_ERR_INVALID,
+                                 "pool '%s' is not active (start it with "
+                                 "'virsh pool-start %s')", o->pools[k],
+                                 o->pools[k]);
+    }
+
+    for (k = 0; k < o->n_domains; k++)
+        if (lookup_named_domain(run->conn, o->domains[k], err) < 0)
+            return -1;
+    return 0;
+}
+
+static int
+scan_pools(struct vqm_virt_run *run, struct vqm_error *err)
+{
+    virConnectPtr conn = run->conn;
+    const struct vqm_virt_opts *o = &run->opts;
+    virStoragePoolPtr *pools = NULL;
+    int np, i, ret = -1;
+
+    np = virConnectListAllStoragePools(conn, &pools,
+                                       VIR_CONNECT_LIST_STORAGE_POOLS_ACTIVE);
+    if (np < 0)
+        return vqm_virt_error(err, VQM_ERR_LIBVIRT,
+                              "cannot list storage pools");
+    for (i = 0; i < np; i++) {
+        const char *pname = virStoragePoolGetName(pools[i]);
+        CLEANUP_FREE char *pxml = NULL;
+        CLEANUP_FREE char *ptype = NULL;
+        virStorageVolPtr *vols = NULL;
+        int nv, j;
+
+        pxml = virStoragePoolGetXMLDesc(pools[i], 0);
+        ptype = pxml ? xpath_string(pxml, NULL, "type") : NULL;
+        if (!ptype || (strcmp(ptype, "dir") != 0 && strcmp(ptype, "fs") != 0
+                       && strcmp(ptype, "netfs") != 0)) {
+            if (name_listed(o->pools, o->n_pools, pname))
+                warn(run, "pool '%s' (type %s) is not file-based: its "
+                     "volumes are not converted", pname,
+                     ptype ? ptype : "unknown");
+            continue;
+        }
+        /* A dry run may be read-only and cannot refresh. */
+        if (!run->dry_run)
+            virStoragePoolRefresh(pools[i], 0);
+        nv = virStoragePoolListAllVolumes(pools[i], &vols, 0);
+        if (nv < 0) {
+            vqm_virt_error(err, VQM_ERR_LIBVIRT,
+                           "cannot list the volumes of pool '%s'", pname);
+            goto out;
+        }
+        for (j = 0; j < nv; j++) {
+            CLEANUP_FREE char *path = virStorageVolGetPath(vols[j]);
+            CLEANUP_FREE char *vxml = NULL;
+            struct vqm_vimage *img;
+
+            if (!path)
+                continue;
+            img = image_get(run, path, 0);
+            if (!img) {
+                vqm_error_set(err, VQM_ERR_NOMEM, "out of memory");
+                for (; j < nv; j++)
+                    virStorageVolFree(vols[j]);
+                free(vols);
+                goto out;
+            }
+            if (!img->pool) {
+                img->pool = strdup(pname);
+                img->volume = strdup(virStorageVolGetName(vols[j]));
+                /* libvirt cannot describe some QED overlays: a failure
+                 * here is expected and harmless. */
+                vxml = virStorageVolGetXMLDesc(vols[j], 0);
+                if (vxml)
+                    img->vol_format = xpath_string(vxml, "format", "type");
+                virResetLastError();
+            }
+            if (name_listed(o->pools, o->n_pools, pname) || o->all)
+                img->in_scope = true;
+            virStorageVolFree(vols[j]);
+        }
+        free(vols);
+    }
+    ret = 0;
+ out:
+    for (i = 0; i < np; i++)
+        virStoragePoolFree(pools[i]);
+    free(pools);
+    return ret;
+}
+
+static int
+add_disks(struct vqm_virt_run *run, struct vqm_vdomain *d, const char *xml,
+          bool live, struct vqm_error *err)
+{
+    struct vqm_domxml_disk *dd = NULL;
+    size_t n = 0, i;
+
+    if (vqm_domxml_disks(xml, &dd, &n, NULL, NULL, err) < 0)
+        return vqm_error_prefix(err, "domain '%s'", d->name);
+    if (!live) {
+        d->disks = calloc(n ? n : 1, sizeof *d->disks);
+        if (!d->disks)
+            goto nomem;
+        d->n_disks = n;
+    }
+    for (i = 0; i < n; i++) {
+        struct vqm_domxml_disk *x = &dd[i];
+        struct vqm_vimage *img = NULL;
+        CLEANUP_FREE char *path = NULL;
+        struct vqm_vdisk *dk = live ? NULL : &d->disks[i];
+        const char *type = x->type ? x->type : "file";
+
+        if (strcmp(type, "file") == 0 || strcmp(type, "block") == 0) {
+            if (x->file)
+                path = strdup(x->file);
+        } else if (strcmp(type, "volume") == 0 && x->pool && x->volume) {
+            virStoragePoolPtr p = virStoragePoolLookupByName(run->conn,
+                                                              x->pool);
+            virStorageVolPtr v = p ? virStorageVolLookupByName(p, x->volume)
+                : NULL;
+            path = v ? virStorageVolGetPath(v) : NULL;
+            if (v)
+                virStorageVolFree(v);
+            if (p)
+                virStoragePoolFree(p);
+            if (!path && dk) {
+                /* An interrupted run may have renamed the file under
+                 * the volume: try its old path through the pool. */
+                snprintf(dk->reason, sizeof dk->reason,
+                         "volume '%s' of pool '%s' not found", x->volume,
+                         x->pool);
+                size_t k;
+                for (k = 0; k < run->n_images; k++) {
+                    struct vqm_vimage *c = run->images[k];
+                    if (c->pool && strcmp(c->pool, x->pool) == 0 && c->volume
+                        && strcmp(c->volume, x->volume) == 0)
+                        path = strdup(c->path);
+                }
+            }
+            virResetLastError();
+        }
+        if (path && !(img = image_get(run, path, 0)))
+            goto nomem;
+        if (live) {
+            /* Mark the whole live chain as used by a running domain. */
+            for (; img; img = img->backing)
+                img->used_by_running = true;
+            continue;
+        }
+        dk->target = x->target ? strdup(x->target) : strdup("?");
+        dk->device = strdup(x->device);
+        dk->type = strdup(type);
+        dk->xml_format = x->format ? strdup(x->format) : NULL;
+        if (strcmp(type, "volume") == 0) {
+            dk->src_pool = x->pool ? strdup(x->pool) : NULL;
+            dk->src_volume = x->volume ? strdup(x->volume) : NULL;
+            if (asprintf(&dk->source, "%s/%s", x->pool ? x->pool : "?",
+                         x->volume ? x->volume : "?") < 0)
+                dk->source = NULL;
+        } else {
+            dk->source = x->file ? strdup(x->file) : NULL;
+        }
+        dk->image = img;
+        /* The format the XML gives for each backing layer. */
+        if (img && x->n_backing) {
+            struct vqm_vimage *b = img;
+            size_t k;
+            for (k = 0; k < x->n_backing && b; k++, b = b->backing)
+                if (x->backing_formats[k] && !b->xml_backing_format)
+                    b->xml_backing_format = strdup(x->backing_formats[k]);
+        }
+    }
+    vqm_domxml_disks_free(dd, n);
+    return 0;
+
+ nomem:
+    vqm_domxml_disks_free(dd, n);
+    return vqm_error_set(err, VQM_ERR_NOMEM, "out of memory");
+}
+
+static int
+lookup_named_domain(virConnectPtr conn, const char *name,
+                    struct vqm_error *err)
+{
+    virDomainPtr d = virDomainLookupByName(conn, name);
+
+    if (!d)
+        d = virDomainLookupByUUIDString(conn, name);
+    if (!d) {
+        virResetLastError();
+        return vqm_error_set(err, VQM_ERR_NOTFOUND,
+                             "domain '%s' not found", name);
+    }
+    virDomainFree(d);
+    return 0;
+}
+
+static int
+scan_domains(struct vqm_virt_run *run, bool read_only, struct vqm_error *err)
+{
+    const struct vqm_virt_opts *o = &run->opts;
+    virDomainPtr *doms = NULL;
+    int nd, i, ret = -1;
+
+    nd = virConnectListAllDomains(run->conn, &doms, 0);
+    if (nd < 0)
+        return vqm_virt_error(err, VQM_ERR_LIBVIRT, "cannot list domains");
+    run->domains = calloc(nd ? (size_t) nd : 1, sizeof *run->domains);
+    if (!run->domains) {
+        vqm_error_set(err, VQM_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    for (i = 0; i < nd; i++) {
+        struct vqm_vdomain *d = &run->domains[run->n_domains];
+        unsigned flags = VIR_DOMAIN_XML_INACTIVE;
+        CLEANUP_FREE char *live = NULL;
+
+        d->name = strdup(virDomainGetName(doms[i]));
+        virDomainGetUUIDString(doms[i], d->uuid);
+        d->active = virDomainIsActive(doms[i]) == 1;
+        d->persistent = virDomainIsPersistent(doms[i]) == 1;
+        d->managed_save = virDomainHasManagedSaveImage(doms[i], 0) == 1;
+        virResetLastError();
+        d->in_scope = o->all || name_listed(o->domains, o->n_domains,
+                                            d->name)
+            || name_listed(o->domains, o->n_domains, d->uuid);
+        if (!read_only)
+            flags |= VIR_DOMAIN_XML_SECURE;
+        d->xml = virDomainGetXMLDesc(doms[i], flags);
+        if (!d->xml) {
+            vqm_virt_error(err, VQM_ERR_LIBVIRT,
+                           "cannot get the definition of domain '%s'",
+                           d->name);
+            goto out;
+        }
+        run->n_domains++;
+        if (add_disks(run, d, d->xml, false, err) < 0)
+            goto out;
+        if (d->active) {
+            live = virDomainGetXMLDesc(doms[i], 0);
+            if (live && add_disks(run, d, live, true, err) < 0)
+                goto out;
+        }
+        if (run->journal && vqm_journal_restart_owed(run->journal, d->uuid)
+            && !d->active)
+            d->restart_owed = true;
+    }
+    ret = 0;
+ out:
+    for (i = 0; i < nd; i++)
+        virDomainFree(doms[i]);
+    free(doms);
+    return ret;
+}
+
+/* ---- decisions ---- */
+
+static void
+block_image(struct vqm_vimage *img, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+block_image(struct vqm_vimage *img, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (img->outcome == VQM_OUTCOME_SKIPPED
+        || img->outcome == VQM_OUTCOME_FAILED)
+        return;
+    img->outcome = VQM_OUTCOME_SKIPPED;
+    va_start(ap, fmt);
+    vsnprintf(img->reason, sizeof img->reason, fmt, ap);
+    va_end(ap);
+}
+
+/* An image above a blocked or failed one cannot go either. */
+void vqm_virt_propagate_blocks(struct vqm_virt_run *run);
+void
+vqm_virt_propagate_blocks(struct vqm_virt_run *run)
+{
+    size_t i;
+
+    for (i = 0; i < run->n_images; i++) {      /* bases come first */
+        struct vqm_vimage *img = run->images[i], *b = img->backing;
+
+        if (!img->migrate || !b || !b->migrate)
+            continue;
+        if (b->outcome == VQM_OUTCOME_SKIPPED
+            || b->outcome == VQM_OUTCOME_FAILED)
+            block_image(img, "its backing file '%s' is not converted",
+                        b->path);
+    }
+}
+
+static int
+by_depth(const void *a, const void *b)
+{
+    const struct vqm_vimage *x = *(struct vqm_vimage *const *) a;
+    const struct vqm_vimage *y = *(struct vqm_vimage *const *) b;
+
+    return (x->depth > y->depth) - (x->depth < y->depth);
+}
+
+static bool
+ends_with(const char *s, const char *suffix)
+{
+    size_t a = strlen(s), b = strlen(suffix);
+
+    return a >= b && strcmp(s + a - b, suffix) == 0;
+}
+
+/* NAME.qed -> NAME.qcow2; copy mode: other names get .qcow2 appended. */
+static char *
+qcow2_name(const char *path, bool copy)
+{
+    char *s;
+    size_t n = strlen(path);
+
+    if (ends_with(path, ".qed")) {
+        if (asprintf(&s, "%.*s.qcow2", (int) (n - 4), path) < 0)
+            return NULL;
+        return s;
+    }
+    if (!copy)
+        return strdup(path);
+    if (asprintf(&s, "%s.qcow2", path) < 0)
+        return NULL;
+    return s;
+}
+
+static void
+decide_names(struct vqm_virt_run *run)
+{
+    const struct vqm_virt_opts *o = &run->opts;
+    size_t i, k;
+
+    for (i = 0; i < run->n_images; i++) {
+        struct vqm_vimage *img = run->images[i];
+        CLEANUP_FREE char *nn = NULL;
+        struct stat st;
+
+        if (!img->migrate || !img->convert
+            || img->outcome == VQM_OUTCOME_SKIPPED)
+            continue;
+        img->copy = o->copy && !img->block_device;
+        if (img->block_device || (o->keep_name && !img->copy))
+            continue;
+        if (img->copy) {
+            const char *prev = run->journal
+                ? vqm_journal_copy_output(run->journal, img->cur_path)
+                : NULL;
+            nn = prev ? strdup(prev) : qcow2_name(img->cur_path, true);
+            if (!nn)
+                continue;
+            if (!prev && lstat(nn, &st) == 0) {
+                block_image(img, "copy target '%s' exists already", nn);
+                continue;
+            }
+            free(img->new_path);
+            img->new_path = vqm_steal(&nn);
+            continue;
+        }
+        if (!(nn = qcow2_name(img->cur_path, false))
+            || strcmp(nn, img->cur_path) == 0)
+            continue;
+        if (img->symlink) {
+            snprintf(img->note, sizeof img->note,
+                     "name kept: '%s' is a symbolic link", img->cur_path);
+            continue;
+        }
+        if (lstat(nn, &st) == 0) {
+            snprintf(img->note, sizeof img->note,
+                     "name kept: '%s' exists", nn);
+            continue;
+        }
+        /* Every image naming this one must get its reference rewritten:
+         * converted QED overlays and qcow2 overlays can, others not. */
+        for (k = 0; k < run->n_images; k++) {
+            struct vqm_vimage *up = run->images[k];
+            if (up->backing != img)
+                continue;
+            if (up->migrate && up->outcome != VQM_OUTCOME_SKIPPED)
+                continue;
+            if (up->format && strcmp(up->format, "qcow2") == 0
+                && !up->used_by_running)
+                continue;
+            snprintf(img->note, sizeof img->note,
+                     "name kept: '%s' names it and cannot be rewritten",
+                     up->path);
+            break;
+        }
+        if (k < run->n_images)
+            continue;
+        free(img->new_path);
+        img->new_path = vqm_steal(&nn);
+        img->rename = true;
+    }
+}
+
+/* Which domains use img (inactive definition chains)? */
+static bool
+domain_uses(const struct vqm_vdomain *d, const struct vqm_vimage *img)
+{
+    size_t k;
+    const struct vqm_vimage *c;
+
+    for (k = 0; k < d->n_disks; k++)
+        for (c = d->disks[k].image; c; c = c->backing)
+            if (c == img)
+                return true;
+    return false;
+}
+
+static void
+decide(struct vqm_virt_run *run)
+{
+    const struct vqm_virt_opts *o = &run->opts;
+    size_t i, k, j;
+
+    /* Scope: disks of the named domains, chain included. */
+    for (i = 0; i < run->n_domains; i++) {
+        struct vqm_vdomain *d = &run->domains[i];
+        for (k = 0; k < d->n_disks; k++) {
+            struct vqm_vimage *c;
+            if (!d->in_scope)
+                break;
+            for (c = d->disks[k].image; c; c = c->backing)
+                c->in_scope = true;
+        }
+    }
+    for (i = 0; i < run->n_images; i++) {
+        struct vqm_vimage *img = run->images[i];
+
+        img->migrate = img->in_scope && img->exists
+            && (is_qed(img) || img->converted_before
+                || strcmp(img->cur_path, img->path) != 0);
+        img->convert = img->migrate && is_qed(img);
+        if (img->migrate && !img->convert)
+            img->outcome = VQM_OUTCOME_DONE;   /* by an earlier run */
+        if (img->migrate && img->convert && img->reason[0])
+            img->outcome = VQM_OUTCOME_SKIPPED;  /* header refused */
+        else if (img->convert)
+            img->outcome = VQM_OUTCOME_PLANNED;
+    }
+
+    /* Disks: what is left alone, and format mismatches. */
+    for (i = 0; i < run->n_domains; i++) {
+        struct vqm_vdomain *d = &run->domains[i];
+        for (k = 0; k < d->n_disks; k++) {
+            struct vqm_vdisk *dk = &d->disks[k];
+            struct vqm_vimage *img = dk->image, *c;
+            const char *xf = dk->xml_format ? dk->xml_format : "raw";
+
+            if (strcmp(dk->device, "cdrom") == 0
+                || strcmp(dk->device, "floppy") == 0) {
+                snprintf(dk->reason, sizeof dk->reason, "%s: left alone",
+                         dk->device);
+                dk->image = NULL;
+                continue;
+            }
+            if (strcmp(dk->type, "file") != 0 && strcmp(dk->type, "block")
+                && strcmp(dk->type, "volume") != 0) {
+                snprintf(dk->reason, sizeof dk->reason,
+                         "%s disk: left alone", dk->type);
+                continue;
+            }
+            if (!img) {
+                if (!dk->reason[0])
+                    snprintf(dk->reason, sizeof dk->reason,
+                             "no source: left alone");
+                continue;
+            }
+            for (c = img; c; c = c->backing)
+                if (c->migrate || is_qed(c))
+                    dk->has_qed = true;
+            if (!img->exists) {
+                snprintf(dk->reason, sizeof dk->reason,
+                         "source '%s' does not exist", img->path);
+                if (d->in_scope)
+                    dk->outcome = VQM_OUTCOME_SKIPPED;
+                continue;
+            }
+            if (!dk->has_qed) {
+                snprintf(dk->reason, sizeof dk->reason,
+                         "not QED (%s): left alone",
+                         img->format ? img->format : "unknown");
+                continue;
+            }
+            /* The XML's format must be the file's (or the QED it was
+             * before we converted it). */
+            if (img->format && strcmp(xf, img->format) != 0
+                && !(strcmp(xf, "qed") == 0 && img->migrate
+                     && !img->convert)) {
+                snprintf(dk->reason, sizeof dk->reason,
+                         "format mismatch: the domain XML says '%s', "
+                         "'%s' is %s; not changed", xf, img->path,
+                         img->format);
+                for (c = img; c; c = c->backing)
+                    if (c->migrate)
+                        block_image(c, "domain '%s' disk %s: the XML says "
+                                    "'%s' but the file is %s", d->name,
+                                    dk->target, xf, img->format);
+                dk->outcome = VQM_OUTCOME_SKIPPED;
+            }
+        }
+    }
+
+    /* Domains: running, transient, saved. */
+    for (i = 0; i < run->n_domains; i++) {
+        struct vqm_vdomain *d = &run->domains[i];
+        bool uses = false;
+
+        for (j = 0; j < run->n_images; j++)
+            if (run->images[j]->convert && domain_uses(d, run->images[j]))
+                uses = true;
+        if (!uses)
+            continue;
+        if (!d->persistent) {
+            snprintf(d->reason, sizeof d->reason,
+                     "transient domain: only a live conversion could "
+                     "migrate it (--live is not supported yet)");
+        } else if (d->managed_save) {
+            snprintf(d->reason, sizeof d->reason,
+                     "has a managed save image: start it and shut it "
+                     "down, or remove the saved state, first");
+        } else if (d->active && !o->shutdown) {
+            snprintf(d->reason, sizeof d->reason,
+                     "running: not converted under QEMU (use --shutdown)");
+        } else if (d->active) {
+            d->needs_shutdown = true;
+            continue;
+        } else {
+            continue;
+        }
+        d->outcome = VQM_OUTCOME_SKIPPED;
+        for (j = 0; j < run->n_images; j++)
+            if (run->images[j]->convert && domain_uses(d, run->images[j]))
+                block_image(run->images[j], "used by domain '%s', which "
+                            "is %s", d->name,
+                            !d->persistent ? "transient"
+                            : d->managed_save ? "saved (managed save)"
+                            : "running");
+    }
+    /* Images held by a running domain we do not stop (a hot-plugged
+     * disk, or another domain's chain). */
+    for (j = 0; j < run->n_images; j++) {
+        struct vqm_vimage *img = run->images[j];
+        bool stopped_by_us = false;
+
+        if (!img->convert || !img->used_by_running)
+            continue;
+        for (i = 0; i < run->n_domains; i++)
+            if (run->domains[i].needs_shutdown
+                && domain_uses(&run->domains[i], img))
+                stopped_by_us = true;
+        if (!stopped_by_us)
+            block_image(img, "in use by a running domain");
+    }
+    vqm_virt_propagate_blocks(run);
+}
+
+/* Ask the engine, without writing, whether it can convert each image
+ * (corrupt tables, backing format, QEMU locks).  Images of domains we
+ * will stop are checked when they are converted. */
+static void
+engine_check(struct vqm_virt_run *run)
+{
+    const struct vqm_virt_opts *o = &run->opts;
+    size_t i;
+
+    for (i = 0; i < run->n_images; i++) {
+        struct vqm_vimage *img = run->images[i];
+        struct vqm_convert_opts co = { 0 };
+        struct vqm_convert_result res;
+        struct vqm_error err = { 0 };
+        CLEANUP_FREE char *fallback = NULL;
+        int busy;
+
+        if (!img->convert || img->outcome != VQM_OUTCOME_PLANNED)
+            continue;
+        if (!img->used_by_running) {
+            busy = vqm_lock_probe(img->cur_path, &err);
+            if (busy > 0) {
+                block_image(img, "in use by another process (QEMU image "
+                            "locks are held)");
+                continue;
+            }
+        }
+        if (img->used_by_running)
+            continue;
+        memset(&res, 0, sizeof res);
+        co.mode = img->copy ? VQM_CONVERT_COPY : VQM_CONVERT_IN_PLACE;
+        co.allow_copy_fallback = o->allow_copy;
+        if (img->copy)
+            co.output = img->new_path;
+        else if (o->allow_copy && !img->block_device)
+            co.output = fallback = qcow2_name(img->cur_path, true);
+        co.dry_run = true;
+        co.block_device = img->block_device;
+        co.backing_format = img->xml_backing_format;
+        co.policy.trusted_dirs = o->trust_dirs;
+        co.policy.n_trusted_dirs = o->n_trust_dirs;
+        if (vqm_convert(img->cur_path, &co, &res, &err) < 0) {
+            block_image(img, "%s", err.msg);
+            continue;
+        }
+        if (res.mode == VQM_CONVERT_COPY && !img->copy && fallback) {
+            img->copy = true;
+            img->rename = false;
+            free(img->new_path);
+            img->new_path = vqm_steal(&fallback);
+            snprintf(img->note, sizeof img->note, "copy mode: %s",
+                     res.reason);
+        }
+        if (res.virtual_size)
+            img->virtual_size = res.virtual_size;
+    }
+    vqm_virt_propagate_blocks(run);
+}
+
+/* Which domains need their definition rewritten? */
+void vqm_virt_mark_affected(struct vqm_virt_run *run);
+void
+vqm_virt_mark_affected(struct vqm_virt_run *run)
+{
+    size_t i, k;
+
+    for (i = 0; i < run->n_domains; i++) {
+        struct vqm_vdomain *d = &run->domains[i];
+
+        d->affected = false;
+        for (k = 0; k < d->n_disks; k++) {
+            struct vqm_vimage *c;
+            for (c = d->disks[k].image; c; c = c->backing)
+                if (c->migrate && (c->outcome == VQM_OUTCOME_PLANNED
+                                   || c->outcome == VQM_OUTCOME_DONE))
+                    d->affected = true;
+        }
+        if (d->affected && d->outcome == VQM_OUTCOME_NONE)
+            d->outcome = VQM_OUTCOME_PLANNED;
+    }
+}
+
+int
+vqm_virt_plan(const struct vqm_virt_opts *opts, struct vqm_virt_run **out,
+              struct vqm_error *err)
+{
+    struct vqm_virt_run *run;
+    bool read_only = false;
+    char *uri;
+
+    *out = NULL;
+    vqm_virt_init_errors();
+    if (!(run = calloc(1, sizeof *run)))
+        return vqm_error_set(err, VQM_ERR_NOMEM, "out of memory");
+    run->opts = *opts;
+    run->dry_run = opts->dry_run;
+    run->start = vqm_now();
+    if (!run->opts.state_dir)
+        run->opts.state_dir = VQM_STATEDIR;
+
+    if (opts->dry_run) {
+        /* A dry run works on a read-only connection; fall back to a
+         * normal one so that secure XML and pool refresh work too. */
+        run->conn = virConnectOpen(opts->uri);
+        if (!run->conn) {
+            run->conn = virConnectOpenReadOnly(opts->uri);
+            read_only = true;
+        }
+    } else {
+        run->conn = virConnectOpen(opts->uri);
+    }
+    if (!run->conn) {
+        vqm_virt_error(err, VQM_ERR_LIBVIRT, "cannot connect to libvirt%s%s",
+                       opts->uri ? " at " : "", opts->uri ? opts->uri : "");
+        goto fail;
+    }
+    if ((uri = virConnectGetURI(run->conn)))
+        run->uri = uri;
+    if (check_names(run, err) < 0)
+        goto fail;
+    if (vqm_journal_open(run->opts.state_dir, opts->dry_run,
+                         (struct vqm_journal **) &run->journal, err) < 0)
+        goto fail;
+    run->journal_recovered = vqm_journal_found(run->journal);
+
+    if (scan_pools(run, err) < 0 || scan_domains(run, read_only, err) < 0)
+        goto fail;
+    qsort(run->images, run->n_images, sizeof *run->images, by_depth);
+    decide(run);
+    decide_names(run);
+    engine_check(run);
+    vqm_virt_mark_affected(run);
+    *out = run;
+    return 0;
+
+ fail:
+    vqm_virt_free(run);
+    return -1;
+}

@@ -1,0 +1,250 @@
+/* virt-qed-migrate: libvirt discovery, planning and migration.
+ *
+ * vqm_virt_plan() connects to libvirt, finds every image the selected
+ * pools and domains use (following backing chains by reading the image
+ * headers ourselves: libvirt's volume format is only a hint), and decides
+ * for each QED image whether it is converted, how, and what blocks it.
+ * vqm_virt_execute() then carries the plan out: shut down (if asked),
+ * convert (bases before overlays), rename, rewrite backing references,
+ * redefine the domains, refresh the pools and start again what it
+ * stopped, recording each step in the journal (virt-journal.c) before and
+ * after it happens.
+ *
+ * Contract with the libvirt hook: while a domain's disks are being
+ * migrated, the file <state-dir>/active/<domain-uuid> exists (created
+ * before the first change to any image of that domain, removed after its
+ * definition was rewritten, or left in place when the run is interrupted
+ * until a rerun finishes the job).  The hook refuses to start a domain
+ * while that file exists.
+ *
+ * Library rules: nothing here prints; errors go into struct vqm_error.
+ */
+#ifndef VQM_VIRT_H
+#define VQM_VIRT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "vqm-error.h"
+
+enum vqm_outcome {
+    VQM_OUTCOME_NONE,        /* nothing to do (not QED, left alone) */
+    VQM_OUTCOME_PLANNED,     /* dry run: would be done */
+    VQM_OUTCOME_DONE,        /* converted / redefined */
+    VQM_OUTCOME_SKIPPED,     /* refused or blocked: see reason */
+    VQM_OUTCOME_FAILED,      /* tried and failed: see reason */
+};
+
+const char *vqm_outcome_name(enum vqm_outcome o);
+
+/* One image file (a disk or a layer of a backing chain).  Images are
+ * shared: two domains using the same file point at the same object.
+ */
+struct vqm_vimage {
+    char *path;                  /* absolute path as referenced */
+    char *cur_path;              /* where the file is now (differs from
+                                    path after an interrupted rename) */
+    char *new_path;              /* after migration (== path if kept) */
+    char *format;                /* from the header: qed, qcow2, raw, ... */
+    char *backing_name;          /* as stored in the header, or NULL */
+    char *backing_format;        /* recorded in the header, or NULL */
+    struct vqm_vimage *backing;  /* the backing image, or NULL */
+    char *pool, *volume;         /* libvirt volume for this file, or NULL */
+    char *vol_format;            /* libvirt's volume format, or NULL */
+    char *xml_backing_format;    /* a domain's <backingStore><format> for
+                                    this image's backing file, or NULL */
+    dev_t dev;
+    ino_t ino;
+    bool exists;
+    bool block_device;
+    bool symlink;
+    bool in_scope;               /* selected by --pool/--domain/--all */
+    bool migrate;                /* QED (or converted by an interrupted
+                                    run) that this run handles */
+    bool convert;                /* still needs the conversion */
+    bool rename;                 /* cur_path -> new_path after it */
+    bool visiting;               /* chain walk in progress */
+    bool copy;                   /* by copy instead of in place */
+    bool converted_before;       /* a previous (interrupted) run did it */
+    bool used_by_running;        /* in a running domain's live chain */
+    unsigned depth;              /* 0 = no backing file */
+    uint64_t virtual_size;
+    uint64_t file_size;          /* before */
+    uint64_t new_file_size;      /* after */
+    double seconds;
+    enum vqm_outcome outcome;
+    char note[256];              /* e.g. why the name was kept */
+    char reason[768];            /* why skipped or failed */
+};
+
+/* One <disk> of a domain. */
+struct vqm_vdisk {
+    char *target;                /* vda */
+    char *device;                /* disk, cdrom, floppy, lun */
+    char *type;                  /* file, block, volume, network, ... */
+    char *source;                /* path, or pool/volume */
+    char *src_pool, *src_volume; /* type='volume' */
+    char *xml_format;            /* <driver type>, or NULL */
+    char *new_source;            /* after migration */
+    struct vqm_vimage *image;    /* top image, or NULL when left alone */
+    bool has_qed;                /* some layer is QED (before) */
+    enum vqm_outcome outcome;
+    char reason[768];            /* why left alone, skipped or failed */
+};
+
+struct vqm_vdomain {
+    char *name;
+    char uuid[40];
+    bool active;
+    bool persistent;
+    bool managed_save;
+    bool in_scope;               /* named by --domain or --all */
+    bool affected;               /* its definition must be rewritten */
+    bool needs_shutdown;         /* --shutdown: stop it first */
+    bool shut_down;              /* we stopped it */
+    bool restart_owed;           /* stopped by an interrupted run */
+    bool restarted;
+    char *xml;                   /* inactive definition (secure) */
+    struct vqm_vdisk *disks;
+    size_t n_disks;
+    enum vqm_outcome outcome;
+    char reason[768];
+    double seconds;
+};
+
+struct vqm_virt_opts {
+    const char *uri;             /* NULL = libvirt's default */
+    const char *const *pools;
+    size_t n_pools;
+    const char *const *domains;
+    size_t n_domains;
+    bool all;
+    bool dry_run;
+    const char *state_dir;
+    bool shutdown;
+    unsigned shutdown_timeout;   /* seconds */
+    bool force_shutdown;         /* destroy after the timeout */
+    bool keep_name;
+    bool copy;
+    bool allow_copy;
+    bool remove_source;
+    bool verify;
+    bool verify_full;
+    const char *const *trust_dirs;
+    size_t n_trust_dirs;
+    /* Progress of each conversion (may be NULL). */
+    void (*progress)(void *opaque, const struct vqm_vimage *img,
+                     uint64_t done, uint64_t total);
+    void *progress_opaque;
+};
+
+struct vqm_virt_run {
+    char *uri;                   /* the connection's URI */
+    struct vqm_vimage **images;  /* every image seen, bases first */
+    size_t n_images;
+    struct vqm_vdomain *domains;
+    size_t n_domains;
+    bool dry_run;
+    bool journal_recovered;      /* an interrupted run was found */
+    char **warnings;             /* one line each */
+    size_t n_warnings;
+    double start, end;           /* wall clock, seconds since the epoch */
+    /* private */
+    void *conn;
+    void *journal;
+    struct vqm_virt_opts opts;
+};
+
+/* Connect, discover and plan.  Unknown pool or domain names are errors
+ * (VQM_ERR_NOTFOUND).  *out is freed with vqm_virt_free.  0 or -1.
+ */
+int vqm_virt_plan(const struct vqm_virt_opts *opts,
+                  struct vqm_virt_run **out, struct vqm_error *err);
+
+/* Carry out a plan made with dry_run unset.  Failures of single images or
+ * domains are recorded in their outcome and do not stop the rest;
+ * returns -1 only when the run as a whole could not go on (state
+ * directory, journal).
+ */
+int vqm_virt_execute(struct vqm_virt_run *run, struct vqm_error *err);
+
+/* Exit status per options.h: 0 everything in scope is qcow2 (dry run:
+ * the plan can run), 1 something failed, 3 something was skipped.
+ */
+int vqm_virt_status(const struct vqm_virt_run *run);
+
+/* Write the XML report (schema xml/report.rng).  0 or -1. */
+int vqm_virt_write_report(const struct vqm_virt_run *run, const char *path,
+                          int exit_status, struct vqm_error *err);
+
+void vqm_virt_free(struct vqm_virt_run *run);
+
+/* --rollback: restore the definition saved before the migration of
+ * domain (name or UUID) when every source image it names still exists
+ * in the format it names.  *msg (may be NULL) receives a one-line
+ * description of what was done.  0 or -1.
+ */
+int vqm_virt_rollback(const char *uri, const char *state_dir,
+                      const char *domain, char *msg, size_t msglen,
+                      struct vqm_error *err);
+
+/* ---- building blocks (used by the above and by tests) ---- */
+
+/* Header probe of one file: format name, backing name and recorded
+ * backing format (malloc'd or NULL), guest size.  QED headers are
+ * validated with the shared reader.  0 or -1.
+ */
+struct vqm_probe {
+    char *format;
+    char *backing_name;
+    char *backing_format;
+    uint64_t virtual_size;
+    uint64_t file_size;
+    bool block_device;
+    dev_t dev;
+    ino_t ino;
+};
+int vqm_probe_file(const char *path, struct vqm_probe *p,
+                   struct vqm_error *err);
+void vqm_probe_clear(struct vqm_probe *p);
+
+/* Domain XML: the disks of a definition. */
+struct vqm_domxml_disk {
+    char *target, *device, *type;
+    char *file;                  /* file or dev path */
+    char *pool, *volume;
+    char *format;                /* <driver type> */
+    /* <backingStore> chain given in the XML: formats and paths, top
+     * layer's backing first; n_backing is 0 when absent.
+     */
+    char **backing_paths;
+    char **backing_formats;
+    size_t n_backing;
+};
+int vqm_domxml_disks(const char *xml, struct vqm_domxml_disk **disks,
+                     size_t *n, char **name, char **uuid,
+                     struct vqm_error *err);
+void vqm_domxml_disks_free(struct vqm_domxml_disk *disks, size_t n);
+
+/* One change to a disk: match by target; top becomes new_file (or
+ * new_volume in the same pool for type='volume' disks) with format
+ * new_format; each <backingStore> layer whose source is in old_paths
+ * gets the matching new path and format.
+ */
+struct vqm_domxml_change {
+    const char *target;
+    const char *new_file;        /* file/block disks; NULL = unchanged */
+    const char *new_volume;      /* volume disks; NULL = unchanged */
+    const char *new_format;      /* NULL = unchanged */
+    const char *const *old_paths;   /* backing layers */
+    const char *const *new_paths;
+    const char *const *new_formats;
+    size_t n_layers;
+};
+/* Edit the tree (never the text) and print it again; *out is malloc'd. */
+int vqm_domxml_rewrite(const char *xml, const struct vqm_domxml_change *ch,
+                       size_t n, char **out, struct vqm_error *err);
+
+#endif

@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# While a QEMU process (qemu-io read-write, read-only, force-share, or
+# qemu-system-x86_64) holds the image, conversion refuses with "in use"
+# and the file is unchanged.  Once it is gone, conversion works.
+source "$abs_top_builddir/tests/functions.sh"
+source "$abs_top_srcdir/tests/convert-lib.sh"
+set -e
+set -x
+
+requires qemu-img --version
+requires qemu-io --version
+requires jq --version
+
+d=$(vqm_tmpdir)
+cleanup_fn rm -rf "$d"
+cd "$d"
+
+mkqed img.qed 16M -- 'write -P 0x21 0 1M' 'write -z 2M 64k'
+cp img.qed pristine.qed
+sha=$(sha256sum < img.qed)
+
+holder=
+stop_holder ()
+{
+    if [ -n "$holder" ]; then
+        exec 3>&- || :
+        kill "$holder" 2>/dev/null || :
+        wait "$holder" 2>/dev/null || :
+        holder=
+    fi
+}
+cleanup_fn stop_holder
+
+# start_holder CMD...: run CMD with its stdin on a FIFO we keep open, and
+# wait until it holds QEMU's locks on the image.
+start_holder ()
+{
+    rm -f fifo
+    mkfifo fifo
+    "$@" < fifo > holder.out 2>&1 &
+    holder=$!
+    exec 3> fifo
+    for i in $(seq 1 100); do
+        if grep -q "OFDLCK" /proc/locks &&
+           ! virt-qed-migrate -q --file img.qed --dry-run 2>/dev/null; then
+            return 0
+        fi
+        sleep 0.1
+    done
+    cat holder.out >&2
+    fail "the QEMU process did not lock the image"
+}
+
+try_all ()
+{
+    local rc=0
+    virt-qed-migrate --file img.qed 2> err || rc=$?
+    test "$rc" = 1
+    cat err
+    grep -q "'img.qed' is in use by another process (QEMU lock held)" err
+    test "$(wc -l < err)" = 1
+    rc=0
+    virt-qed-migrate --file img.qed --output out.qcow2 2> err || rc=$?
+    test "$rc" = 1
+    grep -q "in use" err
+    test ! -e out.qcow2
+    rc=0
+    virt-qed-migrate --file img.qed --dry-run 2> err || rc=$?
+    test "$rc" = 1
+    grep -q "in use" err
+    test "$(sha256sum < img.qed)" = "$sha"
+}
+
+for mode in rw ro force-share; do
+    case $mode in
+        rw) start_holder qemu-io -f qed img.qed ;;
+        ro) start_holder qemu-io -r -f qed img.qed ;;
+        force-share) start_holder qemu-io -r -U -f qed img.qed ;;
+    esac
+    try_all
+    stop_holder
+done
+
+if qemu-system-x86_64 -machine none -nodefaults -display none -S \
+        -monitor none -serial none -version >/dev/null 2>&1; then
+    start_holder qemu-system-x86_64 -machine none -nodefaults -display none \
+        -monitor stdio -serial none \
+        -drive file=img.qed,format=qed,if=none,id=d0
+    try_all
+    stop_holder
+else
+    echo "qemu-system-x86_64 not usable: that part is skipped"
+fi
+
+# Nobody holds it now.
+virt-qed-migrate --file img.qed
+judge img.qed pristine.qed

@@ -1,0 +1,153 @@
+#!/usr/bin/env bash
+# The qemu hook under a real libvirtd: a private session daemon in a
+# private mount namespace whose /etc/libvirt is a copy holding
+# hooks/qemu.d/virt-qed-migrate (the host's /etc/libvirt is never
+# touched).  deny makes 'virsh start' fail with the hook's message; a
+# conversion in progress refuses a start; convert-on-stop converts a
+# domain after it stops; the restore filter starts a domain saved with a
+# QED disk that was converted meanwhile.
+source "$abs_top_builddir/tests/functions.sh"
+source "$abs_top_srcdir/tests/libvirtd.sh"
+set -e
+set -x
+
+requires qemu-img --version
+requires qemu-io --version
+requires qemu-system-x86_64 --version
+requires unshare --version
+requires cmp --version
+
+# Everything the daemon (an unprivileged uid) runs or reads lives under a
+# directory it can traverse: a copy of the program, the hook script as
+# installed, the hook's config and state, the copy of /etc/libvirt.
+hb=$(mktemp -d /tmp/vqm-hooktest.XXXXXX)
+cleanup_fn rm -rf "$hb"
+chmod 755 "$hb"
+mkdir -p "$hb/bin" "$hb/conf" "$hb/state" "$hb/etc-libvirt"
+cp "$abs_top_builddir/virt-qed-migrate" "$hb/bin/"
+if [ -d /etc/libvirt ]; then
+    cp -a /etc/libvirt/. "$hb/etc-libvirt/"
+fi
+mkdir -p "$hb/etc-libvirt/hooks/qemu.d"
+sed -e "s|@bindir@|$hb/bin|g" -e "s|@hookconfdir@|$hb/conf|g" \
+    "$abs_top_srcdir/hooks/qemu-hook.in" \
+    > "$hb/etc-libvirt/hooks/qemu.d/virt-qed-migrate"
+chmod 755 "$hb/etc-libvirt/hooks/qemu.d/virt-qed-migrate" \
+    "$hb/etc-libvirt/hooks/qemu.d" "$hb/etc-libvirt/hooks" "$hb/etc-libvirt"
+# The host's /etc/libvirt, to prove it is left alone.
+host_before=$(ls -la --time-style=+%s /etc/libvirt 2>&1; \
+    ls -la /etc/libvirt/hooks 2>&1 || true)
+
+start_private_libvirtd "$hb/etc-libvirt"
+chown -R "$LVUID:$LVUID" "$hb/conf" "$hb/state"
+# The daemon sees the copy, the host does not.
+test ! -e /etc/libvirt/hooks/qemu.d/virt-qed-migrate
+
+conf ()
+{
+    printf '%s\n' "$@" "uri=$VQM_TEST_LIBVIRT_URI" "state_dir=$hb/state" \
+        > "$hb/conf/hook.conf"
+    chmod 644 "$hb/conf/hook.conf"
+}
+
+pooldir=$(lv_pool "vqmhook$$")
+cleanup_fn lv_virsh pool-destroy "vqmhook$$"
+
+# mkdomain NAME IMAGE FORMAT: define a small TCG domain with one disk.
+mkdomain ()
+{
+    lv_domain_xml "$1" "<disk type='file' device='disk'><driver name='qemu' type='$3'/><source file='$2'/><target dev='vda' bus='virtio'/></disk>" \
+        > "$hb/$1.xml"
+    lv_virsh define "$hb/$1.xml" >/dev/null
+    cleanup_fn "lv_virsh destroy $1 >/dev/null 2>&1; lv_virsh undefine $1 >/dev/null 2>&1"
+}
+
+lv_run qemu-img create -q -f qed "$pooldir/legacy.qed" 16M
+lv_run qemu-io -f qed -c 'write -P 0x5a 0 1M' -c 'write -P 0xa5 8M 64k' \
+    "$pooldir/legacy.qed" >/dev/null
+cp "$pooldir/legacy.qed" "$hb/pristine.qed"
+lv_run qemu-img create -q -f qcow2 "$pooldir/modern.qcow2" 16M
+mkdomain vqm-legacy "$pooldir/legacy.qed" qed
+mkdomain vqm-modern "$pooldir/modern.qcow2" qcow2
+legacy_uuid=$(lv_virsh domuuid vqm-legacy)
+
+# ---- deny ----
+conf policy=deny
+must_fail 1 lv_virsh start vqm-legacy 2> "$hb/err"
+cat "$hb/err"
+grep -q "Hook script execution failed" "$hb/err"
+grep -q "domain 'vqm-legacy' was not started: it uses QED disk image (vda $pooldir/legacy.qed), refused by the policy in $hb/conf/hook.conf; convert it with: virt-qed-migrate -c .* --domain 'vqm-legacy'" "$hb/err"
+test "$(lv_virsh domstate vqm-legacy)" = "shut off"
+# A domain without QED disks starts as usual under deny.
+lv_virsh start vqm-modern
+test "$(lv_virsh domstate vqm-modern)" = running
+lv_virsh destroy vqm-modern
+
+# ---- a conversion in progress refuses the start, whatever the policy ----
+conf policy=warn
+mkdir -p "$hb/state/active"
+: > "$hb/state/active/$legacy_uuid"
+chown -R "$LVUID:$LVUID" "$hb/state"
+must_fail 1 lv_virsh start vqm-legacy 2> "$hb/err"
+grep -q "domain 'vqm-legacy' cannot start: virt-qed-migrate is converting its disks" "$hb/err"
+rm "$hb/state/active/$legacy_uuid"
+
+# ---- warn: the QED domain starts ----
+lv_virsh start vqm-legacy
+test "$(lv_virsh domstate vqm-legacy)" = running
+
+# ---- restore filter: saved with QED, converted while saved ----
+lv_virsh save vqm-legacy "$LVROOT/legacy.save" >/dev/null
+test "$(lv_virsh domstate vqm-legacy)" = "shut off"
+lv_run qemu-img convert -f qed -O qcow2 "$pooldir/legacy.qed" \
+    "$pooldir/legacy.qcow2"
+mv "$pooldir/legacy.qed" "$hb/legacy.qed.saved"
+lv_virsh restore "$LVROOT/legacy.save" >/dev/null
+test "$(lv_virsh domstate vqm-legacy)" = running
+lv_virsh domblklist vqm-legacy > "$hb/blk"
+cat "$hb/blk"
+grep -q "vda *$pooldir/legacy.qcow2" "$hb/blk"
+lv_virsh dumpxml vqm-legacy | grep -q "<driver name='qemu' type='qcow2'/>"
+# (the persistent definition still says QED: only the run was rescued)
+lv_virsh dumpxml --inactive vqm-legacy | grep -q "legacy.qed"
+lv_virsh destroy vqm-legacy >/dev/null
+rm "$pooldir/legacy.qcow2"
+mv "$hb/legacy.qed.saved" "$pooldir/legacy.qed"
+cmp "$pooldir/legacy.qed" "$hb/pristine.qed"
+
+# ---- convert-on-stop ----
+conf policy=convert-on-stop
+lv_virsh start vqm-legacy
+t0=$(date +%s)
+lv_virsh destroy vqm-legacy
+t1=$(date +%s)
+# The hook returned at once: the conversion runs detached.
+test $((t1 - t0)) -lt 5
+for i in $(seq 1 600); do
+    grep -q "conversion finished\|conversion failed\|conversion incomplete\|not converted\|killed" \
+        "$hb/state/hook.log" 2>/dev/null && break
+    sleep 0.2
+done
+cat "$hb/state/hook.log"
+grep -q "domain 'vqm-legacy' ($legacy_uuid) stopped: converting" \
+    "$hb/state/hook.log"
+grep -q "domain 'vqm-legacy' ($legacy_uuid): conversion finished" \
+    "$hb/state/hook.log"
+# The definition points at a qcow2 image holding the same guest data.
+lv_virsh dumpxml --inactive vqm-legacy > "$hb/after.xml"
+cat "$hb/after.xml"
+grep -q "<driver name='qemu' type='qcow2'/>" "$hb/after.xml"
+new=$(sed -n "s|.*<source file='\([^']*\)'.*|\1|p" "$hb/after.xml")
+test -n "$new"
+qemu-img info -U --output=json "$new" | grep -q '"format": "qcow2"'
+qemu-img check -U -f qcow2 "$new"
+qemu-img compare -U -f qed -F qcow2 "$hb/pristine.qed" "$new"
+# And it starts again, with no QED left to complain about.
+lv_virsh start vqm-legacy
+lv_virsh destroy vqm-legacy
+# The untouched domain's disk is still what it was.
+qemu-img info -U --output=json "$pooldir/modern.qcow2" | grep -q '"format": "qcow2"'
+
+host_after=$(ls -la --time-style=+%s /etc/libvirt 2>&1; \
+    ls -la /etc/libvirt/hooks 2>&1 || true)
+test "$host_before" = "$host_after"

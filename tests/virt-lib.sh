@@ -1,0 +1,71 @@
+# virt-qed-migrate tests: fixtures and checks for the libvirt tests.
+# Source after tests/functions.sh and tests/libvirtd.sh.
+
+# Disk elements for lv_domain_xml.
+file_disk ()   # PATH FORMAT DEV
+{
+    echo "<disk type='file' device='disk'><driver name='qemu' type='$2'/><source file='$1'/><target dev='$3' bus='virtio'/></disk>"
+}
+vol_disk ()    # POOL VOLUME FORMAT DEV
+{
+    echo "<disk type='volume' device='disk'><driver name='qemu' type='$3'/><source pool='$1' volume='$2'/><target dev='$4' bus='virtio'/></disk>"
+}
+cdrom_disk ()  # DEV
+{
+    echo "<disk type='file' device='cdrom'><driver name='qemu' type='raw'/><target dev='$1' bus='ide'/><readonly/></disk>"
+}
+
+# define_domain NAME DISK...: define a TCG domain (64 MiB, no OS).
+define_domain ()
+{
+    local name=$1 f
+    shift
+    f=$(mktemp)
+    lv_domain_xml "$name" "$@" > "$f"
+    lv_virsh define "$f" >/dev/null
+    rm -f "$f"
+}
+
+# qed_image PATH SIZE [BACKING BACKING_FMT]: a QED image owned by the
+# daemon's uid with a recognisable pattern in it.
+qed_image ()
+{
+    local path=$1 size=$2
+    if [ -n "${3:-}" ]; then
+        lv_run qemu-img create -q -f qed -b "$3" -F "$4" "$path" "$size"
+    else
+        lv_run qemu-img create -q -f qed "$path" "$size"
+    fi
+    lv_run qemu-io -f qed -c "write -P 0x$(printf %02x $(( RANDOM % 250 + 1 ))) 64k 128k" \
+        -c "write -z 1M 64k" "$path" >/dev/null
+}
+
+# dumpxml DOMAIN: the inactive definition, secrets included.
+dumpxml ()
+{
+    lv_virsh dumpxml --inactive --security-info "$1"
+}
+
+# disk_attr DOMAIN TARGET XPATH-SUFFIX: e.g. disk_attr d1 vda driver/@type
+disk_attr ()
+{
+    dumpxml "$1" | xmllint --xpath "string(/domain/devices/disk[target/@dev='$2']/$3)" -
+}
+
+# file_format PATH: the format qemu-img sees.
+file_format ()
+{
+    qemu-img info -U --output=json "$1" | sed -n 's/^ *"format": "\(.*\)",*$/\1/p' | head -1
+}
+
+# sums FILES...: checksums, for "nothing changed" checks.
+sums ()
+{
+    md5sum "$@"
+}
+
+# validate_report FILE
+validate_report ()
+{
+    xmllint --noout --relaxng "$abs_top_srcdir/xml/report.rng" "$1"
+}
