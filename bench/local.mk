@@ -1,1 +1,2 @@
-# bench
+# bench: benchmark script (not part of make check).
+EXTRA_DIST += bench/run.sh bench/README.md

@@ -10,6 +10,7 @@ EXTRA_DIST += \
 	debian/rules \
 	debian/source/format \
 	debian/virt-qed-migrate.dirs \
+	debian/virt-qed-migrate.docs \
 	$(NULL)
 
 # bash-completion loads completions by command name.

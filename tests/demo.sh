@@ -7,7 +7,8 @@
 # 'default' holding QED volumes made by qemu-img and qemu-io, defines the
 # sample domains of tests/demo/, shows the plan, runs
 #   virt-qed-migrate --pool default
-# and shows the result.  The daemon and its files go away at the end
+# and shows the result.  The daemon and its files (the journal included:
+# --state-dir points into the daemon's directory) go away at the end
 # (VQM_TEST_KEEP=1 keeps them).
 set -eu
 
@@ -80,12 +81,17 @@ for x in web1 app1 modern; do
     run virsh domblklist "$x" --details
 done
 
+# The journal of this throwaway host goes with it, not into the real
+# /var/lib/virt-qed-migrate.
+state="$LVROOT/state"
+
 say "The plan"
-run virt-qed-migrate --pool default --dry-run || echo "(exit status $?)"
+run virt-qed-migrate --pool default --dry-run --state-dir "$state" ||
+    echo "(exit status $?)"
 
 say "The migration"
 rc=0
-run virt-qed-migrate --pool default --progress || rc=$?
+run virt-qed-migrate --pool default --progress --state-dir "$state" || rc=$?
 echo "(exit status $rc)"
 
 say "The result"

@@ -2,10 +2,12 @@
 TESTS += \
 	tests/test-docs-options.sh \
 	tests/test-docs-pod.sh \
+	tests/test-docs-completion.sh \
 	$(NULL)
 EXTRA_DIST += \
 	tests/test-docs-options.sh \
 	tests/test-docs-pod.sh \
+	tests/test-docs-completion.sh \
 	tests/demo.sh \
 	tests/libvirtd.sh \
 	tests/demo/demo-app1.xml \

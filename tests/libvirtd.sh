@@ -32,7 +32,10 @@
 #   lv_pool NAME       define and start a dir pool NAME under $LVROOT,
 #                      prints its directory
 #   lv_domain_xml NAME DISKS...  print a minimal TCG domain (64 MiB, no
-#                      OS); each DISK is a complete <disk> element
+#                      OS); each DISK is a complete <disk> element.  Its
+#                      VNC display is a unix socket (a secret to keep:
+#                      passwd='s3cret') so that parallel tests never
+#                      compete for TCP ports
 
 start_private_libvirtd ()
 {
@@ -173,7 +176,7 @@ EOF
         echo "    $d"
     done
     cat <<EOF
-    <graphics type='vnc' listen='127.0.0.1' passwd='s3cret'/>
+    <graphics type='vnc' socket='$LVROOT/run/$name.vnc' passwd='s3cret'/>
   </devices>
 </domain>
 EOF

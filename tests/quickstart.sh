@@ -24,6 +24,7 @@ packages=(
     libxml2-utils perl strace util-linux procps
     clang libclang-rt-14-dev
     xfsprogs btrfs-progs
+    bash-completion
 )
 
 install_deps ()

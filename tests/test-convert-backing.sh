@@ -103,13 +103,13 @@ qemu-img create -q -f qed dev.qed 1M
 qemu-img rebase -u -b /dev/zero -F raw -f qed dev.qed
 refused dev.qed "/dev/zero"
 # Outside the trusted directories.
-mkdir other elsewhere
+mkdir other elsewhere img
 cp base.raw other/b.raw
-qemu-img create -q -f qed -b other/b.raw -F raw trust.qed 8M
-refused trust.qed "other/b.raw" --trust-dir "$d/elsewhere"
-cp trust.qed trust.pristine.qed
-virt-qed-migrate --file trust.qed --trust-dir "$d/other"
-judge trust.qed trust.pristine.qed other/b.raw raw
+qemu-img create -q -f qed -b ../other/b.raw -F raw img/trust.qed 8M
+refused img/trust.qed "other/b.raw" --trust-dir "$d/elsewhere"
+cp img/trust.qed img/trust.pristine.qed
+virt-qed-migrate --file img/trust.qed --trust-dir "$d/other"
+judge img/trust.qed img/trust.pristine.qed ../other/b.raw raw
 # A loop.
 qemu-img create -q -f qed loop1.qed 1M
 qemu-img create -q -f qed -b loop1.qed -F qed loop2.qed 1M

@@ -165,6 +165,8 @@ done
 # 3. Only what the XML names is opened; backing names in headers are
 # not followed (sneaky.qed names secret.raw).
 if strace -V >/dev/null 2>&1; then
+    # (LeakSanitizer cannot run under ptrace)
+    ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
     strace -f -e trace=open,openat,stat,lstat,newfstatat,readlink \
         -o "$d/trace" virt-qed-migrate --hook-filter \
         < "$d/domain.xml" > /dev/null

@@ -89,6 +89,9 @@ must_fail 1 hook "$d/qed.xml" guest prepare begin
 test "$(wc -l < "$d/err")" = 1
 grep -q "error: domain 'guest' was not started: it uses QED disk image (vda $d/b.qed), refused by the policy in $d/hook.conf; convert it with: virt-qed-migrate -c qemu+ssh://host/system --domain 'guest'" "$d/err"
 must_fail 1 virt-qed-migrate --hook=prepare:begin < "$d/liar.xml"
+# --hook=OP alone means the sub-operation libvirt uses for OP.
+must_fail 1 virt-qed-migrate --hook=prepare < "$d/qed.xml"
+virt-qed-migrate --hook=prepare:end < "$d/qed.xml"
 hook "$d/clean.xml" clean prepare begin
 test ! -s "$d/err"
 # Other operations are never refused.
@@ -157,6 +160,24 @@ hook "$d/clean.xml" clean prepare begin
 conf policy=warn timeout=0
 must_fail 1 hook "$d/qed.xml" guest prepare begin
 grep -q "timeout must be 1 to 3600 seconds" "$d/err"
+
+# ---- the time limit ----
+# XML that arrives too slowly: deny refuses, warn allows; both in time.
+conf policy=deny timeout=1
+slow () { echo "<domain><name>slow</name>"; sleep 4; echo "</domain>"; }
+start=$(date +%s)
+rc=0
+virt-qed-migrate --hook=prepare:begin < <(slow) 2> "$d/err" || rc=$?
+test $(( $(date +%s) - start )) -lt 3
+test "$rc" = 1
+grep -q "timed out.*start refused" "$d/err"
+conf policy=warn timeout=1
+virt-qed-migrate --hook=prepare:begin < <(slow) 2> "$d/err"
+grep -q "timed out.*nothing done" "$d/err"
+virt-qed-migrate --hook=migrate:begin < <(slow) > "$d/out" 2> "$d/err"
+test ! -s "$d/out"
+# Wait for the writers above to finish before the scratch dir goes.
+sleep 3.5
 
 # ---- bad input ----
 conf policy=deny

@@ -89,3 +89,11 @@ qemu-io -f qed -c "write -P 40 5M 64k" long.qed >/dev/null
 test "$(qed_get_u32 long.qed 60)" -gt 1023
 qed_compare long.qed
 virt-qed-migrate --inspect long.qed | grep "^backing file: *$long/base.qed$"
+
+# A raw backing file whose length is not a multiple of 512 (QEMU maps
+# the tail of its last sector as zero), then grown with a hole.
+head -c 1000 /dev/urandom > odd.raw
+qemu-img create -f qed -b odd.raw -F raw odd.qed 1M >/dev/null
+qed_compare odd.qed
+truncate -s 100000 odd.raw
+qed_compare odd.qed

@@ -60,3 +60,8 @@ out=$(virt-qed-migrate --inspect "$f")
 echo "$out" | grep "warning: table size 1"
 virt-qed-migrate --inspect "$f" --map --json > "$d/ts1.json"
 test "$(cat "$d/ts1.json")" = '[{ "start": 0, "length": 67108864, "depth": 0, "present": false, "zero": true, "data": false}]'
+
+# An empty image (size 0), and --json without --map is a usage error.
+qemu-img create -f qed "$d/empty.qed" 0 >/dev/null
+qed_compare "$d/empty.qed"
+must_fail 2 virt-qed-migrate --inspect "$d/empty.qed" --json

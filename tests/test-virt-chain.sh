@@ -50,9 +50,7 @@ base_sum=$(md5sum < "$pa/base.raw")
 # follows (backingStore format), its own top stays QED (not in scope),
 # and since that QED overlay names mid.qed and is not rewritten, mid is
 # converted but keeps its name.
-virt-qed-migrate --state-dir "$state" --domain dc --report "$d/r1.xml" \
-    > "$d/out1"
-cat "$d/out1"
+run_vqm "$d/out1" 0 --state-dir "$state" --domain dc --report "$d/r1.xml"
 validate_report "$d/r1.xml"
 grep -q "name kept: '$pb/top2.qed' names it" "$d/out1"
 [ "$(file_format "$pa/mid.qed")" = qcow2 ]
@@ -98,9 +96,8 @@ dumpxml dm > "$d/dm.before.xml"
 dumpxml dx > "$d/dx.before2.xml"
 m_sum=$(md5sum < "$pc/m.qed")
 qemu-img convert -O raw "$pb/top2.qed" "$d/top2.flat"
-must_fail 3 virt-qed-migrate --state-dir "$state" --all --keep-name \
-    --report "$d/r2.xml" > "$d/out2"
-cat "$d/out2"
+run_vqm "$d/out2" 3 --state-dir "$state" --all --keep-name \
+    --report "$d/r2.xml"
 validate_report "$d/r2.xml"
 grep -q 'exit-status="3"' "$d/r2.xml"
 grep -q "format mismatch: the domain XML says 'raw', '$pc/m.qed' is qed" \

@@ -64,9 +64,7 @@ for dom in d1 d2 d3; do dumpxml $dom | diff -u "$d/$dom.before.xml" -; done
 [ ! -e "$state" ]
 
 # The migration.
-virt-qed-migrate --state-dir "$state" --pool p1 --report "$d/report.xml" \
-    > "$d/out"
-cat "$d/out"
+run_vqm "$d/out" 0 --state-dir "$state" --pool p1 --report "$d/report.xml"
 validate_report "$d/report.xml"
 grep -q 'exit-status="0"' "$d/report.xml"
 grep -q 'images-converted="2"' "$d/report.xml"
@@ -118,6 +116,5 @@ lv_virsh start d1
 lv_virsh destroy d1
 
 # A second run has nothing left to do.
-virt-qed-migrate --state-dir "$state" --pool p1 > "$d/out2"
-cat "$d/out2"
+run_vqm "$d/out2" 0 --state-dir "$state" --pool p1
 grep -q "0 image(s) converted" "$d/out2"

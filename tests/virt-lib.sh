@@ -69,3 +69,14 @@ validate_report ()
 {
     xmllint --noout --relaxng "$abs_top_srcdir/xml/report.rng" "$1"
 }
+
+# run_vqm OUT STATUS ARGS...: run virt-qed-migrate ARGS with stdout in
+# OUT, show it, and require exit status STATUS.
+run_vqm ()
+{
+    local out=$1 want=$2 rc=0
+    shift 2
+    virt-qed-migrate "$@" > "$out" || rc=$?
+    cat "$out"
+    [ "$rc" = "$want" ] || fail "virt-qed-migrate $* exited $rc, expected $want"
+}

@@ -1,1 +1,4 @@
-# xml
+# xml: the RelaxNG schema of the --report XML.
+EXTRA_DIST += \
+	xml/report.rng \
+	$(NULL)

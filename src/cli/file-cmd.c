@@ -156,11 +156,11 @@ vqm_cmd_file(const struct vqm_opts *o)
     }
     if (res.mode == VQM_CONVERT_IN_PLACE) {
         human_size(res.metadata_bytes, sz, sizeof sz);
-        printf("converted '%s' to qcow2 in place in %.2f s (%s of metadata "
+        printf("converted '%s' to qcow2 in place in %.3f s (%s of metadata "
                "written%s)\n", o->file, res.seconds, sz, extra);
     } else {
         human_size(res.data_bytes_written, sz, sizeof sz);
-        printf("converted '%s' to qcow2 '%s' by copy in %.2f s (%s of data "
+        printf("converted '%s' to qcow2 '%s' by copy in %.3f s (%s of data "
                "written%s)%s%s\n", o->file, res.output, res.seconds, sz,
                extra, res.reason[0] ? ": " : "", res.reason);
     }

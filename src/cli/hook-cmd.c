@@ -1153,6 +1153,10 @@ vqm_cmd_hook(const struct vqm_opts *o)
         if (colon) {
             *colon = '\0';
             subop = colon + 1;
+        } else {
+            /* --hook=OP alone: the sub-operation libvirt uses for it. */
+            subop = strcmp(op, "release") == 0
+                || strcmp(op, "stopped") == 0 ? "end" : "begin";
         }
     }
 

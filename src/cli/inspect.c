@@ -90,8 +90,13 @@ print_map(struct vqm_image *img, bool json)
         first = false;
         off = e.start + e.length;
     }
-    if (json)
+    if (json) {
+        if (first)      /* qemu-img prints its empty initial entry */
+            printf("{ \"start\": 0, \"length\": 0, \"depth\": 0, "
+                   "\"present\": false, \"zero\": false, "
+                   "\"data\": false}");
         printf("]\n");
+    }
     return VQM_EXIT_OK;
 }
 
@@ -167,8 +172,8 @@ print_text(const char *path, struct qed_image *q, const struct vqm_opts *o)
     int ret = VQM_EXIT_OK;
     char chain_err[sizeof err.msg] = "";
 
-    printf("image: %s\n", path);
-    printf("format: qed\n");
+    printf("%-22s %s\n", "image:", path);
+    printf("%-22s qed\n", "format:");
     human_size(h->image_size, hs, sizeof hs);
     printf("%-22s %" PRIu64 " (%s)\n", "virtual size:", h->image_size, hs);
     printf("%-22s %" PRIu32 "\n", "cluster size:", h->cluster_size);

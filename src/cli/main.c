@@ -218,7 +218,8 @@ usage_error(const char *fmt, ...)
 int
 main(int argc, char *argv[])
 {
-    struct vqm_opts o = { .progress_fd = -1, .shutdown_timeout = 300 };
+    /* static: the option lists stay reachable until exit (LeakSanitizer) */
+    static struct vqm_opts o = { .progress_fd = -1, .shutdown_timeout = 300 };
     int c, modes;
     uint64_t v;
 

@@ -86,6 +86,25 @@ print_image_line(FILE *fp, const char *indent, const struct vqm_vimage *img,
         fprintf(fp, "%s  (%s)\n", indent, img->note);
 }
 
+/* Is something about d skipped or failed (a disk, an image)? */
+static bool
+domain_blocked(const struct vqm_vdomain *d)
+{
+    size_t k;
+    const struct vqm_vimage *c;
+
+    for (k = 0; k < d->n_disks; k++) {
+        if (d->disks[k].outcome == VQM_OUTCOME_SKIPPED
+            || d->disks[k].outcome == VQM_OUTCOME_FAILED)
+            return true;
+        for (c = d->disks[k].image; c; c = c->backing)
+            if (c->migrate && (c->outcome == VQM_OUTCOME_SKIPPED
+                               || c->outcome == VQM_OUTCOME_FAILED))
+                return true;
+    }
+    return false;
+}
+
 static void
 print_run(FILE *fp, const struct vqm_virt_run *run)
 {
@@ -101,14 +120,17 @@ print_run(FILE *fp, const struct vqm_virt_run *run)
     for (i = 0; i < run->n_domains; i++) {
         const struct vqm_vdomain *d = &run->domains[i];
 
-        if (!d->in_scope && !d->affected && d->outcome == VQM_OUTCOME_NONE)
+        if (!d->in_scope && !d->involved && d->outcome == VQM_OUTCOME_NONE)
             continue;
         fprintf(fp, "domain %s (%s%s%s):", d->name,
                 d->active ? "running" : "shut off",
                 d->persistent ? "" : ", transient",
                 d->managed_save ? ", managed save" : "");
         switch (d->outcome) {
-        case VQM_OUTCOME_NONE: fprintf(fp, " nothing to do\n"); break;
+        case VQM_OUTCOME_NONE:
+            fprintf(fp, "%s\n", domain_blocked(d)
+                    ? " not changed (see its disks)" : " nothing to do");
+            break;
         case VQM_OUTCOME_PLANNED:
             fprintf(fp, " definition will be rewritten%s\n",
                     d->needs_shutdown ? " (shut down first, started "
@@ -143,6 +165,13 @@ print_run(FILE *fp, const struct vqm_virt_run *run)
                 print_image_line(fp, "    ", c, dry);
         }
     }
+
+    /* Other images whose backing reference could not be rewritten. */
+    for (i = 0; i < run->n_images; i++)
+        if (!run->images[i]->migrate
+            && run->images[i]->outcome == VQM_OUTCOME_FAILED)
+            fprintf(fp, "image %s: FAILED: %s\n", run->images[i]->path,
+                    run->images[i]->reason);
 
     /* Volumes of the selected pools that no domain uses. */
     for (i = 0; i < run->n_images; i++) {

@@ -34,6 +34,7 @@
 #include "convert-internal.h"
 
 #define CHUNK (8u << 20)
+#define WRITEBACK_STEP (32u << 20)
 
 struct cp {
     struct conv *c;
@@ -45,6 +46,8 @@ struct cp {
     bool use_mmap;
     uint8_t *buf;                /* CHUNK bytes (at least one cluster) */
     size_t buflen;
+    int out_fd;
+    uint64_t flushed;            /* bytes when writeback was last started */
 };
 
 int
@@ -187,6 +190,21 @@ copy_mixed(struct cp *p, uint64_t off, struct vqm_error *err)
     return emit(p, off / p->qcs, 1, p->buf, -1, 0, err);
 }
 
+/* Start writing back what was written so far, without waiting, so that
+ * the final fsync does not find the whole image dirty.
+ */
+static void
+start_writeback(struct cp *p)
+{
+    uint64_t written = qcow2w_stream_data_bytes(p->s) +
+        qcow2w_stream_metadata_bytes(p->s);
+
+    if (written - p->flushed < WRITEBACK_STEP)
+        return;
+    p->flushed = written;
+    (void) sync_file_range(p->out_fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+}
+
 static uint64_t
 whole_clusters(struct cp *p, uint64_t off, uint64_t end)
 {
@@ -266,6 +284,7 @@ copy_all(struct cp *p, struct vqm_error *err)
         if (off > p->size)
             off = p->size;
         conv_progress(c, off - before);
+        start_writeback(p);
     }
     return 0;
 }
@@ -306,7 +325,7 @@ conv_copy(struct conv *c, const char *output, struct vqm_error *err)
 
     if ((o->flatten || c->info->has_backing) && !c->chain &&
         vqm_image_open(c->path, "qed", true, &o->policy, &c->chain, err) < 0)
-        return vqm_error_prefix(err, "'%s'", c->path);
+        return -1;
 
     if (lstat(output, &st) == 0)
         return vqm_error_set(err, VQM_ERR_INVALID,
@@ -369,6 +388,7 @@ conv_copy(struct conv *c, const char *output, struct vqm_error *err)
     so.compress = o->compress == VQM_COMPRESS_ZLIB ? QCOW2W_COMPRESS_ZLIB :
         o->compress == VQM_COMPRESS_ZSTD ? QCOW2W_COMPRESS_ZSTD :
         QCOW2W_COMPRESS_NONE;
+    p->out_fd = out_fd;
     if (qcow2w_stream_open(out_fd, output, &so, &p->s, err) < 0)
         goto out;
     if (copy_all(p, err) < 0 || qcow2w_stream_finish(p->s, err) < 0)

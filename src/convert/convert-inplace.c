@@ -59,9 +59,14 @@ ip_init(struct ip *ip, struct conv *c)
     ip->size = c->info->image_size;
 }
 
-/* Pass 1: how many qcow2 L2 tables are needed (ranges with an entry). */
+/* Pass 1: how many qcow2 L2 tables are needed (ranges with an entry).
+ * When rc is given (refcount blocks covering host clusters [0, rc_hi)),
+ * the data clusters' refcounts are set there on the way; *rc_miss tells
+ * whether some data cluster lay beyond and a second pass is needed.
+ */
 static int
-count_l2(struct ip *ip, struct vqm_error *err)
+count_l2(struct ip *ip, uint8_t *rc, uint64_t rc_hi, bool *rc_miss,
+         struct vqm_error *err)
 {
     uint64_t off = 0, last = UINT64_MAX;
     struct qed_extent e;
@@ -81,6 +86,23 @@ count_l2(struct ip *ip, struct vqm_error *err)
                 ip->n_l2 += r1 - r0 + 1;
             if (last == UINT64_MAX || r1 > last)
                 last = r1;
+        }
+        if (rc && e.kind == QED_EXTENT_DATA) {
+            uint64_t n = vqm_div_round_up(e.length, ip->qcs);
+            uint64_t h0 = e.host_offset / ip->qcs, k;
+
+            if (h0 + n > rc_hi) {
+                *rc_miss = true;
+            } else {
+                for (k = h0; k < h0 + n; k++) {
+                    if (vqm_ld_be16(rc + 2 * k))
+                        return vqm_error_set(err, VQM_ERR_CORRUPT,
+                                             "'%s': host cluster %" PRIu64
+                                             " referenced twice",
+                                             ip->c->path, k);
+                    vqm_st_be16(rc + 2 * k, 1);
+                }
+            }
         }
         off = e.offset + e.length;
     }
@@ -187,7 +209,7 @@ conv_inplace_plan(struct conv *c, char *reason, size_t reasonlen,
         return 0;
     }
     ip_init(&ip, c);
-    if (count_l2(&ip, err) < 0)
+    if (count_l2(&ip, NULL, 0, NULL, err) < 0)
         return -1;
     if (qcow2w_layout_compute(ip_base(&ip), ip.qcb, ip.size, ip.n_l2,
                               &ip.lay, &e2) < 0) {
@@ -295,54 +317,70 @@ write_l2(struct ip *ip, uint64_t *l1, struct vqm_error *err)
     return 0;
 }
 
-/* The refcount blocks, one window of blocks at a time. */
+/* The refcount blocks, one window of blocks at a time.  pre, when not
+ * NULL, holds the data clusters' refcounts of the first pre_blocks
+ * blocks, collected by the counting pass.
+ */
 static int
-write_refcounts(struct ip *ip, struct vqm_error *err)
+write_refcounts(struct ip *ip, uint8_t *pre, uint64_t pre_blocks,
+                struct vqm_error *err)
 {
     struct conv *c = ip->c;
     uint64_t rbe = ip->lay.rb_entries;
     uint64_t per = REFCOUNT_WINDOW / ip->qcs, w;
     uint64_t meta0 = ip->lay.base / ip->qcs, meta1 = ip->lay.end / ip->qcs;
-    CLEANUP_FREE uint8_t *buf = NULL;
+    CLEANUP_FREE uint8_t *own = NULL;
+    uint8_t *buf;
 
     if (per == 0)
         per = 1;
+    if (pre && pre_blocks >= ip->lay.rb)
+        per = ip->lay.rb;
+    else
+        pre = NULL;
     if (per > ip->lay.rb)
         per = ip->lay.rb;
-    buf = malloc(per * ip->qcs);
-    if (!buf)
-        return vqm_error_set_errno(err, ENOMEM, "refcount blocks");
+    if (pre) {
+        buf = pre;
+    } else {
+        own = malloc(per * ip->qcs);
+        if (!own)
+            return vqm_error_set_errno(err, ENOMEM, "refcount blocks");
+        buf = own;
+    }
     for (w = 0; w < ip->lay.rb; w += per) {
         uint64_t nb = ip->lay.rb - w < per ? ip->lay.rb - w : per;
         uint64_t lo = w * rbe, hi = (w + nb) * rbe, k, off = 0;
         struct qed_extent e;
 
-        memset(buf, 0, nb * ip->qcs);
 #define RC_SET(cl) vqm_st_be16(buf + 2 * ((cl) - lo), 1)
+        if (!pre) {
+            memset(buf, 0, nb * ip->qcs);
+            while (off < ip->size) {
+                uint64_t n, h0;
+
+                if (qed_extent_at(c->qed, off, 0, &e, err) < 0)
+                    return -1;
+                off = e.offset + e.length;
+                if (e.kind != QED_EXTENT_DATA)
+                    continue;
+                n = vqm_div_round_up(e.length, ip->qcs);
+                h0 = e.host_offset / ip->qcs;
+                if (h0 + n <= lo || h0 >= hi)
+                    continue;
+                for (k = h0 > lo ? h0 : lo; k < h0 + n && k < hi; k++) {
+                    if (vqm_ld_be16(buf + 2 * (k - lo)))
+                        return vqm_error_set(err, VQM_ERR_CORRUPT,
+                                             "'%s': host cluster %" PRIu64
+                                             " referenced twice", c->path, k);
+                    RC_SET(k);
+                }
+            }
+        }
         if (lo == 0)
             RC_SET(0);
         for (k = meta0 > lo ? meta0 : lo; k < meta1 && k < hi; k++)
             RC_SET(k);
-        while (off < ip->size) {
-            uint64_t n, h0;
-
-            if (qed_extent_at(c->qed, off, 0, &e, err) < 0)
-                return -1;
-            off = e.offset + e.length;
-            if (e.kind != QED_EXTENT_DATA)
-                continue;
-            n = vqm_div_round_up(e.length, ip->qcs);
-            h0 = e.host_offset / ip->qcs;
-            if (h0 + n <= lo || h0 >= hi)
-                continue;
-            for (k = h0 > lo ? h0 : lo; k < h0 + n && k < hi; k++) {
-                if (vqm_ld_be16(buf + 2 * (k - lo)))
-                    return vqm_error_set(err, VQM_ERR_CORRUPT,
-                                         "'%s': host cluster %" PRIu64
-                                         " referenced twice", c->path, k);
-                RC_SET(k);
-            }
-        }
 #undef RC_SET
         if (ip_write(c, buf, nb * ip->qcs, ip->lay.rb_offset + w * ip->qcs,
                      err) < 0)
@@ -437,22 +475,34 @@ punch(struct conv *c, uint64_t off, uint64_t len, int *failed)
     }
 }
 
-/* Free the old QED tables and header clusters (they are refcount 0). */
+/* Free the old QED tables and header clusters (they are refcount 0).
+ * The QED L1 is still intact on disk (only L2 tables are punched before
+ * it); it is read in chunks, its entries were validated by the check.
+ */
 static void
 punch_old_tables(struct ip *ip)
 {
     struct conv *c = ip->c;
     const struct qed_info *info = c->info;
     uint64_t tbytes = (uint64_t) info->table_size * info->cluster_size;
-    uint64_t i, e, hdr = (uint64_t) info->header_size * info->cluster_size;
+    uint64_t i, hdr = (uint64_t) info->header_size * info->cluster_size;
+    uint64_t chunk = 1u << 20, done;
     struct vqm_error e2 = { 0 };
+    CLEANUP_FREE uint8_t *buf = malloc(chunk);
     int failed = 0;
 
-    for (i = 0; i < info->table_entries && !failed; i++) {
-        if (qed_table_entry(c->qed, info->l1_table_offset, i, &e, &e2) < 0)
+    if (!buf)
+        return;
+    for (done = 0; done < tbytes && !failed; done += chunk) {
+        uint64_t n = tbytes - done < chunk ? tbytes - done : chunk;
+        if (vqm_pread_full(c->fd, buf, n, info->l1_table_offset + done, 0,
+                           c->path, &e2) < 0)
             return;
-        if (e)
-            punch(c, e, tbytes, &failed);
+        for (i = 0; i < n / 8 && !failed; i++) {
+            uint64_t e = vqm_ld_le64(buf + 8 * i);
+            if (e)
+                punch(c, e, tbytes, &failed);
+        }
     }
     punch(c, info->l1_table_offset, tbytes, &failed);
     if (hdr > ip->qcs)
@@ -473,15 +523,39 @@ conv_inplace(struct conv *c, struct vqm_error *err)
     uint8_t sector[QCOW2_COMMIT_SECTOR], now[QCOW2_COMMIT_SECTOR];
     CLEANUP_FREE uint64_t *l1 = NULL;
     CLEANUP_FREE uint8_t *buf = NULL;
+    CLEANUP_FREE uint8_t *pre = NULL;
+    uint64_t pre_blocks = 0;
+    bool pre_miss = false;
     uint64_t i, hash_before = 0, hash_after = 0;
     bool committed = false;
     int ret = -1;
 
     ip_init(&ip, c);
-    if (count_l2(&ip, err) < 0 ||
+    /* Refcounts of the data clusters are collected while counting when
+     * one window of blocks covers the whole new file (the usual case).
+     */
+    {
+        struct qcow2w_layout upper;
+        uint64_t l1e = qcow2w_l1_entries(ip.size, ip.qcb);
+
+        if (qcow2w_layout_compute(ip_base(&ip), ip.qcb, ip.size, l1e,
+                                  &upper, err) < 0)
+            return -1;
+        if (upper.rb * ip.qcs <= REFCOUNT_WINDOW) {
+            pre_blocks = upper.rb;
+            pre = calloc(pre_blocks, ip.qcs);
+            if (!pre)
+                return vqm_error_set_errno(err, ENOMEM, "refcount blocks");
+        }
+    }
+    if (count_l2(&ip, pre, pre_blocks * ip.qcs / 2, &pre_miss, err) < 0 ||
         qcow2w_layout_compute(ip_base(&ip), ip.qcb, ip.size, ip.n_l2,
                               &ip.lay, err) < 0)
         return -1;
+    if (pre_miss) {
+        free(pre);
+        pre = NULL;
+    }
     fill_header(&ip, &h);
     h.backing_name_offset = 0;
     if (place_name(&ip, &h, &ip.name_off, reason, sizeof reason))
@@ -529,7 +603,7 @@ conv_inplace(struct conv *c, struct vqm_error *err)
     if (ip_write(c, buf, ip.lay.rt * ip.qcs, ip.lay.rt_offset, err) < 0)
         goto fail;
     conv_progress(c, 1);
-    if (write_refcounts(&ip, err) < 0)
+    if (write_refcounts(&ip, pre, pre_blocks, err) < 0)
         goto fail;
     if (ip.name_off &&
         ip_write(c, c->bname, c->bname_len, ip.name_off, err) < 0)

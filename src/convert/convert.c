@@ -97,6 +97,21 @@ conv_extent_at(struct conv *c, uint64_t off, uint64_t max_len,
     e->length = len;
     e->kind = QED_EXTENT_UNALLOCATED;
     e->host_offset = 0;
+    /* The run failed somewhere: this one cluster may still be fine. */
+    {
+        uint64_t entry;
+        struct vqm_error e3 = { 0 };
+
+        if (qed_lookup(c->qed, off, &entry, &e3) == 0) {
+            if (entry == QED_ZERO_ENTRY) {
+                e->kind = QED_EXTENT_ZERO;
+            } else if (entry != 0) {
+                e->kind = QED_EXTENT_DATA;
+                e->host_offset = entry + off % cs;
+            }
+            return 0;
+        }
+    }
     if (off % cs == 0)
         c->res->dropped_clusters++;
     vqm_debug("repair: dropped the cluster at guest offset %" PRIu64
@@ -386,20 +401,24 @@ vqm_convert(const char *path, const struct vqm_convert_opts *opts,
         if (!want_copy) {
             want_copy = true;
             snprintf(reason, sizeof reason, "the image is corrupt: repaired "
-                     "by copy (%" PRIu64 " problems)", c->check.corruptions);
+                     "by copy (%" PRIu64 " problem%s)", c->check.corruptions,
+                     c->check.corruptions == 1 ? "" : "s");
         }
     }
 
     /* The backing chain, under the safety policy: refused chains are
      * refused before anything of them is read.
      */
-    if (c->info->has_backing || opts->verify_full ||
-        (opts->verify && want_copy) || opts->flatten) {
+    /* With new_backing_name (the backing file was renamed), the old name
+     * may no longer resolve and the chain is not needed to settle the
+     * backing reference.
+     */
+    if ((c->info->has_backing && !(opts->new_backing_name
+                                   && opts->new_backing_format)) ||
+        opts->verify_full || (opts->verify && want_copy) || opts->flatten) {
         if (vqm_image_open(path, "qed", true, &opts->policy, &c->chain,
-                           err) < 0) {
-            vqm_error_prefix(err, "'%s'", path);
+                           err) < 0)
             goto out;
-        }
     }
 
     /* In place or copy? */
@@ -411,9 +430,14 @@ vqm_convert(const char *path, const struct vqm_convert_opts *opts,
         inplace_ok = reason[0] == '\0';
         if (!inplace_ok) {
             if (!opts->allow_copy_fallback && !opts->output) {
+                bool name_too_long = c->bname &&
+                    c->bname_len > QCOW2_MAX_BACKING_NAME;
                 vqm_error_set(err, VQM_ERR_UNSUPPORTED,
-                              "cannot convert '%s' in place: %s (copy mode "
-                              "would work: --allow-copy)", path, reason);
+                              "cannot convert '%s' in place: %s (%s)", path,
+                              reason, name_too_long ?
+                              "a flattened copy would work: --output NEW "
+                              "--flatten" :
+                              "copy mode would work: --allow-copy");
                 goto out;
             }
             want_copy = true;
@@ -547,7 +571,10 @@ vqm_qcow2_set_backing(const char *path, const char *backing_name,
         if (npos + total > ext_end)
             return vqm_error_set(err, VQM_ERR_CORRUPT,
                                  "'%s': header extension too large", path);
-        if (type != QCOW2_EXT_BACKING_FORMAT) {
+        /* The feature name table (0x6803f857) is optional and only
+         * informative; qemu-img writes one of ~400 bytes, which would not
+         * leave room for the new header in the first sector: drop it. */
+        if (type != QCOW2_EXT_BACKING_FORMAT && type != 0x6803f857u) {
             if (pos + total > cs)
                 return vqm_error_set(err, VQM_ERR_UNSUPPORTED,
                                      "'%s': header extensions do not fit",

@@ -108,11 +108,12 @@ format_from_name(const char *name, const char **canon)
     return VQM_FORMAT_OTHER;
 }
 
-/* Open the file at path (already vetted by the caller when it is a
- * backing file) with the given format (NULL: probe). */
+/* Open the file at open_path (already vetted by the caller when it is a
+ * backing file) with the given format (NULL: probe); path is its name
+ * for messages and for resolving its own backing name. */
 static int
-open_one(const char *path, const char *format, struct vqm_image **out,
-         struct vqm_error *err)
+open_one(const char *path, const char *open_path, int open_flags,
+         const char *format, struct vqm_image **out, struct vqm_error *err)
 {
     struct vqm_image *img;
     struct stat st;
@@ -125,7 +126,8 @@ open_one(const char *path, const char *format, struct vqm_image **out,
         free(img);
         return vqm_error_set_errno(err, errno, "out of memory");
     }
-    img->fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    img->fd = open(open_path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK |
+                   open_flags);
     if (img->fd < 0) {
         vqm_error_set_errno(err, errno, "cannot open '%s'", path);
         goto out;
@@ -219,7 +221,8 @@ static const char *const system_dirs[] = {
 static int
 vet_backing(const struct vqm_image *child, const char *top_path,
             const char *name, const struct vqm_chain_policy *pol,
-            char **resolved, struct vqm_error *err)
+            char **resolved, char **realp, struct stat *stp,
+            struct vqm_error *err)
 {
     char *dir = NULL, *joined = NULL, *real = NULL, *cdir = NULL;
     char *tdir = NULL;
@@ -230,6 +233,7 @@ vet_backing(const struct vqm_image *child, const char *top_path,
     const char *colon = strchr(name, ':'), *slash = strchr(name, '/');
 
     *resolved = NULL;
+    *realp = NULL;
     if (strncmp(name, "json:", 5) == 0 ||
         (colon && (!slash || colon < slash) && strncmp(name, "file:", 5))) {
         vqm_error_set(err, VQM_ERR_REFUSED, "backing file '%s' of '%s' is not "
@@ -308,6 +312,8 @@ vet_backing(const struct vqm_image *child, const char *top_path,
         }
     }
     *resolved = vqm_steal(&joined);
+    *realp = vqm_steal(&real);
+    *stp = st;
     ret = 0;
 out:
     free(dir);
@@ -329,12 +335,12 @@ vqm_image_open(const char *path, const char *format, bool follow,
     *out = NULL;
     max_depth = policy && policy->max_depth ? policy->max_depth :
         DEFAULT_MAX_DEPTH;
-    if (open_one(path, format, &top, err) < 0)
+    if (open_one(path, path, 0, format, &top, err) < 0)
         return -1;
     cur = top;
     while (follow) {
         const char *name = NULL, *bfmt = NULL;
-        char *resolved = NULL;
+        char *resolved = NULL, *real = NULL;
         struct vqm_image *b = NULL, *p;
         struct stat st;
 
@@ -354,18 +360,15 @@ vqm_image_open(const char *path, const char *format, bool follow,
                           "deeper than %u", path, max_depth);
             goto fail;
         }
-        if (vet_backing(cur, path, name, policy, &resolved, err) < 0)
+        if (vet_backing(cur, path, name, policy, &resolved, &real, &st,
+                        err) < 0)
             goto fail;
-        if (stat(resolved, &st) < 0) {
-            vqm_error_set_errno(err, errno, "cannot stat '%s'", resolved);
-            free(resolved);
-            goto fail;
-        }
         for (p = top; p; p = p->backing) {
             if (p->dev == st.st_dev && p->ino == st.st_ino) {
                 vqm_error_set(err, VQM_ERR_REFUSED, "backing chain of '%s' "
                               "has a loop at '%s'", path, resolved);
                 free(resolved);
+                free(real);
                 goto fail;
             }
         }
@@ -376,14 +379,19 @@ vqm_image_open(const char *path, const char *format, bool follow,
                               "of '%s' has unsupported format '%s'",
                               resolved, cur->path, bfmt);
                 free(resolved);
+                free(real);
                 goto fail;
             }
         }
-        if (open_one(resolved, bfmt, &b, err) < 0) {
+        /* Open the vetted real path itself, and make sure it is still
+         * the file that was vetted. */
+        if (open_one(resolved, real, O_NOFOLLOW, bfmt, &b, err) < 0) {
             free(resolved);
+            free(real);
             goto fail;
         }
         free(resolved);
+        free(real);
         if (b->dev != st.st_dev || b->ino != st.st_ino) {
             vqm_error_set(err, VQM_ERR_REFUSED, "backing file '%s' changed "
                           "while it was opened", b->path);
@@ -457,9 +465,7 @@ layer_status(struct vqm_image *img, uint64_t off, uint64_t len,
         else if (d >= 0 && (uint64_t) d == off) {
             off_t h = lseek(img->fd, (off_t) off, SEEK_HOLE);
             if (h > d && (uint64_t) (h - d) < len)
-                st->length = vqm_align_up((uint64_t) (h - d), 512);
-            if (st->length > len)
-                st->length = len;
+                st->length = (uint64_t) (h - d);
         }
         else if (d >= 0) {
             st->kind = L_ZERO;

@@ -143,8 +143,14 @@ struct qed_check_result {
     uint64_t highest_used_end;   /* end of the highest referenced cluster */
 };
 
-/* Called once per problem found (every one, not only the first).
+/* Called once per problem found (every one, not only the first):
+ * one call per invalid L1/L2 entry (unaligned, in the header area, past
+ * the end of the file, in a partial last cluster, table running past
+ * the end of the file), one per duplicate reference (data/data,
+ * data/table, table/table; a table sharing a cluster is not walked),
+ * and one per run of leaked clusters (res->leaks counts clusters).
  * msg is a one-line description naming offsets; valid during the call.
+ * fn may be NULL (counts only).
  */
 typedef void (*qed_problem_fn)(void *opaque, enum qed_problem_kind kind,
                                const char *msg);

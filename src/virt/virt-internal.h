@@ -41,7 +41,10 @@ int vqm_journal_open(const char *dir, bool read_only,
                      struct vqm_journal **out, struct vqm_error *err);
 /* Close; with archive, move the journal to history/ first. */
 void vqm_journal_close(struct vqm_journal *j, bool archive);
+/* Did an interrupted run leave unfinished steps? */
 bool vqm_journal_found(const struct vqm_journal *j);
+/* Are there unfinished steps now? */
+bool vqm_journal_pending(const struct vqm_journal *j);
 
 /* Returns the record number (> 0) or -1. */
 int vqm_journal_begin(struct vqm_journal *j, const char *step,
@@ -88,5 +91,12 @@ int vqm_virt_error(struct vqm_error *err, enum vqm_error_code code,
     __attribute__((format(printf, 3, 4)));
 
 double vqm_now(void);
+
+/* virt-plan.c */
+char *vqm_virt_new_backing_name(const struct vqm_vimage *img);
+void vqm_virt_propagate_blocks(struct vqm_virt_run *run);
+void vqm_virt_mark_affected(struct vqm_virt_run *run);
+int vqm_virt_domain_xml(struct vqm_virt_run *run, struct vqm_vdomain *d,
+                        bool plan, char **out, struct vqm_error *err);
 
 #endif

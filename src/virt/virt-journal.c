@@ -160,6 +160,8 @@ parse_line(struct vqm_journal *j, char *line)
     }
 }
 
+bool vqm_journal_migrating(const struct vqm_journal *j, const char *uuid);
+
 static int
 read_journal(struct vqm_journal *j, struct vqm_error *err)
 {
@@ -181,7 +183,7 @@ read_journal(struct vqm_journal *j, struct vqm_error *err)
         line[len - 1] = '\0';
         parse_line(j, line);
     }
-    j->found = j->n > 0;
+    j->found = vqm_journal_pending(j);
     return 0;
 }
 
@@ -299,6 +301,23 @@ vqm_journal_close(struct vqm_journal *j, bool archive)
     free(j->dir);
     free(j->path);
     free(j);
+}
+
+bool
+vqm_journal_pending(const struct vqm_journal *j)
+{
+    size_t i;
+
+    for (i = 0; i < j->n; i++) {
+        const struct rec *r = &j->recs[i];
+
+        if (r->state != REC_BEGUN)
+            continue;
+        if (strcmp(r->step, "migrate") != 0
+            || vqm_journal_migrating(j, r->a[0]))
+            return true;
+    }
+    return false;
 }
 
 bool

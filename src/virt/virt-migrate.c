@@ -40,8 +40,6 @@
 #define RENAME_NOREPLACE (1 << 0)
 #endif
 
-void vqm_virt_propagate_blocks(struct vqm_virt_run *run);
-void vqm_virt_mark_affected(struct vqm_virt_run *run);
 
 /* rename(2) that never replaces: renameat2(RENAME_NOREPLACE), or on
  * filesystems without it link(2) + unlink(2) (a crash in between leaves
@@ -63,26 +61,6 @@ rename_noreplace(const char *from, const char *to, struct vqm_error *err)
     if (unlink(from) < 0)
         return vqm_error_set_errno(err, errno, "cannot remove '%s'", from);
     return vqm_sync_dir(to, err);
-}
-
-/* The backing name to write for a file whose backing file moved: the
- * stored name with its last component replaced, so that a relative name
- * stays relative. */
-static char *
-moved_name(const char *stored, const char *new_path)
-{
-    CLEANUP_FREE char *np = strdup(new_path);
-    const char *slash = strrchr(stored, '/');
-    char *s;
-
-    if (!np)
-        return NULL;
-    if (!slash)
-        return strdup(basename(np));
-    if (asprintf(&s, "%.*s/%s", (int) (slash - stored), stored,
-                 basename(np)) < 0)
-        return NULL;
-    return s;
 }
 
 static bool
@@ -139,9 +117,7 @@ convert_image(struct vqm_virt_run *run, struct vqm_vimage *img)
     co.policy.trusted_dirs = o->trust_dirs;
     co.policy.n_trusted_dirs = o->n_trust_dirs;
     if (changed(b) && img->backing_name) {
-        newb = strcmp(b->new_path, b->path) != 0
-            ? moved_name(img->backing_name, b->new_path)
-            : strdup(img->backing_name);
+        newb = vqm_virt_new_backing_name(img);
         co.new_backing_name = newb;
         co.new_backing_format = "qcow2";
     }
@@ -218,9 +194,7 @@ rebase_dependents(struct vqm_virt_run *run, struct vqm_vimage *img)
             continue;
         if (img->copy && !img->in_scope)
             continue;
-        name = strcmp(img->new_path, img->path) != 0
-            ? moved_name(up->backing_name, img->new_path)
-            : strdup(up->backing_name);
+        name = vqm_virt_new_backing_name(up);
         if (!name)
             return -1;
         seq = vqm_journal_begin(run->journal, "rebase", up->cur_path, name,
@@ -383,91 +357,27 @@ start_domain(struct vqm_virt_run *run, struct vqm_vdomain *d)
     return vqm_journal_done(run->journal, seq, &err);
 }
 
-/* The new definition of d: every disk whose chain holds a migrated
- * image gets its top source/format and backingStore layers rewritten. */
+/* Carry out the rewrite of d's definition built by vqm_virt_domain_xml. */
 static int
 define_domain(struct vqm_virt_run *run, struct vqm_vdomain *d)
 {
-    struct vqm_domxml_change *ch;
-    const char **olds = NULL, **news = NULL, **fmts = NULL;
-    size_t n = 0, k, nl = 0, total = 0;
     struct vqm_error err = { 0 };
     CLEANUP_FREE char *xml = NULL;
     virDomainPtr dom;
-    int seq, ret = -1;
+    size_t k;
+    int seq;
 
-    for (k = 0; k < d->n_disks; k++) {
-        const struct vqm_vimage *c;
-        for (c = d->disks[k].image; c; c = c->backing)
-            total++;
-    }
-    ch = calloc(d->n_disks + 1, sizeof *ch);
-    olds = calloc(total + 1, sizeof *olds);
-    news = calloc(total + 1, sizeof *news);
-    fmts = calloc(total + 1, sizeof *fmts);
-    if (!ch || !olds || !news || !fmts)
-        goto out;
-    for (k = 0; k < d->n_disks; k++) {
-        struct vqm_vdisk *dk = &d->disks[k];
-        struct vqm_vimage *top = dk->image, *c;
-        struct vqm_domxml_change *x = &ch[n];
-        bool any = false;
-
-        if (!top || dk->outcome == VQM_OUTCOME_SKIPPED)
-            continue;
-        x->target = dk->target;
-        if (changed(top)) {
-            any = true;
-            x->new_format = "qcow2";
-            if (strcmp(top->new_path, top->path) != 0) {
-                if (strcmp(dk->type, "volume") == 0) {
-                    CLEANUP_FREE char *cp = strdup(top->new_path);
-                    free(dk->new_source);
-                    dk->new_source = NULL;
-                    if (!cp || asprintf(&dk->new_source, "%s/%s",
-                                        dk->src_pool, basename(cp)) < 0) {
-                        dk->new_source = NULL;
-                        goto out;
-                    }
-                    /* borrowed: the part after "pool/" */
-                    x->new_volume = dk->new_source + strlen(dk->src_pool) + 1;
-                } else {
-                    x->new_file = top->new_path;
-                    free(dk->new_source);
-                    dk->new_source = strdup(top->new_path);
-                }
-            }
-        }
-        x->old_paths = &olds[nl];
-        x->new_paths = &news[nl];
-        x->new_formats = &fmts[nl];
-        for (c = top->backing; c; c = c->backing) {
-            if (!changed(c))
-                continue;
-            olds[nl] = c->path;
-            news[nl] = c->new_path;
-            fmts[nl] = "qcow2";
-            nl++;
-            x->n_layers++;
-            any = true;
-        }
-        if (any) {
-            dk->outcome = VQM_OUTCOME_DONE;
-            n++;
-        } else {
-            memset(x, 0, sizeof *x);
-        }
-    }
-    if (n == 0) {
-        ret = 0;
-        goto out;
-    }
-    if (vqm_domxml_rewrite(d->xml, ch, n, &xml, &err) < 0)
+    if (vqm_virt_domain_xml(run, d, false, &xml, &err) < 0)
         goto fail_dom;
+    if (!xml) {
+        if (d->outcome == VQM_OUTCOME_PLANNED)
+            d->outcome = VQM_OUTCOME_NONE;
+        return 0;
+    }
     seq = vqm_journal_begin(run->journal, "define", d->uuid, d->name, NULL,
                             &err);
     if (seq < 0)
-        goto out;
+        return -1;
     dom = virDomainDefineXMLFlags(run->conn, xml,
                                   VIR_DOMAIN_DEFINE_VALIDATE);
     if (!dom) {
@@ -478,10 +388,9 @@ define_domain(struct vqm_virt_run *run, struct vqm_vdomain *d)
     }
     virDomainFree(dom);
     if (vqm_journal_done(run->journal, seq, &err) < 0)
-        goto out;
+        return -1;
     d->outcome = VQM_OUTCOME_DONE;
-    ret = 0;
-    goto out;
+    return 0;
 
  fail_dom:
     d->outcome = VQM_OUTCOME_FAILED;
@@ -489,13 +398,7 @@ define_domain(struct vqm_virt_run *run, struct vqm_vdomain *d)
     for (k = 0; k < d->n_disks; k++)
         if (d->disks[k].outcome == VQM_OUTCOME_DONE)
             d->disks[k].outcome = VQM_OUTCOME_FAILED;
-    ret = 0;
- out:
-    free(ch);
-    free(olds);
-    free(news);
-    free(fmts);
-    return ret;
+    return 0;
 }
 
 static void
@@ -847,7 +750,7 @@ vqm_virt_rollback(const char *uri, const char *state_dir,
         fclose(fp);
     vqm_domxml_disks_free(dd, n);
     if (j)
-        vqm_journal_close(j, false);
+        vqm_journal_close(j, ret == 0 && !vqm_journal_pending(j));
     if (dom)
         virDomainFree(dom);
     if (conn)

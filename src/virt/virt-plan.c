@@ -211,8 +211,18 @@ image_get(struct vqm_virt_run *run, const char *path, unsigned level)
         && stat(renamed, &st) == 0)
         cur = renamed;               /* renamed by an interrupted run */
     if (stat(cur, &st) == 0 && (img = image_by_inode(run, st.st_dev,
-                                                     st.st_ino)))
+                                                     st.st_ino))) {
+        /* Seen under its new name (a pool volume), referenced under the
+         * name it had before an interrupted run renamed it. */
+        if (cur != path && strcmp(img->path, cur) == 0) {
+            char *old = strdup(path);
+            if (!old)
+                return NULL;
+            free(img->path);
+            img->path = old;
+        }
         return img;
+    }
 
     if (!(img = calloc(1, sizeof *img)))
         return NULL;
@@ -308,6 +318,38 @@ static bool
 is_qed(const struct vqm_vimage *img)
 {
     return img->format && strcmp(img->format, "qed") == 0;
+}
+
+/* The backing name to write for a file whose backing file moved: the
+ * stored name with its last component replaced, so that a relative name
+ * stays relative. */
+static char *
+moved_name(const char *stored, const char *new_path)
+{
+    CLEANUP_FREE char *np = strdup(new_path);
+    const char *slash = strrchr(stored, '/');
+    char *s;
+
+    if (!np)
+        return NULL;
+    if (!slash)
+        return strdup(basename(np));
+    if (asprintf(&s, "%.*s/%s", (int) (slash - stored), stored,
+                 basename(np)) < 0)
+        return NULL;
+    return s;
+}
+
+/* The backing name img must record once its backing image is migrated
+ * (renamed or not).  malloc'd. */
+char *
+vqm_virt_new_backing_name(const struct vqm_vimage *img)
+{
+    const struct vqm_vimage *b = img->backing;
+
+    if (b && strcmp(b->new_path, b->path) != 0)
+        return moved_name(img->backing_name, b->new_path);
+    return strdup(img->backing_name);
 }
 
 /* ---- libvirt discovery ---- */
@@ -471,6 +513,45 @@ scan_pools(struct vqm_virt_run *run, struct vqm_error *err)
     return ret;
 }
 
+/* The path a volume of a directory pool had (target dir + name). */
+static char *
+old_volume_path(struct vqm_virt_run *run, const char *pool,
+                const char *volume)
+{
+    virStoragePoolPtr p = virStoragePoolLookupByName(run->conn, pool);
+    CLEANUP_FREE char *xml = p ? virStoragePoolGetXMLDesc(p, 0) : NULL;
+    xmlDocPtr doc;
+    xmlNodePtr n, c;
+    char *ret = NULL;
+
+    if (p)
+        virStoragePoolFree(p);
+    virResetLastError();
+    if (!xml || strchr(volume, '/'))
+        return NULL;
+    doc = xmlReadMemory(xml, (int) strlen(xml), "pool.xml", NULL,
+                        XML_PARSE_NONET | XML_PARSE_NOERROR
+                        | XML_PARSE_NOWARNING);
+    if (!doc)
+        return NULL;
+    n = xmlDocGetRootElement(doc);
+    for (c = n ? n->children : NULL; c; c = c->next)
+        if (c->type == XML_ELEMENT_NODE
+            && strcmp((const char *) c->name, "target") == 0)
+            break;
+    for (c = c ? c->children : NULL; c; c = c->next)
+        if (c->type == XML_ELEMENT_NODE
+            && strcmp((const char *) c->name, "path") == 0) {
+            xmlChar *t = xmlNodeGetContent(c);
+            if (t && asprintf(&ret, "%s/%s", (const char *) t, volume) < 0)
+                ret = NULL;
+            xmlFree(t);
+            break;
+        }
+    xmlFreeDoc(doc);
+    return ret;
+}
+
 static int
 add_disks(struct vqm_virt_run *run, struct vqm_vdomain *d, const char *xml,
           bool live, struct vqm_error *err)
@@ -508,17 +589,17 @@ add_disks(struct vqm_virt_run *run, struct vqm_vdomain *d, const char *xml,
                 virStoragePoolFree(p);
             if (!path && dk) {
                 /* An interrupted run may have renamed the file under
-                 * the volume: try its old path through the pool. */
+                 * the volume: try its old path in the pool directory. */
                 snprintf(dk->reason, sizeof dk->reason,
                          "volume '%s' of pool '%s' not found", x->volume,
                          x->pool);
-                size_t k;
-                for (k = 0; k < run->n_images; k++) {
-                    struct vqm_vimage *c = run->images[k];
-                    if (c->pool && strcmp(c->pool, x->pool) == 0 && c->volume
-                        && strcmp(c->volume, x->volume) == 0)
-                        path = strdup(c->path);
+                path = old_volume_path(run, x->pool, x->volume);
+                if (path && !vqm_journal_renamed(run->journal, path)) {
+                    free(path);
+                    path = NULL;
                 }
+                if (path)
+                    dk->reason[0] = '\0';
             }
             virResetLastError();
         }
@@ -657,7 +738,6 @@ block_image(struct vqm_vimage *img, const char *fmt, ...)
 }
 
 /* An image above a blocked or failed one cannot go either. */
-void vqm_virt_propagate_blocks(struct vqm_virt_run *run);
 void
 vqm_virt_propagate_blocks(struct vqm_virt_run *run)
 {
@@ -722,10 +802,14 @@ decide_names(struct vqm_virt_run *run)
         CLEANUP_FREE char *nn = NULL;
         struct stat st;
 
-        if (!img->migrate || !img->convert
-            || img->outcome == VQM_OUTCOME_SKIPPED)
+        if (!img->migrate || img->outcome == VQM_OUTCOME_SKIPPED
+            || img->copy)
             continue;
-        img->copy = o->copy && !img->block_device;
+        /* Converted in place by an interrupted run: still to rename. */
+        if (!img->convert && (!img->converted_before
+                              || strcmp(img->cur_path, img->path) != 0))
+            continue;
+        img->copy = o->copy && !img->block_device && img->convert;
         if (img->block_device || (o->keep_name && !img->copy))
             continue;
         if (img->copy) {
@@ -818,6 +902,19 @@ decide(struct vqm_virt_run *run)
             && (is_qed(img) || img->converted_before
                 || strcmp(img->cur_path, img->path) != 0);
         img->convert = img->migrate && is_qed(img);
+        if (img->convert && run->journal) {
+            /* Copied by an interrupted run: only the rest is left. */
+            const char *prev = vqm_journal_copy_output(run->journal,
+                                                       img->cur_path);
+            struct stat st;
+
+            if (prev && stat(prev, &st) == 0) {
+                img->convert = false;
+                img->copy = true;
+                free(img->new_path);
+                img->new_path = strdup(prev);
+            }
+        }
         if (img->migrate && !img->convert)
             img->outcome = VQM_OUTCOME_DONE;   /* by an earlier run */
         if (img->migrate && img->convert && img->reason[0])
@@ -957,6 +1054,7 @@ engine_check(struct vqm_virt_run *run)
         struct vqm_convert_result res;
         struct vqm_error err = { 0 };
         CLEANUP_FREE char *fallback = NULL;
+        CLEANUP_FREE char *newb = NULL;
         int busy;
 
         if (!img->convert || img->outcome != VQM_OUTCOME_PLANNED)
@@ -983,6 +1081,13 @@ engine_check(struct vqm_virt_run *run)
         co.backing_format = img->xml_backing_format;
         co.policy.trusted_dirs = o->trust_dirs;
         co.policy.n_trusted_dirs = o->n_trust_dirs;
+        if (img->backing && img->backing->migrate && img->backing_name
+            && (img->backing->outcome == VQM_OUTCOME_PLANNED
+                || img->backing->outcome == VQM_OUTCOME_DONE)) {
+            newb = vqm_virt_new_backing_name(img);
+            co.new_backing_name = newb;
+            co.new_backing_format = "qcow2";
+        }
         if (vqm_convert(img->cur_path, &co, &res, &err) < 0) {
             block_image(img, "%s", err.msg);
             continue;
@@ -1001,8 +1106,126 @@ engine_check(struct vqm_virt_run *run)
     vqm_virt_propagate_blocks(run);
 }
 
+/* The new definition of d: every disk whose chain holds a migrated image
+ * (done, or with plan set also planned) gets its top source/format and
+ * backingStore layers rewritten.  *out is NULL when nothing changes.
+ * Sets the disks' new_source and outcome (done, or planned).  0 or -1.
+ */
+static bool
+will_change(const struct vqm_vimage *c, bool plan)
+{
+    return c && c->migrate && (c->outcome == VQM_OUTCOME_DONE
+                               || (plan && c->outcome
+                                   == VQM_OUTCOME_PLANNED));
+}
+
+int
+vqm_virt_domain_xml(struct vqm_virt_run *run, struct vqm_vdomain *d,
+                    bool plan, char **out, struct vqm_error *err)
+{
+    struct vqm_domxml_change *ch;
+    const char **olds = NULL, **news = NULL, **fmts = NULL;
+    size_t n = 0, k, nl = 0, total = 0;
+    CLEANUP_FREE char *same = NULL;
+    char *xml = NULL;
+    int ret = -1;
+
+    *out = NULL;
+    for (k = 0; k < d->n_disks; k++) {
+        const struct vqm_vimage *c;
+        for (c = d->disks[k].image; c; c = c->backing)
+            total++;
+    }
+    ch = calloc(d->n_disks + 1, sizeof *ch);
+    olds = calloc(total + 1, sizeof *olds);
+    news = calloc(total + 1, sizeof *news);
+    fmts = calloc(total + 1, sizeof *fmts);
+    if (!ch || !olds || !news || !fmts) {
+        vqm_error_set(err, VQM_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    for (k = 0; k < d->n_disks; k++) {
+        struct vqm_vdisk *dk = &d->disks[k];
+        struct vqm_vimage *top = dk->image, *c;
+        struct vqm_domxml_change *x = &ch[n];
+        bool any = false;
+
+        if (!top || dk->outcome == VQM_OUTCOME_SKIPPED)
+            continue;
+        x->target = dk->target;
+        if (will_change(top, plan)) {
+            any = true;
+            x->new_format = "qcow2";
+            free(dk->new_source);
+            dk->new_source = NULL;
+            if (strcmp(dk->type, "volume") == 0 && dk->src_pool) {
+                CLEANUP_FREE char *cp = strdup(top->new_path);
+                if (!cp || asprintf(&dk->new_source, "%s/%s",
+                                    dk->src_pool, basename(cp)) < 0) {
+                    dk->new_source = NULL;
+                    vqm_error_set(err, VQM_ERR_NOMEM, "out of memory");
+                    goto out;
+                }
+                /* borrowed: the part after "pool/" */
+                x->new_volume = dk->new_source + strlen(dk->src_pool) + 1;
+            } else {
+                x->new_file = top->new_path;
+                dk->new_source = strdup(top->new_path);
+            }
+            if (dk->source && dk->new_source
+                && strcmp(dk->source, dk->new_source) == 0) {
+                x->new_volume = NULL;      /* pointed into new_source */
+                free(dk->new_source);
+                dk->new_source = NULL;
+            }
+        }
+        x->old_paths = &olds[nl];
+        x->new_paths = &news[nl];
+        x->new_formats = &fmts[nl];
+        for (c = top->backing; c; c = c->backing) {
+            if (!will_change(c, plan))
+                continue;
+            olds[nl] = c->path;
+            news[nl] = c->new_path;
+            fmts[nl] = "qcow2";
+            nl++;
+            x->n_layers++;
+            any = true;
+        }
+        if (any) {
+            dk->outcome = plan ? VQM_OUTCOME_PLANNED : VQM_OUTCOME_DONE;
+            n++;
+        } else {
+            memset(x, 0, sizeof *x);
+        }
+    }
+    if (n == 0) {
+        ret = 0;
+        goto out;
+    }
+    /* Compare with the same definition printed the same way. */
+    if (vqm_domxml_rewrite(d->xml, ch, n, &xml, err) < 0
+        || vqm_domxml_rewrite(d->xml, NULL, 0, &same, err) < 0)
+        goto out;
+    if (strcmp(xml, same) == 0) {
+        free(xml);
+        xml = NULL;
+        for (k = 0; k < d->n_disks; k++)
+            if (d->disks[k].outcome == VQM_OUTCOME_PLANNED
+                || d->disks[k].outcome == VQM_OUTCOME_DONE)
+                d->disks[k].outcome = VQM_OUTCOME_NONE;
+    }
+    *out = xml;
+    ret = 0;
+ out:
+    free(ch);
+    free(olds);
+    free(news);
+    free(fmts);
+    return ret;
+}
+
 /* Which domains need their definition rewritten? */
-void vqm_virt_mark_affected(struct vqm_virt_run *run);
 void
 vqm_virt_mark_affected(struct vqm_virt_run *run)
 {
@@ -1014,13 +1237,43 @@ vqm_virt_mark_affected(struct vqm_virt_run *run)
         d->affected = false;
         for (k = 0; k < d->n_disks; k++) {
             struct vqm_vimage *c;
-            for (c = d->disks[k].image; c; c = c->backing)
+            for (c = d->disks[k].image; c; c = c->backing) {
+                if (c->migrate)
+                    d->involved = true;
                 if (c->migrate && (c->outcome == VQM_OUTCOME_PLANNED
                                    || c->outcome == VQM_OUTCOME_DONE))
                     d->affected = true;
+            }
+        }
+        /* ... and does the rewrite change anything?  (A rerun after an
+         * interrupted migration finds some definitions done already.) */
+        if (d->affected) {
+            CLEANUP_FREE char *xml = NULL;
+            struct vqm_error e2 = { 0 };
+
+            if (vqm_virt_domain_xml(run, d, true, &xml, &e2) == 0 && !xml)
+                d->affected = false;
         }
         if (d->affected && d->outcome == VQM_OUTCOME_NONE)
             d->outcome = VQM_OUTCOME_PLANNED;
+    }
+    /* Images an interrupted run converted and renamed that nothing needs
+     * any more: nothing left to do for them. */
+    for (i = 0; i < run->n_images; i++) {
+        struct vqm_vimage *img = run->images[i];
+        bool used = false;
+
+        if (!img->migrate || img->convert
+            || strcmp(img->path, img->new_path) != 0)
+            continue;
+        for (k = 0; k < run->n_domains; k++)
+            if (run->domains[k].affected
+                && domain_uses(&run->domains[k], img))
+                used = true;
+        if (!used) {
+            img->migrate = false;
+            img->outcome = VQM_OUTCOME_NONE;
+        }
     }
 }
 

@@ -202,7 +202,7 @@ vqm_virt_write_report(const struct vqm_virt_run *run, const char *path,
     }
     for (i = 0; i < run->n_domains; i++) {
         const struct vqm_vdomain *d = &run->domains[i];
-        if (!d->in_scope && !d->affected && d->outcome == VQM_OUTCOME_NONE)
+        if (!d->in_scope && !d->involved && d->outcome == VQM_OUTCOME_NONE)
             continue;
         if (d->outcome == VQM_OUTCOME_DONE)
             doms++;

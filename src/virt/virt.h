@@ -101,6 +101,7 @@ struct vqm_vdomain {
     bool persistent;
     bool managed_save;
     bool in_scope;               /* named by --domain or --all */
+    bool involved;               /* uses an image in scope */
     bool affected;               /* its definition must be rewritten */
     bool needs_shutdown;         /* --shutdown: stop it first */
     bool shut_down;              /* we stopped it */

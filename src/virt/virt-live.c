@@ -1,0 +1,767 @@
+/* virt-qed-migrate: live conversion of running domains (see virt-live.h).
+ *
+ * Per disk: virDomainBlockCopy to NAME.qcow2 (shallow when the disk has a
+ * backing file, a transient job for persistent domains, the --bandwidth
+ * limit), poll virDomainGetBlockJobInfo until the copy caught up and the
+ * live XML shows <mirror ready='yes'>, then pivot and wait for the job to
+ * go away.  No event loop is needed.
+ *
+ * Invariant: until the pivot succeeded the domain runs on its QED disk;
+ * any failure or cancellation before it aborts the job without a pivot
+ * and removes the partial copy, which did not exist before (the plan
+ * refuses an existing target unless it is the mirror of a block job a
+ * killed earlier run left behind, which is aborted first).
+ */
+#include <config.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <libvirt/libvirt.h>
+#include <libvirt/virterror.h>
+#include <libxml/parser.h>
+#include <libxml/tree.h>
+
+#include "cleanup.h"
+#include "virt-internal.h"
+#include "virt-live.h"
+#include "vqm-debug.h"
+
+extern char **environ;
+
+/* Seconds to wait for a job to go away after a pivot or an abort. */
+#define JOB_END_TIMEOUT 60
+
+static volatile sig_atomic_t cancelled;
+
+static void
+on_signal(int sig)
+{
+    cancelled = sig;
+}
+
+static void
+add_warning(struct vqm_virt_run *run, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+add_warning(struct vqm_virt_run *run, const char *fmt, ...)
+{
+    va_list ap;
+    char *s = NULL, **v;
+
+    va_start(ap, fmt);
+    if (vasprintf(&s, fmt, ap) < 0)
+        s = NULL;
+    va_end(ap);
+    if (!s)
+        return;
+    v = realloc(run->warnings, (run->n_warnings + 1) * sizeof *v);
+    if (!v) {
+        free(s);
+        return;
+    }
+    run->warnings = v;
+    run->warnings[run->n_warnings++] = s;
+}
+
+static void
+block(struct vqm_vimage *img, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+block(struct vqm_vimage *img, const char *fmt, ...)
+{
+    va_list ap;
+
+    img->live = false;
+    if (img->outcome == VQM_OUTCOME_SKIPPED
+        || img->outcome == VQM_OUTCOME_FAILED)
+        return;
+    img->outcome = VQM_OUTCOME_SKIPPED;
+    va_start(ap, fmt);
+    vsnprintf(img->reason, sizeof img->reason, fmt, ap);
+    va_end(ap);
+}
+
+/* NAME.qed -> NAME.qcow2, anything else -> NAME.qcow2 appended. */
+static char *
+copy_name(const char *path)
+{
+    size_t n = strlen(path);
+    char *s;
+
+    if (n > 4 && strcmp(path + n - 4, ".qed") == 0) {
+        if (asprintf(&s, "%.*s.qcow2", (int) (n - 4), path) < 0)
+            return NULL;
+    } else if (asprintf(&s, "%s.qcow2", path) < 0) {
+        return NULL;
+    }
+    return s;
+}
+
+static bool
+uses(const struct vqm_vdomain *d, const struct vqm_vimage *img)
+{
+    size_t k;
+    const struct vqm_vimage *c;
+
+    for (k = 0; k < d->n_disks; k++)
+        for (c = d->disks[k].image; c; c = c->backing)
+            if (c == img)
+                return true;
+    return false;
+}
+
+/* ---- live XML ---- */
+
+static xmlNodePtr
+child(xmlNodePtr n, const char *name)
+{
+    xmlNodePtr c;
+
+    for (c = n ? n->children : NULL; c; c = c->next)
+        if (c->type == XML_ELEMENT_NODE
+            && strcmp((const char *) c->name, name) == 0)
+            return c;
+    return NULL;
+}
+
+static bool
+attr_is(xmlNodePtr n, const char *name, const char *value)
+{
+    xmlChar *v = n ? xmlGetProp(n, BAD_CAST name) : NULL;
+    bool eq = v && strcmp((const char *) v, value) == 0;
+
+    if (v)
+        xmlFree(v);
+    return eq;
+}
+
+static char *
+attr_dup(xmlNodePtr n, const char *name)
+{
+    xmlChar *v = n ? xmlGetProp(n, BAD_CAST name) : NULL;
+    char *s;
+
+    if (!v)
+        return NULL;
+    s = strdup((const char *) v);
+    xmlFree(v);
+    return s;
+}
+
+/* What the live XML says about disk target: its top source path and
+ * format, and the mirror of a block job (file and ready state). */
+struct live_disk {
+    bool found;
+    char *source;
+    char *format;
+    char *mirror;
+    bool mirror_ready;
+};
+
+static void
+live_disk_clear(struct live_disk *ld)
+{
+    free(ld->source);
+    free(ld->format);
+    free(ld->mirror);
+    memset(ld, 0, sizeof *ld);
+}
+
+static int
+live_disk_get(virDomainPtr dom, const char *target, struct live_disk *ld)
+{
+    CLEANUP_FREE char *xml = virDomainGetXMLDesc(dom, 0);
+    xmlDocPtr doc;
+    xmlNodePtr c;
+
+    memset(ld, 0, sizeof *ld);
+    if (!xml)
+        return -1;
+    doc = xmlReadMemory(xml, (int) strlen(xml), "domain.xml", NULL,
+                        XML_PARSE_NONET | XML_PARSE_NOERROR
+                        | XML_PARSE_NOWARNING);
+    if (!doc)
+        return -1;
+    c = child(child(xmlDocGetRootElement(doc), "devices"), "disk");
+    for (; c; c = c->next) {
+        xmlNodePtr src, m;
+
+        if (c->type != XML_ELEMENT_NODE
+            || strcmp((const char *) c->name, "disk") != 0
+            || !attr_is(child(c, "target"), "dev", target))
+            continue;
+        ld->found = true;
+        src = child(c, "source");
+        ld->source = attr_dup(src, "file");
+        if (!ld->source)
+            ld->source = attr_dup(src, "dev");
+        if (!ld->source && attr_is(c, "type", "volume")) {
+            /* Live volume disks show only pool and volume. */
+            CLEANUP_FREE char *pool = attr_dup(src, "pool");
+            CLEANUP_FREE char *vol = attr_dup(src, "volume");
+            virStoragePoolPtr sp = pool
+                ? virStoragePoolLookupByName(virDomainGetConnect(dom), pool)
+                : NULL;
+            virStorageVolPtr v = sp && vol
+                ? virStorageVolLookupByName(sp, vol) : NULL;
+
+            if (v) {
+                ld->source = virStorageVolGetPath(v);
+                virStorageVolFree(v);
+            }
+            if (sp)
+                virStoragePoolFree(sp);
+            virResetLastError();
+        }
+        ld->format = attr_dup(child(c, "driver"), "type");
+        if ((m = child(c, "mirror"))) {
+            ld->mirror = attr_dup(m, "file");
+            if (!ld->mirror)
+                ld->mirror = attr_dup(child(m, "source"), "file");
+            ld->mirror_ready = attr_is(m, "ready", "yes");
+        }
+        break;
+    }
+    xmlFreeDoc(doc);
+    return 0;
+}
+
+static bool
+same_file(const char *a, const char *b)
+{
+    struct stat sa, sb;
+
+    if (!a || !b)
+        return false;
+    if (strcmp(a, b) == 0)
+        return true;
+    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev
+        && sa.st_ino == sb.st_ino;
+}
+
+/* ---- QED support of a QEMU binary ---- */
+
+int
+vqm_live_qemu_has_qed(const char *emulator)
+{
+    posix_spawn_file_actions_t fa;
+    char *argv[] = { (char *) emulator, (char *) "-drive",
+                     (char *) "format=help", NULL };
+    char buf[8192];
+    size_t len = 0;
+    ssize_t r;
+    int fds[2], status, ret = -1;
+    pid_t pid;
+    char *line, *p;
+
+    if (!emulator || pipe2(fds, O_CLOEXEC) < 0)
+        return -1;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, fds[1], STDOUT_FILENO);
+    posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null",
+                                     O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, "/dev/null",
+                                     O_WRONLY, 0);
+    if (posix_spawn(&pid, emulator, &fa, NULL, argv, environ) != 0) {
+        posix_spawn_file_actions_destroy(&fa);
+        close(fds[0]);
+        close(fds[1]);
+        return -1;
+    }
+    posix_spawn_file_actions_destroy(&fa);
+    close(fds[1]);
+    while (len < sizeof buf - 1
+           && ((r = read(fds[0], buf + len, sizeof buf - 1 - len)) > 0
+               || (r < 0 && errno == EINTR)))
+        if (r > 0)
+            len += (size_t) r;
+    close(fds[0]);
+    buf[len] = '\0';
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    /* "Supported formats: ... qcow2 qed raw ..." (first line only: the
+     * second one lists the read-only formats). */
+    line = strstr(buf, "Supported formats:");
+    if (!line)
+        return -1;
+    if ((p = strchr(line, '\n')))
+        *p = '\0';
+    ret = 0;
+    for (p = strtok(line + strlen("Supported formats:"), " \t"); p;
+         p = strtok(NULL, " \t"))
+        if (strcmp(p, "qed") == 0)
+            ret = 1;
+    return ret;
+}
+
+static char *
+emulator_of(const char *xml)
+{
+    xmlDocPtr doc = xmlReadMemory(xml, (int) strlen(xml), "domain.xml",
+                                  NULL, XML_PARSE_NONET | XML_PARSE_NOERROR
+                                  | XML_PARSE_NOWARNING);
+    xmlNodePtr e;
+    xmlChar *v;
+    char *s = NULL;
+
+    if (!doc)
+        return NULL;
+    e = child(child(xmlDocGetRootElement(doc), "devices"), "emulator");
+    if (e && (v = xmlNodeGetContent(e))) {
+        s = strdup((const char *) v);
+        xmlFree(v);
+    }
+    xmlFreeDoc(doc);
+    return s;
+}
+
+/* ---- planning ---- */
+
+static void
+plan_domain(struct vqm_virt_run *run, struct vqm_vdomain *d)
+{
+    virDomainPtr dom = virDomainLookupByUUIDString(run->conn, d->uuid);
+    size_t k, i;
+
+    for (k = 0; k < d->n_disks; k++) {
+        struct vqm_vdisk *dk = &d->disks[k];
+        struct vqm_vimage *top = dk->image, *c;
+        struct live_disk ld;
+        CLEANUP_FREE char *dest = NULL;
+        struct stat st;
+        bool lower_qed = false;
+
+        if (!top || !dk->has_qed || dk->outcome == VQM_OUTCOME_SKIPPED)
+            continue;
+        for (c = top->backing; c; c = c->backing)
+            if (c->migrate && c->convert)
+                lower_qed = true;
+        if (!top->migrate || !top->convert
+            || top->outcome != VQM_OUTCOME_PLANNED) {
+            if (lower_qed)
+                for (c = top->backing; c; c = c->backing)
+                    if (c->convert)
+                        block(c, "domain '%s' is running and a live copy "
+                              "replaces only the top of disk %s: stop it "
+                              "(--shutdown) to convert its backing chain",
+                              d->name, dk->target);
+            continue;
+        }
+        if (lower_qed) {
+            block(top, "domain '%s' is running and disk %s has QED layers "
+                  "below its top: a live copy cannot replace them (use "
+                  "--shutdown)", d->name, dk->target);
+            for (c = top->backing; c; c = c->backing)
+                if (c->convert)
+                    block(c, "its overlay '%s' is used by running domain "
+                          "'%s' (use --shutdown)", top->path, d->name);
+            continue;
+        }
+        if (top->block_device || strcmp(dk->type, "block") == 0) {
+            block(top, "domain '%s' is running and disk %s is a block "
+                  "device: only an offline in-place conversion keeps it "
+                  "(use --shutdown)", d->name, dk->target);
+            continue;
+        }
+        for (i = 0; i < run->n_domains; i++)
+            if (&run->domains[i] != d && uses(&run->domains[i], top))
+                break;
+        if (i < run->n_domains) {
+            block(top, "shared with domain '%s': a live copy would leave "
+                  "it on the QED file", run->domains[i].name);
+            continue;
+        }
+        if (!dom || live_disk_get(dom, dk->target, &ld) < 0) {
+            block(top, "cannot read the live definition of domain '%s'",
+                  d->name);
+            virResetLastError();
+            continue;
+        }
+        if (!ld.found || !same_file(ld.source, top->cur_path)) {
+            block(top, "domain '%s' runs disk %s from '%s', not from its "
+                  "definition's '%s'", d->name, dk->target,
+                  ld.source ? ld.source : "nothing", top->cur_path);
+            live_disk_clear(&ld);
+            continue;
+        }
+        if (!(dest = copy_name(top->cur_path))) {
+            live_disk_clear(&ld);
+            continue;
+        }
+        if (ld.mirror && strcmp(ld.mirror, dest) != 0) {
+            block(top, "disk %s of domain '%s' has another block job "
+                  "running (to '%s')", dk->target, d->name, ld.mirror);
+            live_disk_clear(&ld);
+            continue;
+        }
+        /* A target left by a killed run is the mirror of its job: that
+         * job is aborted and the file replaced (vqm_live_execute). */
+        if (!ld.mirror && lstat(dest, &st) == 0) {
+            block(top, "copy target '%s' exists already", dest);
+            live_disk_clear(&ld);
+            continue;
+        }
+        if (ld.mirror)
+            snprintf(top->note, sizeof top->note, "a block job left by an "
+                     "interrupted run is aborted and the copy restarted");
+        live_disk_clear(&ld);
+        top->live = true;
+        top->copy = true;
+        top->rename = false;
+        free(top->new_path);
+        top->new_path = vqm_steal(&dest);
+    }
+    if (dom)
+        virDomainFree(dom);
+}
+
+void
+vqm_live_plan(struct vqm_virt_run *run)
+{
+    size_t i, k;
+
+    for (i = 0; i < run->n_domains; i++) {
+        struct vqm_vdomain *d = &run->domains[i];
+        bool qed = false;
+
+        for (k = 0; k < d->n_disks; k++)
+            qed |= d->disks[k].has_qed;
+        if (d->live) {
+            plan_domain(run, d);
+            continue;
+        }
+        if (!run->opts.live || !d->in_scope || !qed || d->active)
+            continue;
+        {
+            CLEANUP_FREE char *emu = d->xml ? emulator_of(d->xml) : NULL;
+            int has = emu ? vqm_live_qemu_has_qed(emu) : -1;
+
+            if (has == 0)
+                add_warning(run, "domain '%s' is not running (its QEMU "
+                            "'%s' has no QED driver, so it cannot run from "
+                            "its QED disks): converted offline", d->name,
+                            emu);
+            else
+                add_warning(run, "domain '%s' is not running: converted "
+                            "offline", d->name);
+        }
+    }
+}
+
+/* ---- execution ---- */
+
+static char *
+xml_escape(const char *s)
+{
+    size_t n = 1;
+    const char *p;
+    char *out, *o;
+
+    for (p = s; *p; p++)
+        n += *p == '&' ? 5 : *p == '<' || *p == '>' ? 4 : *p == '\'' ? 6 : 1;
+    if (!(out = malloc(n)))
+        return NULL;
+    for (p = s, o = out; *p; p++) {
+        switch (*p) {
+        case '&': memcpy(o, "&amp;", 5); o += 5; break;
+        case '<': memcpy(o, "&lt;", 4); o += 4; break;
+        case '>': memcpy(o, "&gt;", 4); o += 4; break;
+        case '\'': memcpy(o, "&apos;", 6); o += 6; break;
+        default: *o++ = *p;
+        }
+    }
+    *o = '\0';
+    return out;
+}
+
+/* Wait until no block job runs on target; 0, or -1 after the timeout. */
+static int
+wait_job_gone(virDomainPtr dom, const char *target, unsigned timeout)
+{
+    double end = vqm_now() + timeout;
+    virDomainBlockJobInfo info;
+    int r;
+
+    do {
+        r = virDomainGetBlockJobInfo(dom, target, &info, 0);
+        if (r == 0)
+            return 0;
+        if (r < 0 && virDomainIsActive(dom) != 1)
+            return 0;                 /* the domain is gone */
+        usleep(50000);
+    } while (vqm_now() < end);
+    return -1;
+}
+
+/* Abort the copy job on target without a pivot and remove the copy. */
+static void
+abandon_copy(virDomainPtr dom, const char *target, const char *dest)
+{
+    virDomainBlockJobInfo info;
+
+    if (virDomainGetBlockJobInfo(dom, target, &info, 0) == 1)
+        virDomainBlockJobAbort(dom, target, 0);
+    wait_job_gone(dom, target, JOB_END_TIMEOUT);
+    virResetLastError();
+    if (unlink(dest) < 0 && errno != ENOENT)
+        vqm_debug("cannot remove '%s': %m", dest);
+}
+
+struct sigsave {
+    struct sigaction intr, term, hup;
+};
+
+static void
+signals_catch(struct sigsave *s)
+{
+    struct sigaction sa;
+
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    cancelled = 0;
+    sigaction(SIGINT, &sa, &s->intr);
+    sigaction(SIGTERM, &sa, &s->term);
+    sigaction(SIGHUP, &sa, &s->hup);
+}
+
+static void
+signals_restore(const struct sigsave *s)
+{
+    sigaction(SIGINT, &s->intr, NULL);
+    sigaction(SIGTERM, &s->term, NULL);
+    sigaction(SIGHUP, &s->hup, NULL);
+}
+
+/* Copy one disk and pivot.  Returns 0 done, -1 failed (err set; the
+ * domain still runs on the QED disk and the copy is gone), -2 cancelled
+ * (same state). */
+static int
+copy_disk(struct vqm_virt_run *run, virDomainPtr dom, bool persistent,
+          const char *target, struct vqm_vimage *img, struct vqm_error *err)
+{
+    const char *dest = img->new_path;
+    CLEANUP_FREE char *edest = xml_escape(dest);
+    CLEANUP_FREE char *dxml = NULL;
+    virTypedParameterPtr params = NULL;
+    int nparams = 0, maxparams = 0;
+    unsigned flags = 0;
+    virDomainBlockJobInfo info;
+    struct live_disk ld;
+    struct stat st;
+    int r;
+
+    /* A job left by a killed run: abort it, drop its copy. */
+    if (live_disk_get(dom, target, &ld) == 0 && ld.mirror
+        && strcmp(ld.mirror, dest) == 0) {
+        vqm_debug("aborting the block job left on %s", target);
+        abandon_copy(dom, target, dest);
+    }
+    live_disk_clear(&ld);
+
+    if (!edest || asprintf(&dxml, "<disk type='file'><source file='%s'/>"
+                           "<driver type='qcow2'/></disk>", edest) < 0)
+        return vqm_error_set(err, VQM_ERR_NOMEM, "out of memory");
+    if (img->backing)
+        flags |= VIR_DOMAIN_BLOCK_COPY_SHALLOW;
+    if (persistent)
+        flags |= VIR_DOMAIN_BLOCK_COPY_TRANSIENT_JOB;
+    if (run->opts.bandwidth
+        && virTypedParamsAddULLong(&params, &nparams, &maxparams,
+                                   VIR_DOMAIN_BLOCK_COPY_BANDWIDTH,
+                                   run->opts.bandwidth) < 0)
+        return vqm_virt_error(err, VQM_ERR_LIBVIRT, "bandwidth");
+    vqm_debug("block copy of %s to '%s' (flags %#x)", target, dest, flags);
+    r = virDomainBlockCopy(dom, target, dxml, params, nparams, flags);
+    virTypedParamsFree(params, nparams);
+    if (r < 0) {
+        vqm_virt_error(err, VQM_ERR_LIBVIRT, "cannot start the block copy "
+                       "of disk %s to '%s'", target, dest);
+        /* Never leave a copy we may have started. */
+        if (lstat(dest, &st) == 0)
+            abandon_copy(dom, target, dest);
+        return -1;
+    }
+
+    /* Wait until the mirror caught up. */
+    for (;;) {
+        if (cancelled) {
+            abandon_copy(dom, target, dest);
+            vqm_error_set(err, VQM_ERR_IO, "block copy of disk %s "
+                          "cancelled (signal %d): the domain keeps running "
+                          "on '%s', the partial copy was removed", target,
+                          (int) cancelled, img->cur_path);
+            return -2;
+        }
+        r = virDomainGetBlockJobInfo(dom, target, &info, 0);
+        if (r < 0) {
+            vqm_virt_error(err, VQM_ERR_LIBVIRT, "block copy of disk %s",
+                           target);
+            abandon_copy(dom, target, dest);
+            return -1;
+        }
+        if (r == 0) {
+            abandon_copy(dom, target, dest);
+            return vqm_error_set(err, VQM_ERR_LIBVIRT, "the block copy of "
+                                 "disk %s ended before it was ready "
+                                 "(aborted or failed; see the libvirt "
+                                 "log): the domain keeps running on '%s'",
+                                 target, img->cur_path);
+        }
+        if (run->opts.progress && info.end > 0)
+            run->opts.progress(run->opts.progress_opaque, img, info.cur,
+                               info.end);
+        if (info.end > 0 && info.cur == info.end
+            && live_disk_get(dom, target, &ld) == 0) {
+            bool ready = ld.mirror_ready;
+            live_disk_clear(&ld);
+            if (ready)
+                break;
+        }
+        usleep(100000);
+    }
+
+    /* Pivot (synchronous: returns when QEMU switched). */
+    if (virDomainBlockJobAbort(dom, target,
+                               VIR_DOMAIN_BLOCK_JOB_ABORT_PIVOT) < 0) {
+        vqm_virt_error(err, VQM_ERR_LIBVIRT, "cannot pivot disk %s to '%s'",
+                       target, dest);
+        if (live_disk_get(dom, target, &ld) == 0 && ld.source
+            && strcmp(ld.source, dest) == 0) {
+            live_disk_clear(&ld);
+            goto pivoted;        /* it did switch after all */
+        }
+        live_disk_clear(&ld);
+        abandon_copy(dom, target, dest);
+        return -1;
+    }
+ pivoted:
+    if (wait_job_gone(dom, target, JOB_END_TIMEOUT) < 0)
+        return vqm_error_set(err, VQM_ERR_LIBVIRT, "the block job on disk "
+                             "%s did not end after the pivot", target);
+    if (live_disk_get(dom, target, &ld) < 0 || !ld.source
+        || strcmp(ld.source, dest) != 0 || !ld.format
+        || strcmp(ld.format, "qcow2") != 0) {
+        vqm_error_set(err, VQM_ERR_LIBVIRT, "after the pivot disk %s runs "
+                      "from '%s' (%s), not from '%s' (qcow2)", target,
+                      ld.source ? ld.source : "?",
+                      ld.format ? ld.format : "?", dest);
+        live_disk_clear(&ld);
+        return -1;
+    }
+    live_disk_clear(&ld);
+    return 0;
+}
+
+/* The copy as QEMU left it: qcow2, same size, same backing file. */
+static int
+check_copy(struct vqm_vimage *img, struct vqm_error *err)
+{
+    struct vqm_probe p;
+    int ret = -1;
+
+    if (vqm_probe_file(img->new_path, &p, err) < 0)
+        return -1;
+    if (strcmp(p.format, "qcow2") != 0)
+        vqm_error_set(err, VQM_ERR_CORRUPT, "the copy '%s' is %s, not "
+                      "qcow2", img->new_path, p.format);
+    else if (img->virtual_size && p.virtual_size != img->virtual_size)
+        vqm_error_set(err, VQM_ERR_CORRUPT, "the copy '%s' has %llu bytes, "
+                      "the source %llu", img->new_path,
+                      (unsigned long long) p.virtual_size,
+                      (unsigned long long) img->virtual_size);
+    else if (!img->backing != !p.backing_name)
+        vqm_error_set(err, VQM_ERR_CORRUPT, "the copy '%s' %s a backing "
+                      "file", img->new_path,
+                      p.backing_name ? "has" : "lost");
+    else
+        ret = 0;
+    vqm_probe_clear(&p);
+    return ret;
+}
+
+int
+vqm_live_execute(struct vqm_virt_run *run, struct vqm_vdomain *d,
+                 struct vqm_error *err)
+{
+    virDomainPtr dom = virDomainLookupByUUIDString(run->conn, d->uuid);
+    bool persistent;
+    size_t k;
+    int ret = 0;
+
+    if (!dom || virDomainIsActive(dom) != 1) {
+        for (k = 0; k < d->n_disks; k++) {
+            struct vqm_vimage *img = d->disks[k].image;
+            if (img && img->live && img->outcome == VQM_OUTCOME_PLANNED)
+                block(img, "domain '%s' is not running any more", d->name);
+        }
+        if (dom)
+            virDomainFree(dom);
+        virResetLastError();
+        return 0;
+    }
+    persistent = virDomainIsPersistent(dom) == 1;
+
+    for (k = 0; k < d->n_disks; k++) {
+        struct vqm_vdisk *dk = &d->disks[k];
+        struct vqm_vimage *img = dk->image;
+        struct vqm_error e = { 0 };
+        struct sigsave ss;
+        struct stat st;
+        double t0 = vqm_now();
+        int seq, r;
+
+        if (!img || !img->live || img->outcome != VQM_OUTCOME_PLANNED)
+            continue;
+        seq = vqm_journal_begin(run->journal, "blockcopy", d->uuid,
+                                dk->target, img->new_path, err);
+        if (seq < 0) {
+            ret = -1;
+            break;
+        }
+        signals_catch(&ss);
+        r = copy_disk(run, dom, persistent, dk->target, img, &e);
+        signals_restore(&ss);
+        if (r == 0 && check_copy(img, &e) < 0)
+            r = -1;             /* pivoted: the domain runs from it */
+        img->seconds = vqm_now() - t0;
+        if (r < 0) {
+            img->outcome = VQM_OUTCOME_FAILED;
+            snprintf(img->reason, sizeof img->reason, "%s", e.msg);
+            if (vqm_journal_fail(run->journal, seq, e.msg, err) < 0) {
+                ret = -1;
+                break;
+            }
+            if (r == -2) {
+                vqm_error_set(err, e.code, "%s", e.msg);
+                ret = -1;
+                break;
+            }
+            continue;
+        }
+        if (vqm_journal_done(run->journal, seq, err) < 0) {
+            ret = -1;
+            break;
+        }
+        img->outcome = VQM_OUTCOME_DONE;
+        if (stat(img->new_path, &st) == 0)
+            img->new_file_size = (uint64_t) st.st_size;
+        snprintf(img->note, sizeof img->note, "copied live%s, source kept",
+                 img->backing ? " (shallow: backing file kept)" : "");
+    }
+    virDomainFree(dom);
+    return ret;
+}

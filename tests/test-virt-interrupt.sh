@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Interruption at every journal step, against a private libvirtd: the run
+# is killed (SIGKILL) right after the N-th journal record reached the
+# disk, for N = 1, 2, ... until a run completes; each time the same
+# command is run again and must finish the job: a running domain with a
+# chain QED <- QED across two pools and a volume disk ends up on qcow2,
+# started again, with clean images holding the same guest data, and the
+# domain is marked active (for the hook) while the job is unfinished.
+source "$abs_top_builddir/tests/functions.sh"
+set -e
+set -x
+
+requires qemu-img --version
+requires qemu-io --version
+requires xmllint --version
+requires qemu-system-x86_64 --version
+source "$abs_top_srcdir/tests/libvirtd.sh"
+source "$abs_top_srcdir/tests/virt-lib.sh"
+
+d=$(vqm_tmpdir)
+start_private_libvirtd
+
+setup ()   # N: pools a$N, b$N and running domain d$N
+{
+    local n=$1 pa pb
+    pa=$(lv_pool a$n)
+    pb=$(lv_pool b$n)
+    qed_image "$pa/base.qed" 16M
+    qed_image "$pb/top.qed" 16M "$pa/base.qed" qed
+    qed_image "$pa/v.qed" 8M
+    qemu-img convert -O raw "$pb/top.qed" "$d/top$n.flat"
+    qemu-img convert -O raw "$pa/v.qed" "$d/v$n.flat"
+    lv_virsh pool-refresh a$n >/dev/null
+    lv_virsh pool-refresh b$n >/dev/null
+    define_domain d$n "$(file_disk "$pb/top.qed" qed vda)" \
+        "$(vol_disk a$n v.qed qed vdb)"
+    dumpxml d$n > "$d/d$n.before.xml"
+    lv_virsh start d$n >/dev/null
+}
+
+check_done ()   # N: everything migrated, consistent, started again
+{
+    local n=$1 pa="$LVROOT/pools/a$1" pb="$LVROOT/pools/b$1" uuid
+    [ "$(lv_virsh domstate d$n)" = running ]
+    lv_virsh destroy d$n >/dev/null
+    [ ! -e "$pa/base.qed" ] && [ ! -e "$pb/top.qed" ] && [ ! -e "$pa/v.qed" ]
+    for f in "$pa/base.qcow2" "$pb/top.qcow2" "$pa/v.qcow2"; do
+        qemu-img check -f qcow2 "$f"
+    done
+    qemu-img compare -F qcow2 "$d/top$n.flat" "$pb/top.qcow2"
+    qemu-img compare -F qcow2 "$d/v$n.flat" "$pa/v.qcow2"
+    qemu-img info --output=json "$pb/top.qcow2" |
+        grep -q "\"backing-filename\": \"$pa/base.qcow2\""
+    sed -e "s|type='qed'|type='qcow2'|g" -e "s|$pb/top.qed|$pb/top.qcow2|" \
+        -e "s|volume='v.qed'|volume='v.qcow2'|" "$d/d$n.before.xml" |
+        diff -u - <(dumpxml d$n)
+    uuid=$(lv_virsh domuuid d$n)
+    [ ! -e "$d/state$n/active/$uuid" ]
+    [ ! -e "$d/state$n/journal" ]
+    diff -u "$d/d$n.before.xml" "$d/state$n/domains/$uuid.xml"
+}
+
+n=${VQM_TEST_FIRST_STEP:-1}
+while :; do
+    [ $n -le 60 ] || fail "the run never completed"
+    setup $n
+    rc=0
+    VQM_TEST_KILL_AT_STEP=$n virt-qed-migrate --state-dir "$d/state$n" \
+        --pool a$n --pool b$n --shutdown=0 --force-shutdown -q || rc=$?
+    if [ $rc = 0 ]; then
+        check_done $n
+        break
+    fi
+    [ $rc = 137 ] || fail "run killed at step $n exited $rc"
+    [ -s "$d/state$n/journal" ]
+    # While a migration is unfinished, the domain is marked active.
+    if grep -q "	migrate	" "$d/state$n/journal"; then
+        [ -e "$d/state$n/active/$(lv_virsh domuuid d$n)" ]
+    fi
+    run_vqm "$d/out$n" 0 --state-dir "$d/state$n" --pool a$n --pool b$n \
+        --shutdown=0 --force-shutdown --report "$d/r$n.xml"
+    validate_report "$d/r$n.xml"
+    check_done $n
+    n=$((n + 1))
+done
+# Every step was interrupted once.
+[ $n -gt 10 ] || [ -n "${VQM_TEST_FIRST_STEP:-}" ]
