@@ -15,7 +15,7 @@
 #   BENCH_SPARSE   sparse images (default "1T 4T")
 #   BENCH_CLUSTER  QED cluster size (default 64k)
 #   BENCH_FILL     percent of 1 MiB chunks written with random data (50)
-#   BENCH_REPEAT   runs of each measurement; the fastest counts (2)
+#   BENCH_REPEAT   runs of each measurement; the fastest counts (3)
 #
 # Needs qemu-img, qemu-io and /usr/bin/time.  WORKDIR (default a new
 # directory under /var/tmp) needs about 2.5x the data of the biggest image.
@@ -26,10 +26,10 @@ sizes=${BENCH_SIZES:-"2G 8G"}
 sparse=${BENCH_SPARSE:-"1T 4T"}
 cs=${BENCH_CLUSTER:-64k}
 fill=${BENCH_FILL:-50}
-repeat=${BENCH_REPEAT:-2}
+repeat=${BENCH_REPEAT:-3}
 work=${1:-$(mktemp -d /var/tmp/vqm-bench.XXXXXX)}
 mkdir -p "$work"
-timefmt='%e %M'
+timefmt='%e %M'  # wall time is measured around it with date +%N
 
 for tool in qemu-img qemu-io /usr/bin/time "$vqm"; do
     command -v "$tool" >/dev/null || { echo "bench: $tool not found" >&2; exit 1; }
@@ -64,14 +64,18 @@ build ()
 # kib from the fastest run.
 measure ()
 {
-    local prep=$1 i s k
+    local prep=$1 i s k t0 t1
     shift
     secs=
     for (( i = 0; i < repeat; i++ )); do
         eval "$prep"
         sync
+        sleep 0.5
+        t0=$(date +%s%N)
         /usr/bin/time -f "$timefmt" -o "$work/time" "$@" >/dev/null
-        read -r s k < "$work/time"
+        t1=$(date +%s%N)
+        read -r _ k < "$work/time"
+        s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')
         if [ -z "$secs" ] || awk -v a="$s" -v b="$secs" 'BEGIN { exit !(a < b) }'; then
             secs=$s
             kib=$k

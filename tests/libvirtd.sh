@@ -29,10 +29,11 @@
 #   lv_run CMD...      run CMD as the daemon's uid (to create images the
 #                      daemon and QEMU must open)
 #   lv_virsh ARGS...   virsh -c "$VQM_TEST_LIBVIRT_URI" ARGS...
-#   lv_pool NAME       define and start a dir pool NAME under $LVROOT,
-#                      prints its directory
+#   lv_pool NAME       define and start a dir pool NAME under $LVROOT
+#                      (template xml/pool-dir.xml.in), prints its directory
 #   lv_domain_xml NAME DISKS...  print a minimal TCG domain (64 MiB, no
-#                      OS); each DISK is a complete <disk> element.  Its
+#                      OS; template xml/domain-tcg.xml.in); each DISK is a
+#                      complete <disk> element.  Its
 #                      VNC display is a unix socket (a secret to keep:
 #                      passwd='s3cret') so that parallel tests never
 #                      compete for TCP ports
@@ -149,35 +150,38 @@ lv_virsh ()
     virsh -q -c "$VQM_TEST_LIBVIRT_URI" "$@"
 }
 
+# Fill a template from $abs_top_srcdir/xml: _lv_fill FILE KEY=VALUE...
+_lv_fill ()
+{
+    local t kv
+    t=$(< "$abs_top_srcdir/xml/$1")
+    shift
+    shopt -u patsub_replacement 2>/dev/null || true
+    for kv in "$@"; do
+        t=${t//@${kv%%=*}@/${kv#*=}}
+    done
+    printf '%s\n' "$t"
+}
+
 lv_pool ()
 {
-    local name=$1 dir="$LVROOT/pools/$1"
+    local name=$1 dir="$LVROOT/pools/$1" f
     mkdir -p "$dir"
     chown "$LVUID:$LVUID" "$LVROOT/pools" "$dir"
-    lv_virsh pool-define-as "$name" dir --target "$dir" >/dev/null
+    f="$LVROOT/pool-$name.xml"
+    _lv_fill pool-dir.xml.in NAME="$name" PATH="$dir" > "$f"
+    lv_virsh pool-define "$f" >/dev/null
     lv_virsh pool-start "$name" >/dev/null
     echo "$dir"
 }
 
 lv_domain_xml ()
 {
-    local name=$1 d
+    local name=$1 d disks=
     shift
-    cat <<EOF
-<domain type='qemu'>
-  <name>$name</name>
-  <memory unit='MiB'>64</memory>
-  <vcpu>1</vcpu>
-  <os><type arch='x86_64' machine='pc'>hvm</type></os>
-  <devices>
-    <emulator>/usr/bin/qemu-system-x86_64</emulator>
-EOF
     for d in "$@"; do
-        echo "    $d"
+        disks+="    $d"$'\n'
     done
-    cat <<EOF
-    <graphics type='vnc' socket='$LVROOT/run/$name.vnc' passwd='s3cret'/>
-  </devices>
-</domain>
-EOF
+    _lv_fill domain-tcg.xml.in NAME="$name" DISKS="${disks%$'\n'}" \
+        VNCSOCKET="$LVROOT/run/$name.vnc"
 }

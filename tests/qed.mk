@@ -49,6 +49,7 @@ QED_SCRIPT_TESTS = \
 	tests/test-qed-corrupt.sh \
 	tests/test-qed-backing-policy.sh \
 	tests/test-qed-huge.sh \
+	tests/test-qed-random.sh \
 	tests/test-qed-fuzz-corpus.sh \
 	$(NULL)
 TESTS += tests/unit/test-qed-header $(QED_SCRIPT_TESTS)

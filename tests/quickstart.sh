@@ -21,7 +21,7 @@ packages=(
     libvirt-dev libxml2-dev zlib1g-dev libzstd-dev
     qemu-utils qemu-system-x86 qemu-block-extra
     libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
-    libxml2-utils perl strace util-linux procps
+    libxml2-utils perl strace util-linux procps time
     clang libclang-rt-14-dev
     xfsprogs btrfs-progs
     bash-completion

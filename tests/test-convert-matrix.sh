@@ -73,6 +73,23 @@ judge dirty.qed dirty.pristine.qed
 virt-qed-migrate --file dirty2.qed --output dirty2.qcow2
 judge dirty2.qcow2 dirty.pristine.qed
 
+# Trailing bytes after the last full cluster (QEMU ignores them) and
+# leaked clusters: both end up as free space in the qcow2.
+mkqed tail.qed 8M -- 'write -P 0x91 0 128k' 'write -P 0x92 7M 64k'
+head -c 300 /dev/urandom >> tail.qed
+cp tail.qed tail.pristine.qed
+virt-qed-migrate --file tail.qed --verify
+judge tail.qed tail.pristine.qed
+mkqed leak.qed 8M -- 'write -P 0x93 0 64k'
+truncate -s +192k leak.qed
+printf 'garbage' | dd of=leak.qed bs=1 seek=$(( $(stat -c %s leak.qed) - 1000 )) conv=notrunc status=none
+rc=0
+qemu-img check leak.qed >/dev/null 2>&1 || rc=$?
+test "$rc" = 3
+cp leak.qed leak.pristine.qed
+virt-qed-migrate --file leak.qed
+judge leak.qed leak.pristine.qed
+
 # A multi-terabyte sparse image: in place costs only metadata.
 mkqed big.qed 4T -o cluster_size=64k -- 'write -P 0x81 0 64k' \
     'write -P 0x82 2T 1M' 'write -z 3T 64k' 'write -P 0x83 4398046445568 64k'

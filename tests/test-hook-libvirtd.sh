@@ -80,6 +80,15 @@ cat "$hb/err"
 grep -q "Hook script execution failed" "$hb/err"
 grep -q "domain 'vqm-legacy' was not started: it uses QED disk image (vda $pooldir/legacy.qed), refused by the policy in $hb/conf/hook.conf; convert it with: virt-qed-migrate -c .* --domain 'vqm-legacy'" "$hb/err"
 test "$(lv_virsh domstate vqm-legacy)" = "shut off"
+# A pool volume disk: libvirt passes only pool and volume names.
+lv_run qemu-img create -q -f qed "$pooldir/vol.qed" 16M
+lv_virsh pool-refresh "vqmhook$$" >/dev/null
+lv_domain_xml vqm-vol "<disk type='volume' device='disk'><driver name='qemu' type='qed'/><source pool='vqmhook$$' volume='vol.qed'/><target dev='vdb' bus='virtio'/></disk>" |
+    sed '/<graphics/d' > "$hb/vqm-vol.xml"
+lv_virsh define "$hb/vqm-vol.xml" >/dev/null
+cleanup_fn "lv_virsh undefine vqm-vol >/dev/null 2>&1"
+must_fail 1 lv_virsh start vqm-vol 2> "$hb/err"
+grep -q "domain 'vqm-vol' was not started: it uses QED disk image (vdb vqmhook$$/vol.qed)" "$hb/err"
 # A domain without QED disks starts as usual under deny.
 lv_virsh start vqm-modern
 test "$(lv_virsh domstate vqm-modern)" = running

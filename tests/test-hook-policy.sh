@@ -94,6 +94,13 @@ must_fail 1 virt-qed-migrate --hook=prepare < "$d/qed.xml"
 virt-qed-migrate --hook=prepare:end < "$d/qed.xml"
 hook "$d/clean.xml" clean prepare begin
 test ! -s "$d/err"
+# A pool volume cannot be resolved without libvirt: the format its XML
+# names decides.
+sed "s|<disk type='file' device='disk'>|<disk type='volume' device='disk'>|; s|<source file='$d/c.qcow2'/>|<source pool='default' volume='vol.qed'/>|; s|type='qcow2'/>|type='qed'/>|" \
+    "$d/clean.xml" > "$d/vol.xml"
+grep -q "volume='vol.qed'" "$d/vol.xml"
+must_fail 1 hook "$d/vol.xml" clean prepare begin
+grep -q "QED disk image (vda default/vol.qed)" "$d/err"
 # Other operations are never refused.
 for op in "start begin" "started begin" "stopped end" "release end" \
           "reconnect begin" "attach begin"; do

@@ -14,16 +14,8 @@ requires xmllint --version
 requires qemu-system-x86_64 --version
 source "$abs_top_srcdir/tests/libvirtd.sh"
 source "$abs_top_srcdir/tests/virt-lib.sh"
+source "$abs_top_srcdir/tests/live-lib.sh"
 
-start_dom ()
-{
-    local i
-    for i in 1 2 3 4 5; do
-        lv_virsh start "$1" && return 0
-        sleep 1
-    done
-    return 1
-}
 
 # wait_copy DOMAIN TARGET: until a block job on TARGET has copied a bit.
 wait_copy ()

@@ -17,17 +17,7 @@ requires xmllint --version
 requires qemu-system-x86_64 --version
 source "$abs_top_srcdir/tests/libvirtd.sh"
 source "$abs_top_srcdir/tests/virt-lib.sh"
-
-# Start a domain; VNC ports are shared with concurrent tests, so retry.
-start_dom ()
-{
-    local i
-    for i in 1 2 3 4 5; do
-        lv_virsh start "$1" && return 0
-        sleep 1
-    done
-    return 1
-}
+source "$abs_top_srcdir/tests/live-lib.sh"
 
 d=$(vqm_tmpdir)
 state="$d/state"
@@ -55,9 +45,7 @@ for dom in lf lv; do
 done
 
 # Dry run: the plan says live copy, nothing changes.
-rc=0; virt-qed-migrate --state-dir "$state" --domain lf --domain lv --live \
-    --dry-run > "$d/dry" || rc=$?
-cat "$d/dry"; [ $rc = 0 ]
+vqm 0 "$d/dry" --state-dir "$state" --domain lf --domain lv --live --dry-run
 grep -q "disks copied live while it runs" "$d/dry"
 grep -q "$p/f.qed: qed -> qcow2 live copy, new name $p/f.qcow2" "$d/dry"
 grep -q "$p/v.qed: qed -> qcow2 live copy, new name $p/v.qcow2" "$d/dry"
@@ -71,9 +59,8 @@ must_fail 3 virt-qed-migrate --state-dir "$state" --domain lv > "$d/out0"
 grep -q "running: not converted under QEMU" "$d/out0"
 
 # The live conversion.
-rc=0; virt-qed-migrate --state-dir "$state" --domain lf --domain lv --live \
-    --bandwidth 64 --report "$d/r.xml" > "$d/out"
-cat "$d/out"
+vqm 0 "$d/out" --state-dir "$state" --domain lf --domain lv --live \
+    --bandwidth 64 --report "$d/r.xml"
 validate_report "$d/r.xml"
 grep -q "Summary: 3 image(s) converted, 2 domain definition(s) rewritten, 0 skipped, 0 failed; everything in scope is qcow2" "$d/out"
 for n in f ov v; do

@@ -113,6 +113,16 @@ for f in magic cs0 cs1000 cs2k ts0 ts3 ts32 feat size1000 sizecap l1unal \
         fail "QEMU opened $f.qed"
 done
 
+# Unknown compatible and autoclear bits: readable, with warnings (and
+# QEMU opens them too).
+cp base.qed compat.qed
+qed_set_u64 compat.qed 24 0x10
+qed_set_u64 compat.qed 32 0x4
+run_inspect compat.qed 0
+grep 'warning: unknown compatible features 0x10' compat.qed.out
+grep 'warning: unknown autoclear features 0x4' compat.qed.out
+qed_compare compat.qed
+
 # A partial last cluster: the L1 table may not start in it.
 cp base.qed partial.qed
 head -c 1000 /dev/zero >> partial.qed

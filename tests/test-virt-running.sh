@@ -87,7 +87,33 @@ qemu-img check -f qcow2 "$p/r.qcow2"
 cmp "$d/bad.orig" "$p/bad.qed"
 [ -z "$(ls "$state/active")" ]
 
-# 4. --rollback: refused after an in-place conversion (the QED is gone);
+# 4. A transient domain and a domain with a managed save image are
+#    reported and left alone.
+for n in t s; do
+    qed_image "$p/$n.qed" 16M
+    cp --sparse=always "$p/$n.qed" "$d/$n.orig"
+done
+lv_domain_xml dt "$(file_disk "$p/t.qed" qed vda)" > "$d/dt.xml"
+lv_virsh create "$d/dt.xml" >/dev/null
+define_domain ds "$(file_disk "$p/s.qed" qed vda)"
+lv_virsh start ds >/dev/null
+lv_virsh managedsave ds >/dev/null
+lv_virsh pool-refresh p >/dev/null
+dumpxml ds > "$d/ds.before.xml"
+run_vqm "$d/out4" 3 --state-dir "$state" --domain dt --domain ds \
+    --shutdown=0 --force-shutdown --report "$d/r4.xml"
+validate_report "$d/r4.xml"
+grep -q "domain dt (running, transient): SKIPPED: transient domain" "$d/out4"
+grep -q "domain ds (shut off, managed save): SKIPPED: has a managed save" \
+    "$d/out4"
+cmp "$d/t.orig" "$p/t.qed"
+cmp "$d/s.orig" "$p/s.qed"
+dumpxml ds | diff -u "$d/ds.before.xml" -
+[ "$(lv_virsh domstate dt)" = running ]
+lv_virsh destroy dt >/dev/null
+lv_virsh managedsave-remove ds >/dev/null
+
+# 5. --rollback: refused after an in-place conversion (the QED is gone);
 #    after a copy conversion the saved definition comes back.
 must_fail 1 virt-qed-migrate --state-dir "$state" --rollback dok 2> "$d/err"
 grep -q "cannot roll back domain 'dok'" "$d/err"
@@ -96,7 +122,7 @@ cp --sparse=always "$p/c.qed" "$d/c.orig"
 lv_virsh pool-refresh p >/dev/null
 define_domain dcp "$(vol_disk p c.qed qed vda)"
 dumpxml dcp > "$d/dcp.before.xml"
-run_vqm "$d/out4" 0 --state-dir "$state" --domain dcp --copy
+run_vqm "$d/out5" 0 --state-dir "$state" --domain dcp --copy
 cmp "$d/c.orig" "$p/c.qed"
 qemu-img compare -f qed -F qcow2 "$p/c.qed" "$p/c.qcow2"
 [ "$(disk_attr dcp vda source/@volume)" = c.qcow2 ]
@@ -106,7 +132,7 @@ dumpxml dcp | diff -u "$d/dcp.before.xml" -
 lv_virsh start dcp
 lv_virsh destroy dcp
 
-# 5. --copy --remove-source: the QED goes after a verified copy.
+# 6. --copy --remove-source: the QED goes after a verified copy.
 rm -f "$p/c.qcow2"
 virt-qed-migrate --state-dir "$state" --domain dcp --copy --remove-source
 [ ! -e "$p/c.qed" ]

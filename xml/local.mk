@@ -1,4 +1,7 @@
-# xml: the RelaxNG schema of the --report XML.
+# xml: the RelaxNG schema of the --report XML, and the pool and domain
+# templates used by the tests (tests/libvirtd.sh) and the demo.
 EXTRA_DIST += \
 	xml/report.rng \
+	xml/domain-tcg.xml.in \
+	xml/pool-dir.xml.in \
 	$(NULL)

@@ -20,11 +20,13 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <libgen.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "cleanup.h"
@@ -43,11 +45,13 @@ struct cp {
     uint64_t qcs;
     uint64_t size;
     bool out_backing;            /* the output has a backing file */
-    bool use_mmap;
+    bool use_mmap;               /* zero scan through a mapping */
+    bool use_cfr;                /* data by copy_file_range */
     uint8_t *buf;                /* CHUNK bytes (at least one cluster) */
     size_t buflen;
     int out_fd;
     uint64_t flushed;            /* bytes when writeback was last started */
+    struct wb *wb;
 };
 
 int
@@ -87,7 +91,7 @@ emit(struct cp *p, uint64_t g, uint64_t n, const uint8_t *data, int src_fd,
             if (p->out_backing &&
                 qcow2w_stream_zero(p->s, g + i, j - i + 1, err) < 0)
                 return -1;
-        } else if (src_fd >= 0 && !p->c->o->compress) {
+        } else if (src_fd >= 0 && p->use_cfr && !p->c->o->compress) {
             if (qcow2w_stream_copy(p->s, g + i, j - i + 1, src_fd,
                                    src_off + i * p->qcs, err) < 0)
                 return -1;
@@ -190,9 +194,64 @@ copy_mixed(struct cp *p, uint64_t off, struct vqm_error *err)
     return emit(p, off / p->qcs, 1, p->buf, -1, 0, err);
 }
 
-/* Start writing back what was written so far, without waiting, so that
- * the final fsync does not find the whole image dirty.
+/* Writeback: a helper thread starts writing back what was written so
+ * far (sync_file_range without waiting) each time WRITEBACK_STEP more
+ * bytes were written, so that the submission work runs on another CPU
+ * and the final fsync does not find the whole image dirty.
  */
+struct wb {
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int fd;
+    bool pending, stop, started;
+};
+
+static void *
+wb_main(void *opaque)
+{
+    struct wb *wb = opaque;
+
+    pthread_mutex_lock(&wb->lock);
+    for (;;) {
+        while (!wb->pending && !wb->stop)
+            pthread_cond_wait(&wb->cond, &wb->lock);
+        if (wb->stop)
+            break;
+        wb->pending = false;
+        pthread_mutex_unlock(&wb->lock);
+        (void) sync_file_range(wb->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+        pthread_mutex_lock(&wb->lock);
+    }
+    pthread_mutex_unlock(&wb->lock);
+    return NULL;
+}
+
+static void
+wb_start(struct wb *wb, int fd)
+{
+    memset(wb, 0, sizeof *wb);
+    wb->fd = fd;
+    pthread_mutex_init(&wb->lock, NULL);
+    pthread_cond_init(&wb->cond, NULL);
+    wb->started = pthread_create(&wb->thread, NULL, wb_main, wb) == 0;
+}
+
+static void
+wb_stop(struct wb *wb)
+{
+    if (wb->started) {
+        pthread_mutex_lock(&wb->lock);
+        wb->stop = true;
+        pthread_cond_signal(&wb->cond);
+        pthread_mutex_unlock(&wb->lock);
+        pthread_join(wb->thread, NULL);
+        wb->started = false;
+    }
+    pthread_cond_destroy(&wb->cond);
+    pthread_mutex_destroy(&wb->lock);
+}
+
 static void
 start_writeback(struct cp *p)
 {
@@ -202,7 +261,33 @@ start_writeback(struct cp *p)
     if (written - p->flushed < WRITEBACK_STEP)
         return;
     p->flushed = written;
-    (void) sync_file_range(p->out_fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+    if (p->wb && p->wb->started) {
+        pthread_mutex_lock(&p->wb->lock);
+        p->wb->pending = true;
+        pthread_cond_signal(&p->wb->cond);
+        pthread_mutex_unlock(&p->wb->lock);
+    } else {
+        (void) sync_file_range(p->out_fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+    }
+}
+
+/* File systems where copy_file_range shares extents or copies on the
+ * server, rather than copying through the page cache.
+ */
+static bool
+shares_extents(long type)
+{
+    switch ((unsigned long) type) {
+    case 0x58465342UL:          /* XFS */
+    case 0x9123683eUL:          /* btrfs */
+    case 0xca451a4eUL:          /* bcachefs */
+    case 0x6969UL:              /* NFS */
+    case 0xfe534d42UL:          /* SMB2 */
+    case 0xff534d42UL:          /* CIFS */
+    case 0x7461636fUL:          /* OCFS2 */
+        return true;
+    }
+    return false;
 }
 
 static uint64_t
@@ -320,7 +405,21 @@ conv_copy(struct conv *c, const char *output, struct vqm_error *err)
     }
     p->qcs = 1ULL << p->qcb;
     p->out_backing = c->bname != NULL;
-    p->use_mmap = !(method && strcmp(method, "read") == 0);
+    /* How data moves: copy_file_range where the file system shares
+     * extents (reflinks) or copies server-side, else plain writes from a
+     * read-only mapping of the source (one copy, no splice overhead).
+     * VQM_COPY_METHOD=cfr|mmap|read overrides (for measurements).
+     */
+    if (method && strcmp(method, "read") == 0) {
+        p->use_mmap = false;
+    } else if (method && strcmp(method, "mmap") == 0) {
+        p->use_mmap = true;
+    } else if (method && strcmp(method, "cfr") == 0) {
+        p->use_mmap = p->use_cfr = true;
+    } else {
+        p->use_mmap = true;
+        p->use_cfr = false;             /* decided below */
+    }
     p->buflen = CHUNK > p->qcs ? CHUNK : p->qcs;
 
     if ((o->flatten || c->info->has_backing) && !c->chain &&
@@ -389,10 +488,26 @@ conv_copy(struct conv *c, const char *output, struct vqm_error *err)
         o->compress == VQM_COMPRESS_ZSTD ? QCOW2W_COMPRESS_ZSTD :
         QCOW2W_COMPRESS_NONE;
     p->out_fd = out_fd;
+    if (!method || !*method) {
+        struct statfs sf;
+        p->use_cfr = fstatfs(out_fd, &sf) == 0 && shares_extents(sf.f_type);
+        vqm_debug("copy: data by %s", p->use_cfr ? "copy_file_range" :
+                  "writes from a mapping");
+    }
     if (qcow2w_stream_open(out_fd, output, &so, &p->s, err) < 0)
         goto out;
-    if (copy_all(p, err) < 0 || qcow2w_stream_finish(p->s, err) < 0)
-        goto out;
+    {
+        struct wb wb;
+        int r;
+
+        wb_start(&wb, out_fd);
+        p->wb = &wb;
+        r = copy_all(p, err);
+        wb_stop(&wb);
+        p->wb = NULL;
+        if (r < 0 || qcow2w_stream_finish(p->s, err) < 0)
+            goto out;
+    }
 
     /* Give it its name (never over an existing file), then sync the
      * directory.

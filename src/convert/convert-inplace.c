@@ -538,10 +538,11 @@ conv_inplace(struct conv *c, struct vqm_error *err)
         struct qcow2w_layout upper;
         uint64_t l1e = qcow2w_l1_entries(ip.size, ip.qcb);
 
+        struct vqm_error e2 = { 0 };
+
         if (qcow2w_layout_compute(ip_base(&ip), ip.qcb, ip.size, l1e,
-                                  &upper, err) < 0)
-            return -1;
-        if (upper.rb * ip.qcs <= REFCOUNT_WINDOW) {
+                                  &upper, &e2) == 0 &&
+            upper.rb * ip.qcs <= REFCOUNT_WINDOW) {
             pre_blocks = upper.rb;
             pre = calloc(pre_blocks, ip.qcs);
             if (!pre)

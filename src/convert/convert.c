@@ -574,7 +574,7 @@ vqm_qcow2_set_backing(const char *path, const char *backing_name,
         /* The feature name table (0x6803f857) is optional and only
          * informative; qemu-img writes one of ~400 bytes, which would not
          * leave room for the new header in the first sector: drop it. */
-        if (type != QCOW2_EXT_BACKING_FORMAT && type != 0x6803f857u) {
+        if (type != QCOW2_EXT_BACKING_FORMAT && type != QCOW2_EXT_FEATURE_TABLE) {
             if (pos + total > cs)
                 return vqm_error_set(err, VQM_ERR_UNSUPPORTED,
                                      "'%s': header extensions do not fit",
@@ -588,8 +588,12 @@ vqm_qcow2_set_backing(const char *path, const char *backing_name,
         used_end = npos + 8;
     pos += 8;                                   /* end marker */
     if (backing_name) {
-        if (pos + name_len <= 512) {
+        if (pos + name_len <= 512 || pos > 512) {
             name_off = pos;
+            if (name_off + name_len > cs)
+                return vqm_error_set(err, VQM_ERR_UNSUPPORTED,
+                                     "'%s': backing file name does not fit "
+                                     "the qcow2 header cluster", path);
         } else {
             /* Write the name first where the live header does not look,
              * then switch the first sector.
@@ -609,12 +613,21 @@ vqm_qcow2_set_backing(const char *path, const char *backing_name,
     }
     vqm_st_be64(neu + 8, name_off);
     vqm_st_be32(neu + 16, (uint32_t) name_len);
-    if (pos > 512)
-        return vqm_error_set(err, VQM_ERR_UNSUPPORTED,
-                             "'%s': qcow2 header extensions larger than one "
-                             "sector are not supported", path);
-    if (vqm_pwrite_full(fd, neu, 512, 0, path, err) < 0 ||
-        vqm_sync(fd, 0, path, err) < 0)
-        return -1;
+    {
+        /* One sector when it fits (atomic); else the header extensions
+         * are bigger than a sector and the header goes in one write, as
+         * QEMU rewrites it.
+         */
+        uint64_t wlen = QCOW2_COMMIT_SECTOR;
+
+        if (pos > QCOW2_COMMIT_SECTOR)
+            wlen = vqm_align_up(backing_name ? name_off + name_len : pos,
+                                QCOW2_COMMIT_SECTOR);
+        if (wlen > cs)
+            wlen = cs;
+        if (vqm_pwrite_full(fd, neu, wlen, 0, path, err) < 0 ||
+            vqm_sync(fd, 0, path, err) < 0)
+            return -1;
+    }
     return 0;
 }

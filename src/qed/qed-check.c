@@ -6,8 +6,9 @@
  * the callback: invalid or unaligned offsets, references into the
  * header area or past the end of the file, duplicate references, and
  * leaked clusters (as leaks, not corruption).
- * Invariant: memory is proportional to the number of distinct 16384-
- * cluster chunks that hold referenced clusters, never to the image size.
+ * Invariant: memory is proportional to the number of distinct 512-
+ * cluster chunks that hold referenced clusters (capped), never to the
+ * image size.
  */
 #include <config.h>
 
@@ -20,9 +21,13 @@
 
 #include "qed-internal.h"
 
-#define CHUNK_BITS 14                         /* clusters per chunk: 16384 */
+#define CHUNK_BITS 9                          /* clusters per chunk: 512 */
 #define CHUNK_CLUSTERS ((uint64_t) 1 << CHUNK_BITS)
 #define CHUNK_BYTES (CHUNK_CLUSTERS / 4)      /* 2 bits per cluster */
+/* Refuse to check when the map would exceed this (hostile tables that
+ * scatter references over a huge sparse file): about 3 million chunks,
+ * i.e. 1.6 billion referenced clusters when they are dense. */
+#define MAP_MAX_BYTES ((size_t) 512 * 1024 * 1024)
 
 enum { MARK_FREE = 0, MARK_DATA = 1, MARK_TABLE = 2 };
 
@@ -156,10 +161,16 @@ mark(struct checker *c, uint64_t off, unsigned kind, const char *what)
 {
     uint64_t cl = off >> c->img->info.cluster_bits;
     uint64_t idx = cl & (CHUNK_CLUSTERS - 1);
-    uint8_t *bits = clmap_get(&c->map, cl >> CHUNK_BITS, true);
+    uint8_t *bits;
     unsigned old, shift = (unsigned) (idx & 3) * 2;
     uint64_t end;
 
+    if (c->map.used * (CHUNK_BYTES + 2 * sizeof(struct chunk)) >
+        MAP_MAX_BYTES)
+        return vqm_error_set(c->err, VQM_ERR_UNSUPPORTED,
+                             "'%s': too many scattered cluster references "
+                             "to check", c->img->name);
+    bits = clmap_get(&c->map, cl >> CHUNK_BITS, true);
     if (!bits)
         return vqm_error_set_errno(c->err, ENOMEM, "out of memory");
     old = (bits[idx >> 2] >> shift) & 3;

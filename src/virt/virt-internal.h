@@ -80,6 +80,9 @@ char *vqm_journal_saved_xml_path(const char *dir, const char *uuid);
 int vqm_journal_set_active(struct vqm_journal *j, const char *uuid,
                            bool on, struct vqm_error *err);
 const char *vqm_journal_dir(const struct vqm_journal *j);
+/* Remove the active markers of every domain whose migration is not
+ * unfinished (left by a run interrupted after it finished a domain). */
+void vqm_journal_sweep_active(struct vqm_journal *j);
 
 /* ---- virt-conn.c: libvirt errors ---- */
 /* Install the no-op libvirt error function (once). */

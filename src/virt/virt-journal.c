@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -593,4 +594,23 @@ vqm_journal_set_active(struct vqm_journal *j, const char *uuid, bool on,
         || vqm_sync(fd, 0, path, err) < 0)
         return -1;
     return vqm_sync_dir(path, err);
+}
+
+void
+vqm_journal_sweep_active(struct vqm_journal *j)
+{
+    CLEANUP_FREE char *dir = NULL;
+    DIR *dp;
+    struct dirent *e;
+
+    if (j->read_only || asprintf(&dir, "%s/active", j->dir) < 0)
+        return;
+    if (!(dp = opendir(dir)))
+        return;
+    while ((e = readdir(dp))) {
+        if (e->d_name[0] == '.' || vqm_journal_migrating(j, e->d_name))
+            continue;
+        vqm_journal_set_active(j, e->d_name, false, NULL);
+    }
+    closedir(dp);
 }

@@ -560,12 +560,8 @@ vqm_virt_execute(struct vqm_virt_run *run, struct vqm_error *err)
         }
     }
     free(unfinished);
-    /* Remove markers of affected domains with nothing pending. */
-    for (i = 0; i < run->n_domains; i++) {
-        struct vqm_vdomain *d = &run->domains[i];
-        if (d->affected && !vqm_journal_migrating(j, d->uuid))
-            vqm_journal_set_active(j, d->uuid, false, NULL);
-    }
+    /* Remove the markers of domains with nothing pending. */
+    vqm_journal_sweep_active(j);
 
     for (i = 0; i < run->n_images; i++)
         if (run->images[i]->outcome == VQM_OUTCOME_FAILED)

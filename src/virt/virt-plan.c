@@ -465,9 +465,13 @@ scan_pools(struct vqm_virt_run *run, struct vqm_error *err)
                      ptype ? ptype : "unknown");
             continue;
         }
-        /* A dry run may be read-only and cannot refresh. */
-        if (!run->dry_run)
+        /* Fresh volume lists for the pools in scope (a dry run may be
+         * read-only and cannot refresh; other pools are left alone). */
+        if (!run->dry_run
+            && (o->all || name_listed(o->pools, o->n_pools, pname))) {
             virStoragePoolRefresh(pools[i], 0);
+            virResetLastError();
+        }
         nv = virStoragePoolListAllVolumes(pools[i], &vols, 0);
         if (nv < 0) {
             vqm_virt_error(err, VQM_ERR_LIBVIRT,

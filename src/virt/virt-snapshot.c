@@ -1,0 +1,604 @@
+/* virt-qed-migrate: snapshots, checkpoints and saved state (see
+ * virt-snapshot.h).
+ *
+ * Invariant: nothing here runs before the images it names are converted
+ * (the caller runs it after the definitions were rewritten), and every
+ * rewrite is idempotent: a source is changed only when it names a file
+ * this run (or an interrupted one, through the journal) converted, so a
+ * rerun after an interruption finishes what is left.
+ */
+#include <config.h>
+
+#include <errno.h>
+#include <libgen.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <libvirt/libvirt.h>
+#include <libvirt/virterror.h>
+#include <libxml/parser.h>
+#include <libxml/tree.h>
+#include <libxml/xmlsave.h>
+
+#include "cleanup.h"
+#include "convert/convert.h"
+#include "virt-internal.h"
+#include "virt-snapshot.h"
+#include "vqm-debug.h"
+
+/* ---- XML ---- */
+
+static xmlNodePtr
+child(xmlNodePtr n, const char *name)
+{
+    xmlNodePtr c;
+
+    for (c = n ? n->children : NULL; c; c = c->next)
+        if (c->type == XML_ELEMENT_NODE
+            && strcmp((const char *) c->name, name) == 0)
+            return c;
+    return NULL;
+}
+
+static char *
+attr(xmlNodePtr n, const char *name)
+{
+    xmlChar *v = n ? xmlGetProp(n, BAD_CAST name) : NULL;
+    char *s;
+
+    if (!v)
+        return NULL;
+    s = strdup((const char *) v);
+    xmlFree(v);
+    return s;
+}
+
+static bool
+is_elem(xmlNodePtr n, const char *name)
+{
+    return n->type == XML_ELEMENT_NODE
+        && strcmp((const char *) n->name, name) == 0;
+}
+
+/* One <disk> or <backingStore>: repoint its source when it names a
+ * converted image. */
+static void
+rewrite_one(xmlNodePtr n, vqm_snapshot_lookup_fn lookup, void *opaque,
+            size_t *changed)
+{
+    xmlNodePtr src = child(n, "source");
+    bool top = is_elem(n, "disk");
+    CLEANUP_FREE char *file = attr(src, "file");
+    CLEANUP_FREE char *dev = attr(src, "dev");
+    CLEANUP_FREE char *pool = attr(src, "pool");
+    CLEANUP_FREE char *volume = attr(src, "volume");
+    const char *np;
+    xmlNodePtr fmt;
+
+    if (!src)
+        return;
+    if (file || dev)
+        np = lookup(opaque, file ? file : dev, NULL, NULL);
+    else if (pool && volume)
+        np = lookup(opaque, NULL, pool, volume);
+    else
+        return;
+    if (!np)
+        return;
+    if (file)
+        xmlSetProp(src, BAD_CAST "file", BAD_CAST np);
+    else if (dev)
+        xmlSetProp(src, BAD_CAST "dev", BAD_CAST np);
+    else {
+        CLEANUP_FREE char *cp = strdup(np);
+        if (cp)
+            xmlSetProp(src, BAD_CAST "volume", BAD_CAST basename(cp));
+    }
+    fmt = child(n, top ? "driver" : "format");
+    if (!fmt) {
+        fmt = xmlNewNode(NULL, BAD_CAST (top ? "driver" : "format"));
+        if (top)
+            xmlSetProp(fmt, BAD_CAST "name", BAD_CAST "qemu");
+        if (n->children)
+            xmlAddPrevSibling(n->children, fmt);
+        else
+            xmlAddChild(n, fmt);
+    }
+    xmlSetProp(fmt, BAD_CAST "type", BAD_CAST "qcow2");
+    (*changed)++;
+}
+
+static void
+walk(xmlNodePtr n, vqm_snapshot_lookup_fn lookup, void *opaque,
+     size_t *changed)
+{
+    xmlNodePtr c;
+
+    for (c = n->children; c; c = c->next) {
+        if (c->type != XML_ELEMENT_NODE)
+            continue;
+        if (is_elem(c, "disk") || is_elem(c, "backingStore"))
+            rewrite_one(c, lookup, opaque, changed);
+        walk(c, lookup, opaque, changed);
+    }
+}
+
+static xmlDocPtr
+parse(const char *xml)
+{
+    return xmlReadMemory(xml, (int) strlen(xml), "x.xml", NULL,
+                         XML_PARSE_NONET | XML_PARSE_NOERROR
+                         | XML_PARSE_NOWARNING);
+}
+
+int
+vqm_snapshot_rewrite_xml(const char *xml, vqm_snapshot_lookup_fn lookup,
+                         void *opaque, char **out, size_t *changed,
+                         struct vqm_error *err)
+{
+    xmlDocPtr doc;
+    xmlBufferPtr buf;
+    xmlSaveCtxtPtr save;
+
+    *out = NULL;
+    *changed = 0;
+    if (!(doc = parse(xml)) || !xmlDocGetRootElement(doc)) {
+        if (doc)
+            xmlFreeDoc(doc);
+        return vqm_error_set(err, VQM_ERR_INVALID, "cannot parse XML");
+    }
+    walk(xmlDocGetRootElement(doc), lookup, opaque, changed);
+    if (*changed == 0) {
+        xmlFreeDoc(doc);
+        return 0;
+    }
+    buf = xmlBufferCreate();
+    save = buf ? xmlSaveToBuffer(buf, "UTF-8", XML_SAVE_NO_DECL) : NULL;
+    if (!save || xmlSaveDoc(save, doc) < 0) {
+        if (save)
+            xmlSaveClose(save);
+        if (buf)
+            xmlBufferFree(buf);
+        xmlFreeDoc(doc);
+        return vqm_error_set(err, VQM_ERR_NOMEM, "cannot print XML");
+    }
+    xmlSaveClose(save);
+    *out = strdup((const char *) xmlBufferContent(buf));
+    xmlBufferFree(buf);
+    xmlFreeDoc(doc);
+    if (!*out)
+        return vqm_error_set(err, VQM_ERR_NOMEM, "out of memory");
+    return 0;
+}
+
+/* ---- the run's mapping of converted images ---- */
+
+static bool
+converted(const struct vqm_vimage *img)
+{
+    return img->migrate && img->outcome == VQM_OUTCOME_DONE;
+}
+
+static const char *
+run_lookup(void *opaque, const char *path, const char *pool,
+           const char *volume)
+{
+    struct vqm_virt_run *run = opaque;
+    size_t i;
+
+    for (i = 0; i < run->n_images; i++) {
+        const struct vqm_vimage *img = run->images[i];
+
+        if (!converted(img))
+            continue;
+        if (path && (strcmp(path, img->path) == 0
+                     || strcmp(path, img->cur_path) == 0))
+            return img->new_path;
+        if (!path && img->pool && img->volume
+            && strcmp(pool, img->pool) == 0
+            && strcmp(volume, img->volume) == 0)
+            return img->new_path;
+    }
+    /* Renamed by an interrupted run that did not get this far. */
+    if (path && run->journal) {
+        const char *r = vqm_journal_renamed(run->journal, path);
+        struct vqm_probe p;
+        bool ok = false;
+
+        if (r && vqm_probe_file(r, &p, NULL) == 0) {
+            ok = strcmp(p.format, "qcow2") == 0;
+            vqm_probe_clear(&p);
+        }
+        if (ok)
+            return r;
+    }
+    return NULL;
+}
+
+static bool
+uses(const struct vqm_vdomain *d, const struct vqm_vimage *img)
+{
+    size_t k;
+    const struct vqm_vimage *c;
+
+    for (k = 0; k < d->n_disks; k++)
+        for (c = d->disks[k].image; c; c = c->backing)
+            if (c == img)
+                return true;
+    return false;
+}
+
+static void
+add_warning(struct vqm_virt_run *run, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+add_warning(struct vqm_virt_run *run, const char *fmt, ...)
+{
+    va_list ap;
+    char *s = NULL, **v;
+
+    va_start(ap, fmt);
+    if (vasprintf(&s, fmt, ap) < 0)
+        s = NULL;
+    va_end(ap);
+    if (!s)
+        return;
+    v = realloc(run->warnings, (run->n_warnings + 1) * sizeof *v);
+    if (!v) {
+        free(s);
+        return;
+    }
+    run->warnings = v;
+    run->warnings[run->n_warnings++] = s;
+}
+
+/* ---- planning ---- */
+
+void
+vqm_snapshot_plan(struct vqm_virt_run *run)
+{
+    size_t i, j;
+
+    for (i = 0; i < run->n_domains; i++) {
+        struct vqm_vdomain *d = &run->domains[i];
+        virDomainPtr dom;
+        bool any = false;
+        int nck, nsn;
+
+        for (j = 0; j < run->n_images; j++)
+            if (run->images[j]->convert
+                && run->images[j]->outcome == VQM_OUTCOME_PLANNED
+                && uses(d, run->images[j]))
+                any = true;
+        if (!any || d->outcome == VQM_OUTCOME_SKIPPED)
+            continue;
+        if (!(dom = virDomainLookupByUUIDString(run->conn, d->uuid))) {
+            virResetLastError();
+            continue;
+        }
+        nck = virDomainListAllCheckpoints(dom, NULL, 0);
+        nsn = virDomainSnapshotNum(dom, 0);
+        virResetLastError();
+        virDomainFree(dom);
+        if (nck > 0) {
+            d->outcome = VQM_OUTCOME_SKIPPED;
+            snprintf(d->reason, sizeof d->reason, "has %d checkpoint(s), "
+                     "which cannot be carried over to converted disks: "
+                     "delete them first ('virsh checkpoint-delete %s NAME "
+                     "--metadata')", nck, d->name);
+            for (j = 0; j < run->n_images; j++) {
+                struct vqm_vimage *img = run->images[j];
+                if (img->convert && img->outcome == VQM_OUTCOME_PLANNED
+                    && uses(d, img)) {
+                    img->outcome = VQM_OUTCOME_SKIPPED;
+                    img->live = false;
+                    snprintf(img->reason, sizeof img->reason, "used by "
+                             "domain '%s', which has checkpoints", d->name);
+                }
+            }
+            continue;
+        }
+        if (nsn > 0)
+            add_warning(run, "domain '%s': %d snapshot(s) naming its QED "
+                        "disks will be redefined after the conversion",
+                        d->name, nsn);
+        if (d->managed_save)
+            add_warning(run, "domain '%s': its managed-save image will be "
+                        "rewritten to resume on the converted disks",
+                        d->name);
+    }
+}
+
+/* ---- execution ---- */
+
+static void
+fail_domain(struct vqm_vdomain *d, const struct vqm_error *e)
+{
+    d->outcome = VQM_OUTCOME_FAILED;
+    snprintf(d->reason, sizeof d->reason, "%s", e->msg);
+}
+
+/* The backing name to store for an overlay whose backing file moved:
+ * the stored name with its last component replaced. */
+static char *
+moved_name(const char *stored, const char *new_path)
+{
+    CLEANUP_FREE char *np = strdup(new_path);
+    const char *slash = strrchr(stored, '/');
+    char *s;
+
+    if (!np)
+        return NULL;
+    if (!slash)
+        return strdup(basename(np));
+    if (asprintf(&s, "%.*s/%s", (int) (slash - stored), stored,
+                 basename(np)) < 0)
+        return NULL;
+    return s;
+}
+
+static bool
+in_graph(const struct vqm_virt_run *run, const char *path)
+{
+    size_t i;
+
+    for (i = 0; i < run->n_images; i++)
+        if (strcmp(run->images[i]->path, path) == 0
+            || strcmp(run->images[i]->cur_path, path) == 0)
+            return true;
+    return false;
+}
+
+/* Overlays named by a snapshot's <disks> but by no definition: the
+ * image graph did not see them, so their backing reference is
+ * rewritten here. */
+static int
+rebase_overlays(struct vqm_virt_run *run, const char *sxml,
+                struct vqm_error *err)
+{
+    xmlDocPtr doc = parse(sxml);
+    xmlNodePtr disks, c;
+    int ret = 0;
+
+    if (!doc)
+        return 0;
+    disks = child(xmlDocGetRootElement(doc), "disks");
+    for (c = disks ? disks->children : NULL; c && ret == 0; c = c->next) {
+        CLEANUP_FREE char *ov = NULL;
+        CLEANUP_FREE char *bpath = NULL;
+        CLEANUP_FREE char *name = NULL;
+        CLEANUP_FREE char *dir = NULL;
+        struct vqm_probe p;
+        struct vqm_error e = { 0 };
+        const char *np;
+        int seq;
+
+        if (!is_elem(c, "disk") || !(ov = attr(child(c, "source"), "file"))
+            || in_graph(run, ov))
+            continue;
+        if (vqm_probe_file(ov, &p, NULL) < 0)
+            continue;
+        if (strcmp(p.format, "qcow2") != 0 || !p.backing_name) {
+            vqm_probe_clear(&p);
+            continue;
+        }
+        dir = strdup(ov);
+        if (!dir || (p.backing_name[0] == '/'
+                     ? !(bpath = strdup(p.backing_name))
+                     : asprintf(&bpath, "%s/%s", dirname(dir),
+                                p.backing_name) < 0)) {
+            bpath = NULL;
+            vqm_probe_clear(&p);
+            continue;
+        }
+        np = run_lookup(run, bpath, NULL, NULL);
+        if (!np || (p.backing_format && strcmp(p.backing_format, "qcow2") == 0
+                    && strcmp(np, bpath) == 0)) {
+            vqm_probe_clear(&p);
+            continue;
+        }
+        name = strcmp(np, bpath) != 0 ? moved_name(p.backing_name, np)
+            : strdup(p.backing_name);
+        vqm_probe_clear(&p);
+        if (!name)
+            continue;
+        seq = vqm_journal_begin(run->journal, "rebase", ov, name, "qcow2",
+                                err);
+        if (seq < 0) {
+            ret = -1;
+            break;
+        }
+        if (vqm_qcow2_set_backing(ov, name, "qcow2", &e) < 0) {
+            vqm_debug("cannot rebase '%s': %s", ov, e.msg);
+            if (vqm_journal_fail(run->journal, seq, e.msg, err) < 0)
+                ret = -1;
+            continue;
+        }
+        if (vqm_journal_done(run->journal, seq, err) < 0)
+            ret = -1;
+    }
+    xmlFreeDoc(doc);
+    return ret;
+}
+
+/* The memory file of an external snapshot embeds a definition too. */
+static int
+fix_memory_file(struct vqm_virt_run *run, struct vqm_vdomain *d,
+                const char *sxml, struct vqm_error *err)
+{
+    xmlDocPtr doc = parse(sxml);
+    CLEANUP_FREE char *file = NULL;
+    CLEANUP_FREE char *xml = NULL;
+    CLEANUP_FREE char *nxml = NULL;
+    struct vqm_error e = { 0 };
+    size_t n;
+    int seq;
+
+    if (!doc)
+        return 0;
+    file = attr(child(xmlDocGetRootElement(doc), "memory"), "file");
+    xmlFreeDoc(doc);
+    if (!file)
+        return 0;
+    xml = virDomainSaveImageGetXMLDesc(run->conn, file,
+                                       VIR_DOMAIN_SAVE_IMAGE_XML_SECURE);
+    if (!xml) {
+        virResetLastError();
+        return 0;
+    }
+    if (vqm_snapshot_rewrite_xml(xml, run_lookup, run, &nxml, &n, &e) < 0
+        || n == 0)
+        return 0;
+    if ((seq = vqm_journal_begin(run->journal, "saveimage", file, NULL,
+                                 NULL, err)) < 0)
+        return -1;
+    if (virDomainSaveImageDefineXML(run->conn, file, nxml, 0) < 0) {
+        vqm_virt_error(&e, VQM_ERR_LIBVIRT, "cannot rewrite the definition "
+                       "saved in '%s'", file);
+        fail_domain(d, &e);
+        return vqm_journal_fail(run->journal, seq, e.msg, err);
+    }
+    return vqm_journal_done(run->journal, seq, err);
+}
+
+static int
+fix_snapshots(struct vqm_virt_run *run, struct vqm_vdomain *d,
+              virDomainPtr dom, struct vqm_error *err)
+{
+    virDomainSnapshotPtr *snaps = NULL;
+    int ns, i, ret = 0;
+
+    ns = virDomainListAllSnapshots(dom, &snaps,
+                                   VIR_DOMAIN_SNAPSHOT_LIST_TOPOLOGICAL);
+    if (ns < 0) {
+        virResetLastError();
+        return 0;
+    }
+    for (i = 0; i < ns && ret == 0; i++) {
+        const char *name = virDomainSnapshotGetName(snaps[i]);
+        CLEANUP_FREE char *xml = NULL;
+        CLEANUP_FREE char *nxml = NULL;
+        struct vqm_error e = { 0 };
+        virDomainSnapshotPtr s;
+        unsigned flags = VIR_DOMAIN_SNAPSHOT_CREATE_REDEFINE;
+        size_t n;
+        int seq;
+
+        xml = virDomainSnapshotGetXMLDesc(snaps[i],
+                                          VIR_DOMAIN_SNAPSHOT_XML_SECURE);
+        if (!xml) {
+            vqm_virt_error(&e, VQM_ERR_LIBVIRT, "cannot read snapshot '%s'",
+                           name);
+            fail_domain(d, &e);
+            continue;
+        }
+        if (rebase_overlays(run, xml, err) < 0
+            || fix_memory_file(run, d, xml, err) < 0) {
+            ret = -1;
+            break;
+        }
+        if (vqm_snapshot_rewrite_xml(xml, run_lookup, run, &nxml, &n,
+                                     &e) < 0) {
+            vqm_error_prefix(&e, "snapshot '%s'", name);
+            fail_domain(d, &e);
+            continue;
+        }
+        if (n == 0)
+            continue;
+        if (virDomainSnapshotIsCurrent(snaps[i], 0) == 1)
+            flags |= VIR_DOMAIN_SNAPSHOT_CREATE_CURRENT;
+        if ((seq = vqm_journal_begin(run->journal, "snapshot", d->uuid,
+                                     name, NULL, err)) < 0) {
+            ret = -1;
+            break;
+        }
+        vqm_debug("redefining snapshot '%s' of '%s' (%zu source(s))", name,
+                  d->name, n);
+        if (!(s = virDomainSnapshotCreateXML(dom, nxml, flags))) {
+            vqm_virt_error(&e, VQM_ERR_LIBVIRT, "cannot redefine snapshot "
+                           "'%s' of domain '%s'", name, d->name);
+            fail_domain(d, &e);
+            if (vqm_journal_fail(run->journal, seq, e.msg, err) < 0)
+                ret = -1;
+            continue;
+        }
+        virDomainSnapshotFree(s);
+        if (vqm_journal_done(run->journal, seq, err) < 0)
+            ret = -1;
+    }
+    for (i = 0; i < ns; i++)
+        virDomainSnapshotFree(snaps[i]);
+    free(snaps);
+    return ret;
+}
+
+static int
+fix_managed_save(struct vqm_virt_run *run, struct vqm_vdomain *d,
+                 virDomainPtr dom, struct vqm_error *err)
+{
+    CLEANUP_FREE char *xml = NULL;
+    CLEANUP_FREE char *nxml = NULL;
+    struct vqm_error e = { 0 };
+    size_t n;
+    int seq;
+
+    if (virDomainHasManagedSaveImage(dom, 0) != 1) {
+        virResetLastError();
+        return 0;
+    }
+    xml = virDomainManagedSaveGetXMLDesc(dom,
+                                         VIR_DOMAIN_SAVE_IMAGE_XML_SECURE);
+    if (!xml) {
+        vqm_virt_error(&e, VQM_ERR_LIBVIRT, "cannot read the managed-save "
+                       "image of domain '%s'", d->name);
+        fail_domain(d, &e);
+        return 0;
+    }
+    if (vqm_snapshot_rewrite_xml(xml, run_lookup, run, &nxml, &n, &e) < 0) {
+        fail_domain(d, &e);
+        return 0;
+    }
+    if (n == 0)
+        return 0;
+    if ((seq = vqm_journal_begin(run->journal, "managedsave", d->uuid,
+                                 d->name, NULL, err)) < 0)
+        return -1;
+    if (virDomainManagedSaveDefineXML(dom, nxml, 0) < 0) {
+        vqm_virt_error(&e, VQM_ERR_LIBVIRT, "cannot rewrite the managed-save "
+                       "image of domain '%s' (it would resume on the QED "
+                       "disk: remove it with 'virsh managedsave-remove %s')",
+                       d->name, d->name);
+        fail_domain(d, &e);
+        return vqm_journal_fail(run->journal, seq, e.msg, err);
+    }
+    return vqm_journal_done(run->journal, seq, err);
+}
+
+int
+vqm_snapshot_execute(struct vqm_virt_run *run, struct vqm_vdomain *d,
+                     struct vqm_error *err)
+{
+    virDomainPtr dom;
+    size_t i;
+    bool any = false;
+    int ret;
+
+    for (i = 0; i < run->n_images; i++)
+        any |= converted(run->images[i]);
+    if (!any)
+        return 0;
+    if (!(dom = virDomainLookupByUUIDString(run->conn, d->uuid))) {
+        virResetLastError();
+        return 0;
+    }
+    ret = fix_snapshots(run, d, dom, err);
+    if (ret == 0)
+        ret = fix_managed_save(run, d, dom, err);
+    virDomainFree(dom);
+    return ret;
+}
