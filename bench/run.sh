@@ -65,6 +65,7 @@ build ()
 measure ()
 {
     local prep=$1 i s k t0 t1
+    engine=
     shift
     secs=
     for (( i = 0; i < repeat; i++ )); do
@@ -72,30 +73,32 @@ measure ()
         sync
         sleep 0.5
         t0=$(date +%s%N)
-        /usr/bin/time -f "$timefmt" -o "$work/time" "$@" >/dev/null
+        /usr/bin/time -f "$timefmt" -o "$work/time" "$@" > "$work/stdout"
         t1=$(date +%s%N)
         read -r _ k < "$work/time"
         s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')
         if [ -z "$secs" ] || awk -v a="$s" -v b="$secs" 'BEGIN { exit !(a < b) }'; then
             secs=$s
             kib=$k
+            # Our own report: the engine's time without process start-up.
+            engine=$(sed -n 's/.* in \([0-9.]*\) s .*/\1/p' "$work/stdout")
         fi
     done
 }
 
 row ()
 {
-    # image tool secs kib data_bytes ref_secs
+    # image tool secs kib data_bytes ref_secs [engine_secs]
     local mbs ratio
     mbs=$(awk -v b="$5" -v s="$3" 'BEGIN { if (s > 0) printf "%.0f", b / 1e6 / s; else print "inf" }')
     ratio=$(awk -v s="$3" -v r="$6" 'BEGIN { if (r > 0) printf "%.3f", s / r; else print "-" }')
-    printf '%-10s %-28s %9s %9s %9.1f %9s\n' "$1" "$2" "$3" "$mbs" \
-        "$(awk -v k="$4" 'BEGIN { print k / 1024 }')" "$ratio"
+    printf '%-10s %-28s %9s %9s %9.1f %9s %9s\n' "$1" "$2" "$3" "$mbs" \
+        "$(awk -v k="$4" 'BEGIN { print k / 1024 }')" "$ratio" "${7:--}"
 }
 
 echo "virt-qed-migrate benchmark: $(nproc) CPUs, $(uname -r), $(df -T "$work" | awk 'NR==2 {print $2}') in $work"
 echo "QED cluster size $cs; data images: ${fill}% of 1 MiB chunks random; page cache warm"
-printf '%-10s %-28s %9s %9s %9s %9s\n' image tool "wall s" "MB/s" "RSS MiB" "/qemu-img"
+printf '%-10s %-28s %9s %9s %9s %9s %9s\n' image tool "wall s" "MB/s" "RSS MiB" "/qemu-img" "engine s"
 
 run_image ()
 {
@@ -111,15 +114,15 @@ run_image ()
     row "$name" "qemu-img convert -t writeback" "$secs" "$kib" "$data" "$qsecs"
     measure "$rmout" cp --sparse=always "$img" "$work/out"
     row "$name" "cp --sparse=always" "$secs" "$kib" "$data" "$qsecs"
-    measure "$rmout" "$vqm" -q --file "$img" --output "$work/out"
-    row "$name" "vqm copy" "$secs" "$kib" "$data" "$qsecs"
+    measure "$rmout" "$vqm" --file "$img" --output "$work/out"
+    row "$name" "vqm copy" "$secs" "$kib" "$data" "$qsecs" "$engine"
     qemu-img check -q "$work/out" || echo "bench: copy result not clean!" >&2
-    measure "$rmout" env VQM_COPY_METHOD=read "$vqm" -q --file "$img" --output "$work/out"
-    row "$name" "vqm copy (read/write)" "$secs" "$kib" "$data" "$qsecs"
+    measure "$rmout" env VQM_COPY_METHOD=read "$vqm" --file "$img" --output "$work/out"
+    row "$name" "vqm copy (read/write)" "$secs" "$kib" "$data" "$qsecs" "$engine"
     rm -f "$work/out"
     measure 'cp --sparse=always "$img" "$work/inplace.qed"' \
-        "$vqm" -q --file "$work/inplace.qed"
-    row "$name" "vqm in place" "$secs" "$kib" "$data" "$qsecs"
+        "$vqm" --file "$work/inplace.qed"
+    row "$name" "vqm in place" "$secs" "$kib" "$data" "$qsecs" "$engine"
     qemu-img check -q "$work/inplace.qed" || echo "bench: in-place result not clean!" >&2
     rm -f "$work/inplace.qed"
 }
@@ -134,5 +137,5 @@ for s in $sparse; do
     run_image "sparse-$s"
     rm -f "$work/sparse-$s.qed"
 done
-rm -f "$work/time"
+rm -f "$work/time" "$work/stdout"
 rmdir "$work" 2>/dev/null || :

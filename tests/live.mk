@@ -2,6 +2,7 @@
 TESTS += \
 	tests/test-live-convert.sh \
 	tests/test-live-cancel.sh \
+	tests/test-live-offline.sh \
 	tests/test-snapshot-external.sh \
 	tests/test-snapshot-managedsave.sh \
 	tests/test-fleet-ansible.sh \
@@ -11,6 +12,7 @@ EXTRA_DIST += \
 	tests/live-lib.sh \
 	tests/test-live-convert.sh \
 	tests/test-live-cancel.sh \
+	tests/test-live-offline.sh \
 	tests/test-snapshot-external.sh \
 	tests/test-snapshot-managedsave.sh \
 	tests/test-fleet-ansible.sh \

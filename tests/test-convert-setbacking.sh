@@ -54,6 +54,23 @@ for cs in 64k 4k; do
     rm -f ov.qcow2 expect.raw
 done
 
+# vqm_convert with a new backing name and format (the libvirt layer
+# renames backing files while converting a chain).
+qemu-img create -q -f qed -b base.raw -F raw ov.qed 4M
+qemu-io -c 'write -P 0x43 0 64k' ov.qed >/dev/null
+qemu-img convert -O raw ov.qed expect.raw
+"$tool" --convert ov.qed base.qcow2 qcow2 ov-copy.qcow2
+test "$(info_field ov-copy.qcow2 backing-filename)" = base.qcow2
+test "$(info_field ov-copy.qcow2 backing-filename-format)" = qcow2
+qcheck_clean ov-copy.qcow2
+qemu-img compare expect.raw ov-copy.qcow2
+"$tool" --convert ov.qed moved.raw raw
+test "$(info_field ov.qed format)" = qcow2
+test "$(info_field ov.qed backing-filename)" = moved.raw
+test "$(info_field ov.qed backing-filename-format)" = raw
+qcheck_clean ov.qed
+qemu-img compare expect.raw ov.qed
+
 # Refusals: a name too long for qcow2, a QED file, a busy image.
 qemu-img create -q -f qcow2 -b base.raw -F raw ov.qcow2 4M
 sha=$(sha256sum < ov.qcow2)

@@ -61,6 +61,31 @@ echo "$out" | grep "warning: table size 1"
 virt-qed-migrate --inspect "$f" --map --json > "$d/ts1.json"
 test "$(cat "$d/ts1.json")" = '[{ "start": 0, "length": 67108864, "depth": 0, "present": false, "zero": true, "data": false}]'
 
+# Table size 1 with data, laid out by hand (QEMU cannot write it): 4 KiB
+# clusters, L1 at 0x1000, an L2 table at 0x2000 and guest cluster 3 at
+# 0x3000, filled with 0xa5; cluster 5 is a zero cluster.
+f="$d/ts1-data.qed"
+qemu-img create -f qed -o cluster_size=4k,table_size=1 "$f" 1M >/dev/null
+truncate -s $((4 * 4096)) "$f"
+qed_set_u64 "$f" 4096 8192
+qed_set_u64 "$f" $((8192 + 3 * 8)) 12288
+qed_set_u64 "$f" $((8192 + 5 * 8)) 1
+head -c 4096 /dev/zero | tr '\0' '\245' |
+    dd of="$f" bs=4096 seek=3 conv=notrunc status=none
+virt-qed-migrate --inspect "$f" | grep '0 corruptions, 0 leaked clusters'
+cat > "$d/ts1-expected.json" <<'JSON'
+[{ "start": 0, "length": 12288, "depth": 0, "present": false, "zero": true, "data": false},
+{ "start": 12288, "length": 4096, "depth": 0, "present": true, "zero": false, "data": true, "offset": 12288},
+{ "start": 16384, "length": 4096, "depth": 0, "present": false, "zero": true, "data": false},
+{ "start": 20480, "length": 4096, "depth": 0, "present": true, "zero": true, "data": false},
+{ "start": 24576, "length": 1024000, "depth": 0, "present": false, "zero": true, "data": false}]
+JSON
+virt-qed-migrate --inspect "$f" --map --json | diff -u "$d/ts1-expected.json" -
+truncate -s 1M "$d/ts1-expected.raw"
+head -c 4096 /dev/zero | tr '\0' '\245' |
+    dd of="$d/ts1-expected.raw" bs=4096 seek=3 conv=notrunc status=none
+"$vqm_cat" "$f" qed | cmp - "$d/ts1-expected.raw"
+
 # An empty image (size 0), and --json without --map is a usage error.
 qemu-img create -f qed "$d/empty.qed" 0 >/dev/null
 qed_compare "$d/empty.qed"

@@ -2,7 +2,8 @@
 # Randomised differential test: QED images of random geometry and size,
 # random data and zero writes (aligned or not), over no backing file or
 # a random raw, qcow2 or QED one.  Our map and guest bytes must equal
-# QEMU's every time.  The seed is printed; VQM_TEST_SEED replays one.
+# QEMU's every time.  The seed is fixed for reproducible runs;
+# VQM_TEST_SEED and VQM_TEST_ROUNDS explore further.
 source "$abs_top_builddir/tests/functions.sh"
 set -e
 set -x
@@ -15,7 +16,7 @@ d=$(vqm_tmpdir)
 cleanup_fn rm -rf "$d"
 cd "$d"
 
-seed=${VQM_TEST_SEED:-$(( $(date +%s) % 100000 ))}
+seed=${VQM_TEST_SEED:-1125}
 echo "seed: $seed"
 RANDOM=$seed
 rounds=${VQM_TEST_ROUNDS:-12}

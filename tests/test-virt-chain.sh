@@ -16,6 +16,7 @@ source "$abs_top_srcdir/tests/libvirtd.sh"
 source "$abs_top_srcdir/tests/virt-lib.sh"
 
 d=$(vqm_tmpdir)
+cleanup_fn rm -rf "$d"     # vqm_tmpdir runs in a subshell
 state="$d/state"
 start_private_libvirtd
 pa=$(lv_pool pa)
@@ -93,6 +94,11 @@ qed_image "$pc/m.qed" 16M
 lv_virsh pool-refresh pc >/dev/null
 define_domain dm "$(vol_disk pc m.qed raw vda)"
 dumpxml dm > "$d/dm.before.xml"
+# ... and one whose XML says qed for a qcow2 file.
+lv_run qemu-img create -q -f qcow2 "$pc/q.qcow2" 16M
+lv_virsh pool-refresh pc >/dev/null
+define_domain dq "$(vol_disk pc q.qcow2 qed vda)"
+dumpxml dq > "$d/dq.before.xml"
 dumpxml dx > "$d/dx.before2.xml"
 m_sum=$(md5sum < "$pc/m.qed")
 qemu-img convert -O raw "$pb/top2.qed" "$d/top2.flat"
@@ -104,6 +110,9 @@ grep -q "format mismatch: the domain XML says 'raw', '$pc/m.qed' is qed" \
     "$d/out2"
 [ "$(md5sum < "$pc/m.qed")" = "$m_sum" ]
 dumpxml dm | diff -u "$d/dm.before.xml" -
+grep -q "format mismatch: the domain XML says 'qed', '$pc/q.qcow2' is qcow2" \
+    "$d/out2"
+dumpxml dq | diff -u "$d/dq.before.xml" -
 [ "$(file_format "$pb/top2.qed")" = qcow2 ]
 qemu-img check -f qcow2 "$pb/top2.qed"
 qemu-img compare -F qcow2 "$d/top2.flat" "$pb/top2.qed"

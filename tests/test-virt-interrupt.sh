@@ -18,6 +18,7 @@ source "$abs_top_srcdir/tests/libvirtd.sh"
 source "$abs_top_srcdir/tests/virt-lib.sh"
 
 d=$(vqm_tmpdir)
+cleanup_fn rm -rf "$d"     # vqm_tmpdir runs in a subshell
 start_private_libvirtd
 
 setup ()   # N: pools a$N, b$N and running domain d$N

@@ -15,6 +15,7 @@ source "$abs_top_srcdir/tests/libvirtd.sh"
 source "$abs_top_srcdir/tests/virt-lib.sh"
 
 d=$(vqm_tmpdir)
+cleanup_fn rm -rf "$d"     # vqm_tmpdir runs in a subshell
 start_private_libvirtd
 p1=$(lv_pool p1)
 p2=$(lv_pool p2)

@@ -17,6 +17,7 @@ source "$abs_top_srcdir/tests/libvirtd.sh"
 source "$abs_top_srcdir/tests/virt-lib.sh"
 
 d=$(vqm_tmpdir)
+cleanup_fn rm -rf "$d"     # vqm_tmpdir runs in a subshell
 state="$d/state"
 start_private_libvirtd
 p=$(lv_pool p)
@@ -40,10 +41,14 @@ qemu-system-x86_64 -M none -nodefaults -display none -S \
     -drive if=none,id=d0,file="$p/h.qed",format=qed &
 qpid=$!
 cleanup_fn kill $qpid
+# Wait for its locks (/proc/locks names the inode) without competing
+# for them.
+ino=$(stat -c %i "$p/h.qed")
 for i in $(seq 100); do
-    qemu-img info "$p/h.qed" >/dev/null 2>&1 || break
+    grep -q ":$ino " /proc/locks && break
     sleep 0.1
 done
+grep -q ":$ino " /proc/locks
 lv_virsh start dr
 
 # 1. Without --shutdown: dr skipped, h refused (in use), bad refused

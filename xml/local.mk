@@ -4,4 +4,5 @@ EXTRA_DIST += \
 	xml/report.rng \
 	xml/domain-tcg.xml.in \
 	xml/pool-dir.xml.in \
+	xml/testnode.xml.in \
 	$(NULL)

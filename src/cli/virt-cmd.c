@@ -113,7 +113,8 @@ print_run(FILE *fp, const struct vqm_virt_run *run)
 
     if (run->journal_recovered)
         fprintf(fp, "An interrupted migration was found in the journal: "
-                "finishing it.\n");
+                "%s.\n", dry ? "running without --dry-run finishes it"
+                : "finishing it");
     for (i = 0; i < run->n_warnings; i++)
         fprintf(fp, "warning: %s\n", run->warnings[i]);
 

@@ -127,6 +127,12 @@ int qed_read(struct qed_image *img, uint64_t guest_off, void *buf,
 int qed_table_entry(struct qed_image *img, uint64_t table_offset,
                     uint64_t index, uint64_t *entry, struct vqm_error *err);
 
+/* Forget every cached table chunk.  Call it after the file was written
+ * through another path (the cache never writes and never rereads on
+ * its own).  Never fails.
+ */
+void qed_invalidate_cache(struct qed_image *img);
+
 /* The consistency check (stricter than QEMU's, exact arithmetic). */
 enum qed_problem_kind {
     QED_PROBLEM_CORRUPTION,

@@ -693,13 +693,63 @@ check_copy(struct vqm_vimage *img, struct vqm_error *err)
     return ret;
 }
 
+/* Right after the pivots, give the persistent definition its final form
+ * (libvirt 9.0 rewrote it at the pivot, turning volume disks into file
+ * disks), so that an interruption later in the run does not leave it so.
+ * The usual redefinition after all conversions writes the same XML. */
+static int
+define_now(struct vqm_virt_run *run, struct vqm_vdomain *d, virDomainPtr dom,
+           struct vqm_error *err)
+{
+    CLEANUP_FREE char *xml = NULL;
+    struct vqm_error e = { 0 };
+    virDomainPtr nd;
+    size_t k, i;
+    int seq;
+
+    for (k = 0; k < d->n_disks; k++) {
+        const struct vqm_vimage *img = d->disks[k].image;
+        virStoragePoolPtr p;
+
+        if (!img || !img->live || img->outcome != VQM_OUTCOME_DONE
+            || !img->pool)
+            continue;
+        for (i = 0; i < k; i++)
+            if (d->disks[i].image && d->disks[i].image->pool
+                && strcmp(d->disks[i].image->pool, img->pool) == 0)
+                break;
+        if (i < k)
+            continue;
+        if ((p = virStoragePoolLookupByName(virDomainGetConnect(dom),
+                                            img->pool))) {
+            virStoragePoolRefresh(p, 0);
+            virStoragePoolFree(p);
+        }
+        virResetLastError();
+    }
+    if (vqm_virt_domain_xml(run, d, false, &xml, &e) < 0 || !xml)
+        return 0;        /* the redefinition after the conversions says */
+    if ((seq = vqm_journal_begin(run->journal, "define", d->uuid, d->name,
+                                 NULL, err)) < 0)
+        return -1;
+    nd = virDomainDefineXMLFlags(virDomainGetConnect(dom), xml,
+                                 VIR_DOMAIN_DEFINE_VALIDATE);
+    if (!nd) {
+        vqm_virt_error(&e, VQM_ERR_LIBVIRT, "cannot redefine domain '%s'",
+                       d->name);
+        return vqm_journal_fail(run->journal, seq, e.msg, err);
+    }
+    virDomainFree(nd);
+    return vqm_journal_done(run->journal, seq, err);
+}
+
 int
 vqm_live_execute(struct vqm_virt_run *run, struct vqm_vdomain *d,
                  struct vqm_error *err)
 {
     virDomainPtr dom = virDomainLookupByUUIDString(run->conn, d->uuid);
     bool persistent;
-    size_t k;
+    size_t k, done = 0;
     int ret = 0;
 
     if (!dom || virDomainIsActive(dom) != 1) {
@@ -761,7 +811,10 @@ vqm_live_execute(struct vqm_virt_run *run, struct vqm_vdomain *d,
             img->new_file_size = (uint64_t) st.st_size;
         snprintf(img->note, sizeof img->note, "copied live%s, source kept",
                  img->backing ? " (shallow: backing file kept)" : "");
+        done++;
     }
+    if (ret == 0 && done && persistent && define_now(run, d, dom, err) < 0)
+        ret = -1;
     virDomainFree(dom);
     return ret;
 }

@@ -146,6 +146,9 @@ convert_image(struct vqm_virt_run *run, struct vqm_vimage *img)
         return -1;
     if (res.virtual_size)
         img->virtual_size = res.virtual_size;
+    img->verified = res.verified;
+    if (res.warning[0])
+        snprintf(img->note, sizeof img->note, "%s", res.warning);
     if (img->copy && res.output[0] && strcmp(res.output, img->new_path)) {
         free(img->new_path);
         img->new_path = strdup(res.output);
@@ -189,10 +192,10 @@ rebase_dependents(struct vqm_virt_run *run, struct vqm_vimage *img)
         CLEANUP_FREE char *name = NULL;
         int seq;
 
+        /* In copy mode the source stays: what names it keeps working. */
         if (up->backing != img || up->migrate || !up->format
-            || strcmp(up->format, "qcow2") != 0 || !up->backing_name)
-            continue;
-        if (img->copy && !img->in_scope)
+            || strcmp(up->format, "qcow2") != 0 || !up->backing_name
+            || img->copy)
             continue;
         name = vqm_virt_new_backing_name(up);
         if (!name)
@@ -224,6 +227,11 @@ remove_source(struct vqm_virt_run *run, struct vqm_vimage *img)
     size_t i;
     int seq;
 
+    if (!img->verified) {
+        snprintf(img->note, sizeof img->note, "source kept: the copy was "
+                 "not verified");
+        return 0;
+    }
     for (i = 0; i < run->n_images; i++)
         if (run->images[i]->backing == img && !changed(run->images[i])) {
             snprintf(img->note, sizeof img->note, "source kept: '%s' "
@@ -394,6 +402,7 @@ define_domain(struct vqm_virt_run *run, struct vqm_vdomain *d)
 
  fail_dom:
     d->outcome = VQM_OUTCOME_FAILED;
+    d->define_failed = true;
     snprintf(d->reason, sizeof d->reason, "%s", err.msg);
     for (k = 0; k < d->n_disks; k++)
         if (d->disks[k].outcome == VQM_OUTCOME_DONE)
@@ -535,16 +544,12 @@ vqm_virt_execute(struct vqm_virt_run *run, struct vqm_error *err)
         for (k = 0; k < run->n_domains; k++)
             if (strcmp(run->domains[k].uuid, uuid) == 0)
                 d = &run->domains[k];
-        if (d) {
-            for (k = 0; k < d->n_disks; k++) {
-                const struct vqm_vimage *c;
-                for (c = d->disks[k].image; c; c = c->backing)
-                    if (c->migrate && c->outcome != VQM_OUTCOME_DONE)
-                        pending = true;
-            }
-            if (d->outcome == VQM_OUTCOME_FAILED)
-                pending = true;
-        }
+        /* Pending: images changed under a definition that could not be
+         * rewritten (the marker keeps the hook refusing to start it).
+         * Images that failed or were skipped are unchanged: the domain is
+         * consistent and may start. */
+        if (d && d->define_failed)
+            pending = true;
         if (pending) {
             clean = false;
             continue;

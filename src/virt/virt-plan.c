@@ -965,9 +965,18 @@ decide(struct vqm_virt_run *run)
                 continue;
             }
             if (!dk->has_qed) {
-                snprintf(dk->reason, sizeof dk->reason,
-                         "not QED (%s): left alone",
-                         img->format ? img->format : "unknown");
+                if (img->format && strcmp(xf, img->format) != 0)
+                    snprintf(dk->reason, sizeof dk->reason,
+                             "format mismatch: the domain XML says '%s', "
+                             "'%s' is %s; left alone", xf, img->path,
+                             img->format);
+                else
+                    snprintf(dk->reason, sizeof dk->reason,
+                             "not QED (%s): left alone",
+                             img->format ? img->format : "unknown");
+                /* A disk the XML calls QED is ours to report. */
+                if (strcmp(xf, "qed") == 0 && d->in_scope)
+                    dk->outcome = VQM_OUTCOME_SKIPPED;
                 continue;
             }
             /* The XML's format must be the file's (or the QED it was

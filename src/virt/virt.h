@@ -69,6 +69,7 @@ struct vqm_vimage {
     bool copy;                   /* by copy instead of in place */
     bool converted_before;       /* a previous (interrupted) run did it */
     bool used_by_running;        /* in a running domain's live chain */
+    bool verified;               /* the engine verified the result */
     unsigned depth;              /* 0 = no backing file */
     uint64_t virtual_size;
     uint64_t file_size;          /* before */
@@ -107,6 +108,7 @@ struct vqm_vdomain {
     bool shut_down;              /* we stopped it */
     bool restart_owed;           /* stopped by an interrupted run */
     bool restarted;
+    bool define_failed;          /* images changed, definition not */
     char *xml;                   /* inactive definition (secure) */
     struct vqm_vdisk *disks;
     size_t n_disks;

@@ -34,6 +34,13 @@ trap cleanup EXIT
     echo '#define _GNU_SOURCE 1'
     echo '#define PACKAGE_VERSION "fuzz"'
     echo '#define VQM_STATEDIR "/nonexistent"'
+    echo '#define PACKAGE "virt-qed-migrate"'
+    echo '#define PACKAGE_NAME "virt-qed-migrate"'
+    if [ "$(uname -s)" = Linux ]; then
+        echo '#define HAVE_FALLOCATE 1'
+        echo '#define HAVE_COPY_FILE_RANGE 1'
+        echo '#define HAVE_POSIX_FADVISE 1'
+    fi
     if echo '#include <zlib.h>' | "$cc" -E -x c - >/dev/null 2>&1; then
         echo '#define HAVE_ZLIB 1'
     fi
