@@ -15,3 +15,4 @@ include tests/convert.mk
 include tests/virt.mk
 include tests/hooks.mk
 include tests/docs.mk
+include tests/fuzz.mk

@@ -47,6 +47,13 @@ for b in base.raw:raw base.qcow2:qcow2 base.qed:qed mid.qcow2:qcow2; do
 done
 # QED with -F raw sets the no-probe bit; it is what made "raw" above.
 
+# Output clusters bigger than the QED ones: the unallocated parts of a
+# cluster that also holds data are filled from the backing file.
+overlay big.qed base.raw raw
+virt-qed-migrate --file big.qed --output big.qcow2 --cluster-size 2M --verify
+judge big.qcow2 big.pristine.qed base.raw raw
+test "$(info_field big.qcow2 cluster-size)" = 2097152
+
 # A 610-byte relative name: pre-written into cluster 0 in place.
 long=$(printf './%.0s' $(seq 1 300))base.raw
 test ${#long} = 608

@@ -90,6 +90,39 @@ cp leak.qed leak.pristine.qed
 virt-qed-migrate --file leak.qed
 judge leak.qed leak.pristine.qed
 
+# header_size 2: the L1 table moved to the end of the file, cluster 1
+# (the old L1) now in the header area.
+mkqed hdr.qed 8M -- 'write -P 0x94 0 64k' 'write -z 1M 64k' 'write -P 0x95 6M 64k'
+len=$(stat -c %s hdr.qed)
+dd if=hdr.qed bs=64k skip=1 count=4 status=none >> hdr.qed
+printf '\x02' | dd of=hdr.qed bs=1 seek=12 conv=notrunc status=none
+printf "$(printf '\\x%02x\\x%02x\\x%02x\\x%02x' $((len & 255)) $(((len >> 8) & 255)) $(((len >> 16) & 255)) $(((len >> 24) & 255)))" |
+    dd of=hdr.qed bs=1 seek=40 conv=notrunc status=none
+test "$(od -An -t u4 -j 12 -N 4 hdr.qed | tr -d ' ')" = 2
+cp hdr.qed hdr.pristine.qed
+virt-qed-migrate --file hdr.qed --output hdr.copy.qcow2 --verify
+judge hdr.copy.qcow2 hdr.pristine.qed
+virt-qed-migrate --file hdr.qed --verify=full
+judge hdr.qed hdr.pristine.qed
+
+# A data cluster 17 GiB into a sparse file (4k clusters): the refcount
+# blocks need more than one window, and the zeros it holds are not copied.
+mkqed far.qed 64M -o cluster_size=4k,table_size=2 -- 'write -P 0x96 0 8k'
+l2=$(od -An -t u8 -j 4096 -N 8 --endian=little far.qed | tr -d ' ')
+truncate -s $((17 * 1024 * 1024 * 1024 + 65536)) far.qed
+far=$((17 * 1024 * 1024 * 1024))
+printf "$(for i in 0 1 2 3 4 5 6 7; do printf '\\x%02x' $(((far >> (8 * i)) & 255)); done)" |
+    dd of=far.qed bs=1 seek=$((l2 + 5 * 8)) conv=notrunc status=none
+test "$(od -An -t u8 -j $((l2 + 40)) -N 8 --endian=little far.qed | tr -d ' ')" = "$far"
+cp --sparse=always far.qed far.pristine.qed
+virt-qed-migrate --file far.qed --output far.copy.qcow2 --verify
+judge far.copy.qcow2 far.pristine.qed
+test "$(stat -c %s far.copy.qcow2)" -lt 1000000
+VQM_DEBUG=1 virt-qed-migrate --file far.qed --verify 2> far.debug
+grep 'refcount blocks' far.debug
+judge far.qed far.pristine.qed
+rm -f far.*
+
 # A multi-terabyte sparse image: in place costs only metadata.
 mkqed big.qed 4T -o cluster_size=64k -- 'write -P 0x81 0 64k' \
     'write -P 0x82 2T 1M' 'write -z 3T 64k' 'write -P 0x83 4398046445568 64k'

@@ -60,6 +60,14 @@ tail -1 prog | grep -qx '100/100'
 grep -qvE '^[0-9]+/100$' prog && fail "bad progress line"
 virt-qed-migrate -q --file p.qed --progress=3 3> prog
 tail -1 prog | grep -qx '100/100'
+# -p on a terminal draws a bar ending at 100%.
+if script --version >/dev/null 2>&1; then
+    cp src.qed tty.qed
+    script -qec "virt-qed-migrate -p --file tty.qed" /dev/null > tty.out
+    cat tty.out
+    grep -q '100% \[' tty.out
+    grep -q "converted 'tty.qed' to qcow2 in place" tty.out
+fi
 # -p without a terminal prints no bar.
 cp src.qed p2.qed
 virt-qed-migrate -q -p --file p2.qed > out

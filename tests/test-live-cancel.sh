@@ -22,8 +22,8 @@ wait_copy ()
 {
     local i
     for i in $(seq 200); do
-        lv_virsh blockjob "$1" "$2" --info 2>&1 |
-            grep -q "Block Copy" && return 0
+        lv_virsh blockjob "$1" "$2" --info > "$d/bj.info" 2>&1 || true
+        grep -q "Block Copy" "$d/bj.info" && return 0
         sleep 0.1
     done
     return 1
@@ -60,6 +60,7 @@ virt-qed-migrate --state-dir "$state" --domain lc --live --bandwidth 1 \
 pid=$!
 wait_copy lc vda || { cat "$d"/out* "$d"/err* >&2; false; }
 [ -e "$p/c.qcow2" ]
+grep -q "Bandwidth limit: 1048576 bytes/s" "$d/bj.info"
 kill -INT $pid
 rc=0; wait $pid || rc=$?
 cat "$d/out1" "$d/err1"
@@ -70,11 +71,12 @@ still_on_qed lc "$p/c.qed"
 dumpxml lc | diff -u "$d/before.xml" -
 grep -q "^F	[0-9]*	.*cancelled" "$state/journal"
 
-# 2. The job aborted by someone else.
-virt-qed-migrate --state-dir "$state" --domain lc --live --bandwidth 1 \
+# 2. The job aborted by someone else (and the limit given in bytes).
+virt-qed-migrate --state-dir "$state" --domain lc --live --bandwidth 512K \
     --report "$d/r2.xml" > "$d/out2" 2>&1 &
 pid=$!
 wait_copy lc vda || { cat "$d"/out* "$d"/err* >&2; false; }
+grep -q "Bandwidth limit: 524288 bytes/s" "$d/bj.info"
 lv_virsh blockjob lc vda --abort
 rc=0; wait $pid || rc=$?
 cat "$d/out2"

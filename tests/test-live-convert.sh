@@ -101,6 +101,7 @@ for n in f ov v; do
     qemu-img compare -U -f qed -F qcow2 "$d/$n.orig" "$p/$n.qcow2"
     [ "$(file_format "$p/$n.qcow2")" = qcow2 ]
     qemu-img compare -f qed -F qed "$d/$n.orig" "$p/$n.qed"   # source kept
+    [ "$(stat -c %a:%u:%g "$p/$n.qed")" = "$(stat -c %a:%u:%g "$p/$n.qcow2")" ]
 done
 qemu-img info -U "$p/ov.qcow2" | grep -q "^backing file: .*base.raw"
 qemu-img info -U "$p/ov.qcow2" | grep -q "^backing file format: raw"

@@ -6,6 +6,8 @@
 # tree, same current snapshot) and names the qcow2 file, the guest sees
 # the same data, a revert to the first snapshot runs from the qcow2 base,
 # and a blockcommit of the whole chain into the converted base works.
+# A snapshot with memory state of a running domain: the definition saved
+# in its memory file is rewritten too.
 source "$abs_top_builddir/tests/functions.sh"
 set -e
 set -x
@@ -89,3 +91,23 @@ lv_virsh dumpxml ds | grep -q "<source file='$p/b.qcow2'"
 lv_virsh destroy ds
 qemu-img check "$p/b.qcow2"
 qemu-img compare -F qcow2 "$d/now.raw" "$p/b.qcow2"
+
+# A snapshot of a running domain with its memory state: the definition
+# saved in the memory file is rewritten too.  (The domain runs on the
+# overlay, so it is stopped for the conversion and started again.)
+qed_image "$p/m.qed" 16M
+define_domain dmem "$(file_disk "$p/m.qed" qed vda)"
+start_dom dmem
+lv_virsh snapshot-create-as dmem snm --memspec "file=$p/snm.mem,snapshot=external" \
+    --diskspec "vda,snapshot=external,file=$p/mo.qcow2"
+lv_virsh save-image-dumpxml --security-info "$p/snm.mem" | grep -q "<driver name='qemu' type='qed'/>"
+vqm 0 "$d/out2" --state-dir "$state" --domain dmem --shutdown=1 --force-shutdown
+[ "$(lv_virsh domstate dmem)" = running ]
+lv_virsh save-image-dumpxml --security-info "$p/snm.mem" > "$d/mem.xml"
+! grep -q "type='qed'" "$d/mem.xml"
+new=$(qemu-img info -U --output=json "$p/mo.qcow2" | sed -n 's/.*"backing-filename": "\(.*\)",*$/\1/p' | head -1)
+[ "$(file_format "$new")" = qcow2 ]
+xmllint --xpath "string(/domain/devices/disk/source/@file)" "$d/mem.xml" | grep -qx "$new"
+lv_virsh snapshot-dumpxml dmem snm | xmllint --xpath "string(/domainsnapshot/domain/devices/disk/driver/@type)" - | grep -qx qcow2
+grep -q "	saveimage	$p/snm.mem" "$state"/history/*
+lv_virsh destroy dmem

@@ -119,3 +119,34 @@ lv_virsh destroy d1
 # A second run has nothing left to do.
 run_vqm "$d/out2" 0 --state-dir "$state" --pool p1
 grep -q "0 image(s) converted" "$d/out2"
+
+# One run at a time per state directory.
+requires flock --version
+(
+    flock 9
+    must_fail 1 virt-qed-migrate --state-dir "$state" --pool p2 2> "$d/err"
+) 9> "$state/lock"
+grep -q "another virt-qed-migrate is using the state directory" "$d/err"
+cmp "$d/x.qed.orig" "$p2/x.qed"
+
+# Failures change nothing (no space left, injected with VQM_FAULT): the
+# state directory cannot be written (first write: the domain's active
+# marker), or the conversion itself fails (the fifth write: after the
+# marker, the saved definition and two journal records).  The image and
+# the definition stay as they were, the domain is not left marked active,
+# and the next run does the job.
+VQM_FAULT=write:1:enospc must_fail 1 virt-qed-migrate --state-dir "$state" \
+    --pool p2 > "$d/out3" 2> "$d/err"
+cat "$d/out3" "$d/err"
+grep -q "error: state directory '$state': .*No space left on device" "$d/err"
+grep -q "SKIPPED: not done: the run stopped" "$d/out3"
+VQM_FAULT=write:5:enospc run_vqm "$d/out4" 1 --state-dir "$state" --pool p2
+grep -q "$p2/x.qed: FAILED: .*No space left on device" "$d/out4"
+for f in "$d/out3" "$d/out4"; do
+    cmp "$d/x.qed.orig" "$p2/x.qed"
+    dumpxml d2 | diff -u "$d/d2.before.xml" -
+    [ -z "$(ls "$state/active")" ]
+done
+run_vqm "$d/out5" 0 --state-dir "$state" --pool p2
+qemu-img compare -f qed -F qcow2 "$d/x.qed.orig" "$p2/x.qcow2"
+[ "$(disk_attr d2 vda source/@file)" = "$p2/x.qcow2" ]

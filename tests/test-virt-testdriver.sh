@@ -26,6 +26,7 @@ sums "$d"/a.qed "$d"/b.qed > "$d/sums"
 
 run_vqm "$d/out1" 3 -c "$uri" --all --state-dir "$d/state"
 grep -q "domain t1 (running): SKIPPED: running" "$d/out1"
+grep -q "network disk: left alone" "$d/out1"
 run_vqm "$d/out2" 3 -c "$uri" --all --dry-run --report "$d/dry.xml"
 validate_report "$d/dry.xml"
 grep -q 'dry-run="yes"' "$d/dry.xml"
@@ -34,7 +35,7 @@ md5sum -c "$d/sums"
 run_vqm "$d/out3" 0 -c "$uri" --all --shutdown=5 --state-dir "$d/state" \
     --report "$d/r.xml"
 validate_report "$d/r.xml"
-grep -q "domain t1 (shut off): definition rewritten, started again" \
+grep -q "domain t1 (running): definition rewritten, started again" \
     "$d/out3"
 grep -q "cdrom: left alone" "$d/out3"
 grep -q "new source: tp/b.qcow2" "$d/out3"

@@ -1,9 +1,27 @@
 # tests for src/virt: a private libvirtd per script (tests/libvirtd.sh).
+
+# Domain XML reading and rewriting, no libvirt daemon.
+check_PROGRAMS += tests/unit/test-virt-domxml
+tests_unit_test_virt_domxml_SOURCES = tests/unit/test-virt-domxml.c
+tests_unit_test_virt_domxml_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/src \
+	-I$(top_srcdir)/src/virt $(LIBXML2_CFLAGS)
+tests_unit_test_virt_domxml_LDADD = \
+	src/virt/libvqmvirt.a \
+	src/convert/libvqmconvert.a \
+	src/image/libvqmimage.a \
+	src/qcow2/libvqmqcow2.a \
+	src/qed/libvqmqed.a \
+	src/common/libvqmcommon.a \
+	$(LIBVIRT_LIBS) $(LIBXML2_LIBS) $(ZLIB_LIBS) $(ZSTD_LIBS) -lm \
+	$(NULL)
+
 TESTS += \
+	tests/unit/test-virt-domxml \
 	tests/test-virt-testdriver.sh \
 	tests/test-virt-pool.sh \
 	tests/test-virt-chain.sh \
 	tests/test-virt-running.sh \
+	tests/test-virt-block.sh \
 	tests/test-virt-interrupt.sh \
 	$(NULL)
 EXTRA_DIST += \
@@ -13,5 +31,6 @@ EXTRA_DIST += \
 	tests/test-virt-pool.sh \
 	tests/test-virt-chain.sh \
 	tests/test-virt-running.sh \
+	tests/test-virt-block.sh \
 	tests/test-virt-interrupt.sh \
 	$(NULL)

@@ -145,7 +145,7 @@ vqm_cmd_file(const struct vqm_opts *o)
     if (o->dry_run) {
         if (res.mode == VQM_CONVERT_IN_PLACE) {
             human_size(res.metadata_bytes, sz, sizeof sz);
-            printf("would convert '%s' to qcow2 in place (%s of new "
+            printf("would convert '%s' to qcow2 in place (at most %s of new "
                    "metadata)\n", o->file, sz);
         } else {
             printf("would convert '%s' to qcow2 by copy into '%s'%s%s\n",

@@ -124,7 +124,7 @@ print_run(FILE *fp, const struct vqm_virt_run *run)
         if (!d->in_scope && !d->involved && d->outcome == VQM_OUTCOME_NONE)
             continue;
         fprintf(fp, "domain %s (%s%s%s):", d->name,
-                d->active ? "running" : "shut off",
+                d->active || d->shut_down ? "running" : "shut off",
                 d->persistent ? "" : ", transient",
                 d->managed_save ? ", managed save" : "");
         switch (d->outcome) {

@@ -384,6 +384,7 @@ conv_copy(struct conv *c, const char *output, struct vqm_error *err)
     struct stat st;
     char dirbuf[PATH_MAX], basebuf[PATH_MAX], tmpname[PATH_MAX] = "";
     char procpath[64];
+    char name[QCOW2_MAX_BACKING_NAME + 1];
     const char *dir, *base, *method = getenv("VQM_COPY_METHOD");
     int out_fd = -1, ret = -1;
     bool linked = false;
@@ -469,8 +470,7 @@ conv_copy(struct conv *c, const char *output, struct vqm_error *err)
     so.cluster_bits = p->qcb;
     so.size = p->size;
     if (c->bname) {
-        /* The writer wants a NUL-terminated name. */
-        static char name[QCOW2_MAX_BACKING_NAME + 1];
+        /* The writer wants a NUL-terminated name (it copies it). */
         if (c->bname_len > QCOW2_MAX_BACKING_NAME) {
             vqm_error_set(err, VQM_ERR_UNSUPPORTED,
                           "'%s': the backing file name is %zu bytes long, "

@@ -1,15 +1,18 @@
 /* virt-qed-migrate: in-place conversion (formats.md 3.1 to 3.6).
  *
- * Data clusters stay where they are.  The qcow2 L2 tables, L1, refcount
- * table and refcount blocks are written past the end of the file (a
- * region no QED table references), made durable, then checked against
+ * Data clusters stay where they are.  The qcow2 metadata goes past the
+ * end of the file (a region no QED table references): the L1, the
+ * refcount table and the refcount blocks, sized for an upper bound of
+ * the L2 tables (the fixed point of 3.4), then the L2 tables themselves,
+ * written in one pass over the QED map that also collects the data
+ * clusters' refcounts.  Everything is made durable, then checked against
  * the QED tables; only then is sector 0 switched with one aligned
  * 512-byte write (the commit), made durable in turn.  After the commit
  * the old QED tables are free clusters; their space is punched out.
  * Invariant: until the commit the file is the untouched QED plus
  * unreferenced clusters at its end (a valid QED with leaks); after it,
- * a complete qcow2.  Memory: the qcow2 L1, one L2 table, and a window of
- * at most REFCOUNT_WINDOW bytes of refcount blocks.
+ * a complete qcow2.  Memory: the qcow2 L1, a batch of L2 tables, and a
+ * window of at most REFCOUNT_WINDOW bytes of refcount blocks.
  */
 #include <config.h>
 
@@ -59,54 +62,23 @@ ip_init(struct ip *ip, struct conv *c)
     ip->size = c->info->image_size;
 }
 
-/* Pass 1: how many qcow2 L2 tables are needed (ranges with an entry).
- * When rc is given (refcount blocks covering host clusters [0, rc_hi)),
- * the data clusters' refcounts are set there on the way; *rc_miss tells
- * whether some data cluster lay beyond and a second pass is needed.
+/* An upper bound of the qcow2 L2 tables: each valid QED L2 table maps a
+ * whole number of qcow2 L2 ranges (both spans are powers of two, the
+ * QED one the bigger).
  */
-static int
-count_l2(struct ip *ip, uint8_t *rc, uint64_t rc_hi, bool *rc_miss,
-         struct vqm_error *err)
+static uint64_t
+l2_bound(struct ip *ip)
 {
-    uint64_t off = 0, last = UINT64_MAX;
-    struct qed_extent e;
+    const struct qed_info *info = ip->c->info;
+    uint64_t qed_span = info->table_entries * info->cluster_size;
+    uint64_t factor = qed_span / ip->span, l1e, n;
 
-    ip->n_l2 = 0;
-    while (off < ip->size) {
-        if (qed_extent_at(ip->c->qed, off, 0, &e, err) < 0)
-            return -1;
-        if (e.length == 0)
-            return vqm_error_set(err, VQM_ERR_INTERNAL, "empty extent");
-        if (e.kind != QED_EXTENT_UNALLOCATED) {
-            uint64_t r0 = e.offset / ip->span;
-            uint64_t r1 = (e.offset + e.length - 1) / ip->span;
-            if (last != UINT64_MAX && r0 <= last)
-                r0 = last + 1;
-            if (r1 >= r0)
-                ip->n_l2 += r1 - r0 + 1;
-            if (last == UINT64_MAX || r1 > last)
-                last = r1;
-        }
-        if (rc && e.kind == QED_EXTENT_DATA) {
-            uint64_t n = vqm_div_round_up(e.length, ip->qcs);
-            uint64_t h0 = e.host_offset / ip->qcs, k;
-
-            if (h0 + n > rc_hi) {
-                *rc_miss = true;
-            } else {
-                for (k = h0; k < h0 + n; k++) {
-                    if (vqm_ld_be16(rc + 2 * k))
-                        return vqm_error_set(err, VQM_ERR_CORRUPT,
-                                             "'%s': host cluster %" PRIu64
-                                             " referenced twice",
-                                             ip->c->path, k);
-                    vqm_st_be16(rc + 2 * k, 1);
-                }
-            }
-        }
-        off = e.offset + e.length;
-    }
-    return 0;
+    l1e = qcow2w_l1_entries(ip->size, ip->qcb);
+    if (factor == 0)
+        factor = 1;
+    if (vqm_mul_overflow(ip->c->check.l2_tables, factor, &n) || n > l1e)
+        n = l1e;
+    return n;
 }
 
 /* Where the backing name goes: 0 = inline in the commit sector, else an
@@ -209,10 +181,8 @@ conv_inplace_plan(struct conv *c, char *reason, size_t reasonlen,
         return 0;
     }
     ip_init(&ip, c);
-    if (count_l2(&ip, NULL, 0, NULL, err) < 0)
-        return -1;
-    if (qcow2w_layout_compute(ip_base(&ip), ip.qcb, ip.size, ip.n_l2,
-                              &ip.lay, &e2) < 0) {
+    if (qcow2w_layout_compute_order(ip_base(&ip), ip.qcb, ip.size,
+                                    l2_bound(&ip), true, &ip.lay, &e2) < 0) {
         if (e2.code != VQM_ERR_UNSUPPORTED) {
             if (err)
                 *err = e2;
@@ -247,12 +217,16 @@ ip_write(struct conv *c, const void *buf, size_t len, uint64_t off,
     return vqm_pwrite_full(c->fd, buf, len, off, c->path, err);
 }
 
-/* Pass 2: build and write the L2 tables in order, fill the L1. */
+/* The one pass over the QED map: build the L2 tables in guest order and
+ * write them (in batches) from lay.l2_offset on, fill the L1, and set the
+ * data clusters' refcounts in rc (blocks covering host clusters
+ * [0, rc_hi)), or note in *rc_miss that some lie beyond.  Sets n_l2.
+ */
 static int
-write_l2(struct ip *ip, uint64_t *l1, struct vqm_error *err)
+write_l2(struct ip *ip, uint64_t *l1, uint8_t *rc, uint64_t rc_hi,
+         bool *rc_miss, struct vqm_error *err)
 {
     struct conv *c = ip->c;
-    uint64_t cs = c->info->cluster_size;
     uint64_t off = 0, cur = UINT64_MAX, idx = 0, nbatch = 0, batch_start = 0;
     size_t batch_max = L2_BATCH > ip->qcs ? L2_BATCH / ip->qcs : 1;
     CLEANUP_FREE uint8_t *batch = malloc(batch_max * ip->qcs);
@@ -266,6 +240,8 @@ write_l2(struct ip *ip, uint64_t *l1, struct vqm_error *err)
 
         if (qed_extent_at(c->qed, off, 0, &e, err) < 0)
             return -1;
+        if (e.length == 0)
+            return vqm_error_set(err, VQM_ERR_INTERNAL, "empty extent");
         end = e.offset + e.length;
         if (e.kind == QED_EXTENT_UNALLOCATED) {
             off = end;
@@ -288,7 +264,8 @@ write_l2(struct ip *ip, uint64_t *l1, struct vqm_error *err)
                 }
                 if (idx >= ip->lay.n_l2)
                     return vqm_error_set(err, VQM_ERR_INTERNAL,
-                                         "more L2 tables than counted");
+                                         "'%s': more qcow2 L2 tables than "
+                                         "the QED tables allow", c->path);
                 l2 = batch + nbatch * ip->qcs;
                 memset(l2, 0, ip->qcs);
                 l1[r] = (ip->lay.l2_offset + idx * ip->qcs) |
@@ -297,23 +274,33 @@ write_l2(struct ip *ip, uint64_t *l1, struct vqm_error *err)
                 nbatch++;
                 cur = r;
             }
-            if (e.kind == QED_EXTENT_ZERO)
+            if (e.kind == QED_EXTENT_ZERO) {
                 entry = QCOW2_OFLAG_ZERO;
-            else
-                entry = (e.host_offset + (g - e.offset)) | QCOW2_OFLAG_COPIED;
-            (void) cs;
+            } else {
+                uint64_t host = e.host_offset + (g - e.offset);
+                uint64_t h = host / ip->qcs;
+
+                entry = host | QCOW2_OFLAG_COPIED;
+                if (rc && h < rc_hi) {
+                    if (vqm_ld_be16(rc + 2 * h))
+                        return vqm_error_set(err, VQM_ERR_CORRUPT,
+                                             "'%s': host cluster %" PRIu64
+                                             " referenced twice", c->path, h);
+                    vqm_st_be16(rc + 2 * h, 1);
+                } else if (rc) {
+                    *rc_miss = true;
+                }
+            }
             vqm_st_be64(l2 + 8 * ((g / ip->qcs) % ip->l2e), entry);
         }
         off = end;
     }
-    if (idx != ip->lay.n_l2)
-        return vqm_error_set(err, VQM_ERR_INTERNAL,
-                             "fewer L2 tables than counted");
     if (nbatch && ip_write(c, batch, nbatch * ip->qcs,
                            ip->lay.l2_offset + batch_start * ip->qcs,
                            err) < 0)
         return -1;
     conv_progress(c, nbatch);
+    ip->n_l2 = idx;
     return 0;
 }
 
@@ -531,32 +518,9 @@ conv_inplace(struct conv *c, struct vqm_error *err)
     int ret = -1;
 
     ip_init(&ip, c);
-    /* Refcounts of the data clusters are collected while counting when
-     * one window of blocks covers the whole new file (the usual case).
-     */
-    {
-        struct qcow2w_layout upper;
-        uint64_t l1e = qcow2w_l1_entries(ip.size, ip.qcb);
-
-        struct vqm_error e2 = { 0 };
-
-        if (qcow2w_layout_compute(ip_base(&ip), ip.qcb, ip.size, l1e,
-                                  &upper, &e2) == 0 &&
-            upper.rb * ip.qcs <= REFCOUNT_WINDOW) {
-            pre_blocks = upper.rb;
-            pre = calloc(pre_blocks, ip.qcs);
-            if (!pre)
-                return vqm_error_set_errno(err, ENOMEM, "refcount blocks");
-        }
-    }
-    if (count_l2(&ip, pre, pre_blocks * ip.qcs / 2, &pre_miss, err) < 0 ||
-        qcow2w_layout_compute(ip_base(&ip), ip.qcb, ip.size, ip.n_l2,
-                              &ip.lay, err) < 0)
+    if (qcow2w_layout_compute_order(ip_base(&ip), ip.qcb, ip.size,
+                                    l2_bound(&ip), true, &ip.lay, err) < 0)
         return -1;
-    if (pre_miss) {
-        free(pre);
-        pre = NULL;
-    }
     fill_header(&ip, &h);
     h.backing_name_offset = 0;
     if (place_name(&ip, &h, &ip.name_off, reason, sizeof reason))
@@ -565,12 +529,7 @@ conv_inplace(struct conv *c, struct vqm_error *err)
     fill_header(&ip, &h);
     if (qcow2w_header_build(&h, sector, sizeof sector, err) < 0)
         return -1;
-    c->res->metadata_bytes = ip.lay.end - ip.lay.base;
     c->progress_total = ip.lay.n_l2 + ip.lay.rb + 4;
-    vqm_debug("in place: qcow2 cluster %" PRIu64 ", base %" PRIu64
-              ", %" PRIu64 " L2, %" PRIu64 " L1 clusters, %" PRIu64
-              " refcount blocks, end %" PRIu64, ip.qcs, ip.lay.base,
-              ip.lay.n_l2, ip.lay.n_l1, ip.lay.rb, ip.lay.end);
 
     if (c->o->verify_full && c->chain &&
         conv_hash_image(c->chain, &hash_before, err) < 0)
@@ -579,10 +538,32 @@ conv_inplace(struct conv *c, struct vqm_error *err)
     l1 = calloc(ip.lay.n_l1 * ip.qcs / 8, 8);
     if (!l1)
         return vqm_error_set_errno(err, ENOMEM, "L1 table");
+    /* The data clusters' refcounts are collected in the same pass when
+     * one window of blocks covers the whole new file (the usual case).
+     */
+    if (ip.lay.rb * ip.qcs <= REFCOUNT_WINDOW) {
+        pre_blocks = ip.lay.rb;
+        pre = calloc(pre_blocks, ip.qcs);
+        if (!pre)
+            return vqm_error_set_errno(err, ENOMEM, "refcount blocks");
+    }
 
     /* Step 3: the new metadata past the end of the file. */
-    if (write_l2(&ip, l1, err) < 0)
+    if (write_l2(&ip, l1, pre, pre_blocks * ip.lay.rb_entries, &pre_miss,
+                 err) < 0)
         goto fail;
+    if (pre_miss) {
+        free(pre);
+        pre = NULL;
+    }
+    ip.lay.end = ip.lay.l2_offset + ip.n_l2 * ip.qcs;
+    c->progress_total = c->progress_done + ip.lay.rb + 4;
+    c->res->metadata_bytes = ip.lay.end - ip.lay.base;
+    vqm_debug("in place: qcow2 cluster %" PRIu64 ", base %" PRIu64
+              ", %" PRIu64 " L1 clusters, %" PRIu64 " refcount blocks, %"
+              PRIu64 " L2 tables (bound %" PRIu64 "), end %" PRIu64,
+              ip.qcs, ip.lay.base, ip.lay.n_l1, ip.lay.rb, ip.n_l2,
+              ip.lay.n_l2, ip.lay.end);
     buf = malloc(ip.lay.n_l1 * ip.qcs);
     if (!buf) {
         vqm_error_set_errno(err, ENOMEM, "L1 table");
@@ -640,30 +621,28 @@ conv_inplace(struct conv *c, struct vqm_error *err)
         punch_old_tables(&ip);
     conv_progress(c, 1);
 
-    if (c->o->verify_full) {
+    if (c->o->verify_full && c->chain) {
         struct vqm_image *img = NULL;
+        int r;
 
+        /* The guest data through the new qcow2, against the hash taken
+         * through the QED before anything was written.
+         */
         if (vqm_image_open(c->path, "qcow2", true, &c->o->policy, &img,
                            err) < 0)
             goto fail;
-        if (!c->chain) {
-            /* No backing: hash the QED side is no longer possible; the
-             * map check above stands for it.
-             */
-            vqm_image_close(img);
-        } else {
-            int r = conv_hash_image(img, &hash_after, err);
-            vqm_image_close(img);
-            if (r < 0)
-                goto fail;
-            if (hash_after != hash_before) {
-                vqm_error_set(err, VQM_ERR_INTERNAL, "verification failed: "
-                              "the guest data of '%s' changed", c->path);
-                goto fail;
-            }
+        r = conv_hash_image(img, &hash_after, err);
+        vqm_image_close(img);
+        if (r < 0)
+            goto fail;
+        if (hash_after != hash_before) {
+            vqm_error_set(err, VQM_ERR_INTERNAL, "verification failed: "
+                          "the guest data of '%s' changed", c->path);
+            goto fail;
         }
         c->res->verified = true;
     }
+    conv_progress(c, c->progress_total);
     ret = 0;
     return ret;
 

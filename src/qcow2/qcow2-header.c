@@ -126,6 +126,15 @@ qcow2w_layout_compute(uint64_t base, unsigned cluster_bits, uint64_t size,
                       uint64_t n_l2, struct qcow2w_layout *lay,
                       struct vqm_error *err)
 {
+    return qcow2w_layout_compute_order(base, cluster_bits, size, n_l2, false,
+                                       lay, err);
+}
+
+int
+qcow2w_layout_compute_order(uint64_t base, unsigned cluster_bits,
+                            uint64_t size, uint64_t n_l2, bool l2_last,
+                            struct qcow2w_layout *lay, struct vqm_error *err)
+{
     uint64_t cs = 1ULL << cluster_bits;
     uint64_t l1_entries, n_l1, rb = 0, rt = 0, total, prev_rb, prev_rt;
     uint64_t rbe = cs * 8 / (1u << QCOW2_REFCOUNT_ORDER);
@@ -173,11 +182,19 @@ qcow2w_layout_compute(uint64_t base, unsigned cluster_bits, uint64_t size,
     lay->rb = rb;
     lay->rt = rt;
     lay->rb_entries = rbe;
-    lay->l2_offset = base;
-    lay->l1_offset = base + n_l2 * cs;
-    lay->rt_offset = lay->l1_offset + n_l1 * cs;
-    lay->rb_offset = lay->rt_offset + rt * cs;
-    lay->end = lay->rb_offset + rb * cs;
+    if (l2_last) {
+        lay->l1_offset = base;
+        lay->rt_offset = lay->l1_offset + n_l1 * cs;
+        lay->rb_offset = lay->rt_offset + rt * cs;
+        lay->l2_offset = lay->rb_offset + rb * cs;
+        lay->end = lay->l2_offset + n_l2 * cs;
+    } else {
+        lay->l2_offset = base;
+        lay->l1_offset = base + n_l2 * cs;
+        lay->rt_offset = lay->l1_offset + n_l1 * cs;
+        lay->rb_offset = lay->rt_offset + rt * cs;
+        lay->end = lay->rb_offset + rb * cs;
+    }
     if (lay->end >= QCOW2_MAX_HOST_OFFSET)
         return vqm_error_set(err, VQM_ERR_UNSUPPORTED,
                              "qcow2 host offsets must stay below 2^56");

@@ -563,7 +563,7 @@ qcow2w_stream_finish(struct qcow2w_stream *s, struct vqm_error *err)
         vqm_pwrite_full(s->fd, buf, s->cs, 0, s->path, err) < 0)
         goto out;
     s->meta_bytes += s->cs;
-    if (vqm_sync(s->fd, 1, s->path, err) < 0)
+    if (vqm_sync(s->fd, 0, s->path, err) < 0)
         goto out;
     ret = 0;
     goto out;

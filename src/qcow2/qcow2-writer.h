@@ -97,6 +97,16 @@ int qcow2w_layout_compute(uint64_t base, unsigned cluster_bits,
                           uint64_t size, uint64_t n_l2,
                           struct qcow2w_layout *lay, struct vqm_error *err);
 
+/* Same, in the order L1, refcount table, refcount blocks, L2 tables
+ * (l2_last) when n_l2 is only an upper bound: the L2 tables can then be
+ * written as they are built, and the refcount blocks, sized for the
+ * bound, cover however many are used.  The caller lowers n_l2 and end.
+ */
+int qcow2w_layout_compute_order(uint64_t base, unsigned cluster_bits,
+                                uint64_t size, uint64_t n_l2, bool l2_last,
+                                struct qcow2w_layout *lay,
+                                struct vqm_error *err);
+
 /* L1 entries needed for a guest size. */
 uint64_t qcow2w_l1_entries(uint64_t size, unsigned cluster_bits);
 
@@ -145,7 +155,7 @@ int qcow2w_stream_zero(struct qcow2w_stream *s, uint64_t g, uint64_t n,
                        struct vqm_error *err);
 
 /* Write the last L2 table, the L1, the refcount blocks and table, then
- * the header, and fsync.  After this the file is a complete qcow2.
+ * the header, and fdatasync.  After this the file is a complete qcow2.
  */
 int qcow2w_stream_finish(struct qcow2w_stream *s, struct vqm_error *err);
 

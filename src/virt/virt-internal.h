@@ -80,6 +80,8 @@ char *vqm_journal_saved_xml_path(const char *dir, const char *uuid);
 int vqm_journal_set_active(struct vqm_journal *j, const char *uuid,
                            bool on, struct vqm_error *err);
 const char *vqm_journal_dir(const struct vqm_journal *j);
+/* The message of the last failed journal write. */
+const char *vqm_journal_last_error(const struct vqm_journal *j);
 /* Remove the active markers of every domain whose migration is not
  * unfinished (left by a run interrupted after it finished a domain). */
 void vqm_journal_sweep_active(struct vqm_journal *j);

@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,6 +47,7 @@ struct vqm_journal {
     size_t n;
     int next_seq;
     unsigned written;             /* records written by this run */
+    char last_error[1024];        /* why the last record failed */
     int kill_at;
 };
 
@@ -150,7 +152,8 @@ parse_line(struct vqm_journal *j, char *line)
         for (k = 0; k < 3; k++)
             r->a[k] = f[3 + k] ? unescape(f[3 + k], strlen(f[3 + k]))
                 : strdup("");
-        if (r->seq >= j->next_seq)
+        /* A damaged huge number must not make the next ones overflow. */
+        if (r->seq >= j->next_seq && r->seq < INT_MAX / 2)
             j->next_seq = r->seq + 1;
     } else if (strcmp(f[0], "D") == 0) {
         if ((r = find_seq(j, atoi(f[1]))))
@@ -328,6 +331,12 @@ vqm_journal_found(const struct vqm_journal *j)
 }
 
 const char *
+vqm_journal_last_error(const struct vqm_journal *j)
+{
+    return j->last_error[0] ? j->last_error : "unknown error";
+}
+
+const char *
 vqm_journal_dir(const struct vqm_journal *j)
 {
     return j->dir;
@@ -362,8 +371,11 @@ append(struct vqm_journal *j, const char *kind, int seq, const char *step,
     fputc('\n', fp);
     fclose(fp);
     if (vqm_pwrite_full(j->fd, buf, len, 0, j->path, err) < 0
-        || vqm_sync(j->fd, 0, j->path, err) < 0)
-        return vqm_error_prefix(err, "journal");
+        || vqm_sync(j->fd, 0, j->path, err) < 0) {
+        if (err)
+            snprintf(j->last_error, sizeof j->last_error, "%s", err->msg);
+        return -1;
+    }
     j->written++;
     if (j->kill_at > 0 && j->written == (unsigned) j->kill_at)
         raise(SIGKILL);
@@ -591,9 +603,12 @@ vqm_journal_set_active(struct vqm_journal *j, const char *uuid, bool on,
         return vqm_error_set_errno(err, errno, "cannot create '%s'", path);
     len = snprintf(buf, sizeof buf, "%ld\n", (long) getpid());
     if (vqm_pwrite_full(fd, buf, (size_t) len, 0, path, err) < 0
-        || vqm_sync(fd, 0, path, err) < 0)
+        || vqm_sync(fd, 0, path, err) < 0
+        || vqm_sync_dir(path, err) < 0) {
+        unlink(path);
         return -1;
-    return vqm_sync_dir(path, err);
+    }
+    return 0;
 }
 
 void

@@ -265,7 +265,7 @@ vqm_live_qemu_has_qed(const char *emulator)
     ssize_t r;
     int fds[2], status, ret = -1;
     pid_t pid;
-    char *line, *p;
+    char *line, *p, *save = NULL;
 
     if (!emulator || pipe2(fds, O_CLOEXEC) < 0)
         return -1;
@@ -283,11 +283,21 @@ vqm_live_qemu_has_qed(const char *emulator)
     }
     posix_spawn_file_actions_destroy(&fa);
     close(fds[1]);
-    while (len < sizeof buf - 1
-           && ((r = read(fds[0], buf + len, sizeof buf - 1 - len)) > 0
-               || (r < 0 && errno == EINTR)))
-        if (r > 0)
+    /* Read to the end (a full pipe would block the child forever), keep
+     * the start. */
+    for (;;) {
+        char scratch[4096];
+        bool room = len < sizeof buf - 1;
+
+        r = room ? read(fds[0], buf + len, sizeof buf - 1 - len)
+            : read(fds[0], scratch, sizeof scratch);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        if (room)
             len += (size_t) r;
+    }
     close(fds[0]);
     buf[len] = '\0';
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
@@ -300,8 +310,8 @@ vqm_live_qemu_has_qed(const char *emulator)
     if ((p = strchr(line, '\n')))
         *p = '\0';
     ret = 0;
-    for (p = strtok(line + strlen("Supported formats:"), " \t"); p;
-         p = strtok(NULL, " \t"))
+    for (p = strtok_r(line + strlen("Supported formats:"), " \t", &save); p;
+         p = strtok_r(NULL, " \t", &save))
         if (strcmp(p, "qed") == 0)
             ret = 1;
     return ret;
@@ -446,7 +456,9 @@ vqm_live_plan(struct vqm_virt_run *run)
         if (!run->opts.live || !d->in_scope || !qed || d->active)
             continue;
         {
-            CLEANUP_FREE char *emu = d->xml ? emulator_of(d->xml) : NULL;
+            /* The emulator of a remote host cannot be asked from here. */
+            CLEANUP_FREE char *emu = d->xml && !run->remote
+                ? emulator_of(d->xml) : NULL;
             int has = emu ? vqm_live_qemu_has_qed(emu) : -1;
 
             if (has == 0)
@@ -743,6 +755,24 @@ define_now(struct vqm_virt_run *run, struct vqm_vdomain *d, virDomainPtr dom,
     return vqm_journal_done(run->journal, seq, err);
 }
 
+/* QEMU created the copy (mode 0600, the daemon's user): give it the
+ * source's mode, owner and group, as the conversion engine does, so that
+ * whoever could use the QED file can use the qcow2 one.  Best effort. */
+static void
+copy_ownership(struct vqm_vimage *img)
+{
+    struct stat src, dst;
+
+    if (stat(img->cur_path, &src) < 0 || stat(img->new_path, &dst) < 0)
+        return;
+    if ((src.st_uid != dst.st_uid || src.st_gid != dst.st_gid)
+        && chown(img->new_path, src.st_uid, src.st_gid) < 0)
+        vqm_debug("cannot chown '%s': %m", img->new_path);
+    if ((src.st_mode & 07777) != (dst.st_mode & 07777)
+        && chmod(img->new_path, src.st_mode & 07777) < 0)
+        vqm_debug("cannot chmod '%s': %m", img->new_path);
+}
+
 int
 vqm_live_execute(struct vqm_virt_run *run, struct vqm_vdomain *d,
                  struct vqm_error *err)
@@ -807,6 +837,11 @@ vqm_live_execute(struct vqm_virt_run *run, struct vqm_vdomain *d,
             break;
         }
         img->outcome = VQM_OUTCOME_DONE;
+        /* QEMU mirrored every write and pivoted; check_copy() checked
+         * the header.  (The data may differ from the QED file: the guest
+         * went on writing.)  That is what --remove-source needs. */
+        img->verified = true;
+        copy_ownership(img);
         if (stat(img->new_path, &st) == 0)
             img->new_file_size = (uint64_t) st.st_size;
         snprintf(img->note, sizeof img->note, "copied live%s, source kept",

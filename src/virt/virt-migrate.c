@@ -445,6 +445,29 @@ set_file_size(struct vqm_vimage *img)
         img->new_file_size = (uint64_t) st.st_size;
 }
 
+/* The run stops early: what was planned is not done, and the markers of
+ * domains without an unfinished migration go. */
+static void
+abandon(struct vqm_virt_run *run)
+{
+    size_t i;
+
+    for (i = 0; i < run->n_images; i++)
+        if (run->images[i]->outcome == VQM_OUTCOME_PLANNED) {
+            run->images[i]->outcome = VQM_OUTCOME_SKIPPED;
+            snprintf(run->images[i]->reason, sizeof run->images[i]->reason,
+                     "not done: the run stopped");
+        }
+    for (i = 0; i < run->n_domains; i++)
+        if (run->domains[i].outcome == VQM_OUTCOME_PLANNED) {
+            run->domains[i].outcome = VQM_OUTCOME_SKIPPED;
+            snprintf(run->domains[i].reason, sizeof run->domains[i].reason,
+                     "not done: the run stopped");
+        }
+    if (run->journal)
+        vqm_journal_sweep_active(run->journal);
+}
+
 int
 vqm_virt_execute(struct vqm_virt_run *run, struct vqm_error *err)
 {
@@ -453,12 +476,21 @@ vqm_virt_execute(struct vqm_virt_run *run, struct vqm_error *err)
     const char **unfinished;
     bool clean = true;
 
-    /* 1. Stop the running domains we were asked to stop. */
-    for (i = 0; i < run->n_domains; i++)
-        if (run->domains[i].needs_shutdown
-            && run->domains[i].outcome != VQM_OUTCOME_SKIPPED
-            && stop_domain(run, &run->domains[i]) < 0)
+    /* 1. Stop the running domains we were asked to stop, when something
+     * of theirs is still to be converted. */
+    for (i = 0; i < run->n_domains; i++) {
+        struct vqm_vdomain *d = &run->domains[i];
+        bool work = false;
+        size_t k;
+        const struct vqm_vimage *c;
+
+        for (k = 0; k < d->n_disks; k++)
+            for (c = d->disks[k].image; c; c = c->backing)
+                work |= c->convert && c->outcome == VQM_OUTCOME_PLANNED;
+        if (d->needs_shutdown && work && d->outcome != VQM_OUTCOME_SKIPPED
+            && stop_domain(run, d) < 0)
             goto journal_error;
+    }
     vqm_virt_propagate_blocks(run);
     vqm_virt_mark_affected(run);
 
@@ -470,14 +502,14 @@ vqm_virt_execute(struct vqm_virt_run *run, struct vqm_error *err)
         if (!d->affected || d->outcome == VQM_OUTCOME_SKIPPED)
             continue;
         if (vqm_journal_set_active(j, d->uuid, true, err) < 0)
-            return -1;
+            goto state_error;
         if (vqm_journal_migrating(j, d->uuid))
             continue;            /* keep the definition saved before */
         if (vqm_journal_save_xml(j, d->uuid, d->xml, err) < 0)
-            return -1;
+            goto state_error;
         seq = vqm_journal_begin(j, "migrate", d->uuid, d->name, NULL, err);
         if (seq < 0)
-            return -1;
+            goto state_error;
     }
 
     /* 3. Images, bases first. */
@@ -557,10 +589,13 @@ vqm_virt_execute(struct vqm_virt_run *run, struct vqm_error *err)
         {
             int seq = vqm_journal_begin(j, "migrate", uuid,
                                         d ? d->name : "", NULL, err);
-            if (seq < 0 || vqm_journal_done(j, seq, err) < 0
-                || vqm_journal_set_active(j, uuid, false, err) < 0) {
+            if (seq < 0 || vqm_journal_done(j, seq, err) < 0) {
                 free(unfinished);
-                return -1;
+                goto journal_error;
+            }
+            if (vqm_journal_set_active(j, uuid, false, err) < 0) {
+                free(unfinished);
+                goto state_error;
             }
         }
     }
@@ -581,11 +616,18 @@ vqm_virt_execute(struct vqm_virt_run *run, struct vqm_error *err)
     }
     return 0;
 
+ state_error:
+    run->end = vqm_now();
+    abandon(run);
+    return vqm_error_prefix(err, "state directory '%s'",
+                            run->opts.state_dir);
+
  journal_error:
     run->end = vqm_now();
-    return vqm_error_set(err, VQM_ERR_IO, "the journal in '%s' cannot be "
-                         "written: stopped (run the same command again to "
-                         "finish)", run->opts.state_dir);
+    abandon(run);
+    return vqm_error_set(err, VQM_ERR_IO, "journal: %s: stopped (run the "
+                         "same command again to finish)",
+                         vqm_journal_last_error(j));
 }
 
 int

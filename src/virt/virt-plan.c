@@ -1309,13 +1309,12 @@ vqm_virt_plan(const struct vqm_virt_opts *opts, struct vqm_virt_run **out,
         run->opts.state_dir = VQM_STATEDIR;
 
     if (opts->dry_run) {
-        /* A dry run works on a read-only connection; fall back to a
-         * normal one so that secure XML and pool refresh work too. */
-        run->conn = virConnectOpen(opts->uri);
-        if (!run->conn) {
-            run->conn = virConnectOpenReadOnly(opts->uri);
-            read_only = true;
-        }
+        /* A dry run changes nothing: a read-only connection is enough
+         * (no secure XML, no pool refresh), and all some users have. */
+        run->conn = virConnectOpenReadOnly(opts->uri);
+        read_only = run->conn != NULL;
+        if (!run->conn)
+            run->conn = virConnectOpen(opts->uri);
     } else {
         run->conn = virConnectOpen(opts->uri);
     }

@@ -102,7 +102,9 @@ write_domain(xmlTextWriterPtr w, const struct vqm_vdomain *d)
     W(xmlTextWriterStartElement(w, BAD_CAST "domain"));
     W(attr_s(w, "name", d->name));
     W(attr_s(w, "uuid", d->uuid));
-    W(attr_s(w, "state", d->active ? "running" : "shut-off"));
+    /* the state before the run */
+    W(attr_s(w, "state", d->active || d->shut_down ? "running"
+             : "shut-off"));
     W(attr_s(w, "persistent", d->persistent ? "yes" : "no"));
     if (d->managed_save)
         W(attr_s(w, "managed-save", "yes"));

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# run-fuzzers.sh SECONDS: build every tests/fuzz/fuzz-*.c with libFuzzer
-# and ASan/UBSan, make a seed corpus with qemu-img/qemu-io, and run each
+# run-fuzzers.sh SECONDS [TARGET...]: build every tests/fuzz/fuzz-*.c
+# (or only the TARGETs named, e.g. fuzz-domxml) with libFuzzer and
+# ASan/UBSan, make a seed corpus (tests/fuzz/make-seeds*.sh), and run each
 # target for SECONDS / (number of targets) seconds.  Exits non-zero if
 # any target crashes (the crashing input is kept and its path printed).
 #
@@ -8,10 +9,15 @@
 # it needs in comment lines at its top:
 #   /* fuzz-sources: src/qed/*.c src/common/*.c */   (globs, from the top)
 #   /* fuzz-libs: -lz */                             (optional)
-#   /* fuzz-seeds: qed */                            (optional: qed, qcow2)
+#   /* fuzz-pkgs: libxml-2.0 */                      (optional: pkg-config)
+#   /* fuzz-seeds: qed */                            (optional: qed, qcow2,
+#                                                     domxml, journal, hook)
+#   /* fuzz-dict: tests/fuzz/xml.dict */             (optional, from the top)
+#   /* fuzz-args: -close_fd_mask=3 */                (optional libFuzzer flags)
 set -e
 
 seconds=${1:-60}
+[ $# -eq 0 ] || shift
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cc=${CLANG:-clang}
 
@@ -48,11 +54,21 @@ trap cleanup EXIT
         echo '#define HAVE_ZSTD 1'
     fi
 } > "$tmp/config.h"
+# The generated installation paths (hooks/local.mk).
+mkdir -p "$tmp/hooks"
+echo '#define VQM_HOOK_CONF "/nonexistent/hook.conf"' > "$tmp/hooks/hook-paths.h"
 
-"$top/tests/fuzz/make-seeds.sh" "$tmp/seeds" >/dev/null
+for s in "$top"/tests/fuzz/make-seeds*.sh; do
+    "$s" "$tmp/seeds" >/dev/null
+done
 
 cd "$top"
-targets=(tests/fuzz/fuzz-*.c)
+if [ $# -gt 0 ]; then
+    targets=()
+    for t in "$@"; do targets+=("tests/fuzz/${t%.c}.c"); done
+else
+    targets=(tests/fuzz/fuzz-*.c)
+fi
 n=${#targets[@]}
 per=$(( seconds / n ))
 [ "$per" -ge 1 ] || per=1
@@ -67,6 +83,20 @@ for t in "${targets[@]}"; do
     # shellcheck disable=SC2207
     libs=($(sed -n 's|^/\* fuzz-libs: \(.*\) \*/$|\1|p' "$t"))
     seeds=$(sed -n 's|^/\* fuzz-seeds: \(.*\) \*/$|\1|p' "$t")
+    pkgs=$(sed -n 's|^/\* fuzz-pkgs: \(.*\) \*/$|\1|p' "$t")
+    dict=$(sed -n 's|^/\* fuzz-dict: \(.*\) \*/$|\1|p' "$t")
+    # shellcheck disable=SC2207
+    args=($(sed -n 's|^/\* fuzz-args: \(.*\) \*/$|\1|p' "$t"))
+    pkgflags=()
+    if [ -n "$pkgs" ]; then
+        # shellcheck disable=SC2207,SC2086
+        if ! pkgflags=($(pkg-config --cflags --libs $pkgs)); then
+            echo "run-fuzzers: $t: pkg-config $pkgs failed" >&2
+            status=1
+            continue
+        fi
+    fi
+    if [ -n "$dict" ]; then args+=(-dict="$top/$dict"); fi
     if [ ${#srcs[@]} -eq 0 ]; then
         echo "run-fuzzers: $t has no fuzz-sources line" >&2
         status=1
@@ -76,7 +106,8 @@ for t in "${targets[@]}"; do
     if ! "$cc" -g -O1 -std=gnu11 -Wno-comment \
             -fsanitize=fuzzer,address,undefined \
             -fno-sanitize-recover=all "${incs[@]}" -include "$tmp/config.h" \
-            -o "$tmp/$name" "$t" "${srcs[@]}" "${libs[@]}"; then
+            -o "$tmp/$name" "$t" "${srcs[@]}" "${libs[@]}" \
+            "${pkgflags[@]}"; then
         echo "run-fuzzers: $name: build failed" >&2
         status=1
         continue
@@ -92,7 +123,7 @@ for t in "${targets[@]}"; do
     if ! ( cd "$tmp" &&
            "./$name" -max_total_time="$per" -timeout=20 -rss_limit_mb=2048 \
                -max_len=1048576 -print_final_stats=1 \
-               -artifact_prefix="$tmp/$name-" \
+               -artifact_prefix="$tmp/$name-" "${args[@]}" \
                "$tmp/corpus-$name" "${dirs[@]}" ) > "$tmp/$name.log" 2>&1
     then
         tail -60 "$tmp/$name.log" >&2

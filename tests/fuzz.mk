@@ -1,0 +1,61 @@
+# tests: fuzz targets of the text parsers (domain XML, journal, hook),
+# built with the normal compiler and a replay main() and run over their
+# seeds and mutations (tests/test-fuzz-xml-corpus.sh).  The libFuzzer
+# builds are made by tests/fuzz/run-fuzzers.sh.
+# (Their first lines hold "fuzz-sources: src/.../*.c": -Wno-comment.)
+
+check_PROGRAMS += \
+	tests/fuzz/fuzz-domxml-replay \
+	tests/fuzz/fuzz-journal-replay \
+	tests/fuzz/fuzz-hook-replay \
+	$(NULL)
+
+tests_fuzz_fuzz_domxml_replay_SOURCES = \
+	tests/fuzz/fuzz-domxml.c \
+	tests/fuzz/fuzz-common.h \
+	tests/fuzz/replay-main.c \
+	$(NULL)
+tests_fuzz_fuzz_domxml_replay_CPPFLAGS = $(AM_CPPFLAGS) \
+	-I$(top_srcdir)/src -I$(top_srcdir)/src/virt $(LIBXML2_CFLAGS)
+tests_fuzz_fuzz_domxml_replay_CFLAGS = $(AM_CFLAGS) -Wno-comment
+tests_fuzz_fuzz_domxml_replay_LDADD = \
+	src/virt/libvqmvirt.a \
+	src/common/libvqmcommon.a \
+	$(LIBXML2_LIBS) \
+	$(NULL)
+
+tests_fuzz_fuzz_journal_replay_SOURCES = \
+	tests/fuzz/fuzz-journal.c \
+	tests/fuzz/fuzz-common.h \
+	tests/fuzz/replay-main.c \
+	$(NULL)
+tests_fuzz_fuzz_journal_replay_CPPFLAGS = $(AM_CPPFLAGS) \
+	-I$(top_srcdir)/src -I$(top_srcdir)/src/virt
+tests_fuzz_fuzz_journal_replay_CFLAGS = $(AM_CFLAGS) -Wno-comment
+tests_fuzz_fuzz_journal_replay_LDADD = \
+	src/virt/libvqmvirt.a \
+	src/common/libvqmcommon.a \
+	$(NULL)
+
+# fuzz-hook.c includes src/cli/hook-cmd.c (its parsers are static).
+tests_fuzz_fuzz_hook_replay_SOURCES = \
+	tests/fuzz/fuzz-hook.c \
+	tests/fuzz/fuzz-common.h \
+	tests/fuzz/replay-main.c \
+	$(NULL)
+tests_fuzz_fuzz_hook_replay_CPPFLAGS = $(AM_CPPFLAGS) \
+	-I$(top_srcdir)/src -I$(top_srcdir)/src/cli \
+	$(LIBVIRT_CFLAGS) $(LIBXML2_CFLAGS)
+tests_fuzz_fuzz_hook_replay_CFLAGS = $(AM_CFLAGS) -Wno-comment
+tests_fuzz_fuzz_hook_replay_LDADD = \
+	src/qed/libvqmqed.a \
+	src/common/libvqmcommon.a \
+	$(LIBVIRT_LIBS) $(LIBXML2_LIBS) \
+	$(NULL)
+
+TESTS += tests/test-fuzz-xml-corpus.sh
+EXTRA_DIST += \
+	tests/test-fuzz-xml-corpus.sh \
+	tests/fuzz/make-seeds-xml.sh \
+	tests/fuzz/xml.dict \
+	$(NULL)

@@ -1,0 +1,244 @@
+/* fuzz-sources: src/qed/*.c src/common/*.c */
+/* fuzz-pkgs: libvirt libxml-2.0 */
+/* fuzz-seeds: hook domxml */
+/* fuzz-dict: tests/fuzz/xml.dict */
+/* fuzz-args: -max_len=65536 -close_fd_mask=3 */
+/* virt-qed-migrate: libFuzzer target for the libvirt hook's parsers
+ * (src/cli/hook-cmd.c, included here: its functions are static).
+ *
+ * The input is a hook.conf, a line "%%", then the domain XML libvirt
+ * passes on stdin (without the "%%" line, the whole input is tried as
+ * both).  The configuration is loaded (conf_load), the XML parsed
+ * (domain_parse: the disks and backing layers it names are classified
+ * by their headers), the "prepare" decision is taken (op_prepare: only
+ * messages, no libvirt) and the migrate/restore filter rewrites the XML
+ * (filter_domain, write_xml), whose output must parse as a <domain>.
+ * The worker of convert-on-stop (op_release) is never started.
+ *
+ * The scratch directory ("/vqmfuzz/" in inputs) holds still.qed (QED),
+ * inplace.qed (qcow2 under a QED name), renamed.qcow2 (without
+ * renamed.qed), raw.img, fifo.qed (a FIFO) and state/active/<uuid> (a
+ * migration in progress).
+ */
+#include <config.h>
+
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <syslog.h>
+
+/* No system log from the fuzzer. */
+#undef syslog
+#define syslog(...) fuzz_syslog(__VA_ARGS__)
+static void fuzz_syslog(int prio, const char *fmt, ...);
+
+#include "cli/hook-cmd.c"
+#include "fuzz-common.h"
+
+#define BUSY_UUID "2a7c1e44-0b8d-4f3e-9d6a-5e1f7c3b9a20"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static void
+fuzz_syslog(int prio, const char *fmt, ...)
+{
+    (void) prio;
+    (void) fmt;
+}
+
+/* Called by main.c in the program; only vqm_cmd_hook uses it. */
+void
+vqm_report_error(const char *fmt, ...)
+{
+    (void) fmt;
+}
+
+static void
+le32(unsigned char *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (unsigned char) (v >> (8 * i));
+}
+
+static void
+le64(unsigned char *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (unsigned char) (v >> (8 * i));
+}
+
+static int out_fd = -1;
+
+static void
+setup(void)
+{
+    static unsigned char qed[8192], qcow2[512];
+    char path[512];
+
+    unsetenv("VQM_HOOK_DOMAIN");
+    unsetenv("VQM_DEBUG");
+    xmlInitParser();
+    /* A 1 MiB QED image: 4 KiB clusters, one-cluster tables, empty L1. */
+    le32(qed, QED_MAGIC);
+    le32(qed + 4, 4096);
+    le32(qed + 8, 1);
+    le32(qed + 12, 1);
+    le64(qed + 40, 4096);
+    le64(qed + 48, 1024 * 1024);
+    memcpy(qcow2, "QFI\xfb\0\0\0\3", 8);
+    fuzz_scratch();
+    fuzz_write("still.qed", qed, sizeof qed);
+    fuzz_write("inplace.qed", qcow2, sizeof qcow2);
+    fuzz_write("renamed.qcow2", qcow2, sizeof qcow2);
+    fuzz_write("raw.img", qed + 4096, 4096);
+    snprintf(path, sizeof path, "%s/fifo.qed", fuzz_dir);
+    if (mkfifo(path, 0600) < 0)
+        abort();
+    fuzz_mkdir("state");
+    fuzz_mkdir("state/active");
+    fuzz_write("state/active/" BUSY_UUID, "1\n", 2);
+    out_fd = memfd_create("fuzz-hook-out", MFD_CLOEXEC);
+    if (out_fd < 0)
+        abort();
+}
+
+static void
+check_conf(const struct hook_conf *c)
+{
+    if (c->policy > POLICY_INVALID
+        || (c->policy == POLICY_INVALID && !c->problem[0])
+        || !c->uri || !c->state_dir || c->state_dir[0] != '/'
+        || (c->log && c->log[0] && c->log[0] != '/')
+        || c->timeout < 1 || c->timeout > 3600) {
+        fprintf(stderr, "fuzz: conf_load gave an impossible result\n");
+        abort();
+    }
+    (void) policy_name(c->policy);
+}
+
+/* The filter: write_xml prints on stdout; catch it, it must be XML. */
+static void
+filter(struct hook_domain *d, const char *in, size_t inlen)
+{
+    struct vqm_error err = { 0 };
+    int saved;
+    off_t len;
+    char *buf;
+    xmlDocPtr doc;
+
+    if (filter_domain(d) == 0)
+        return;
+    fflush(stdout);
+    saved = dup(STDOUT_FILENO);
+    if (saved < 0 || ftruncate(out_fd, 0) < 0
+        || lseek(out_fd, 0, SEEK_SET) < 0
+        || dup2(out_fd, STDOUT_FILENO) < 0)
+        abort();
+    if (write_xml(d->doc, &err) < 0) {
+        fprintf(stderr, "fuzz: write_xml: %s\n", err.msg);
+        abort();
+    }
+    if (dup2(saved, STDOUT_FILENO) < 0)
+        abort();
+    close(saved);
+    len = lseek(out_fd, 0, SEEK_END);
+    buf = malloc((size_t) len + 1);
+    if (len <= 0 || !buf || pread(out_fd, buf, (size_t) len, 0) != len)
+        abort();
+    buf[len] = '\0';
+    fuzz_check_secret(in, inlen, buf);
+    doc = xmlReadMemory(buf, (int) len, "out.xml", NULL,
+                        XML_PARSE_NONET | XML_PARSE_NOERROR
+                        | XML_PARSE_NOWARNING);
+    if (!doc || !xmlDocGetRootElement(doc)
+        || strcmp((const char *) xmlDocGetRootElement(doc)->name,
+                  "domain") != 0) {
+        fprintf(stderr, "fuzz: the filter printed no <domain>:\n%s\n", buf);
+        abort();
+    }
+    xmlFreeDoc(doc);
+    free(buf);
+}
+
+static void
+domain(const struct hook_conf *c, const char *xml, size_t len,
+       const char *in, size_t inlen)
+{
+    struct hook_domain d;
+    struct vqm_error err = { 0 };
+    char marker[PATH_MAX + 64];
+    size_t i, n;
+    char *list;
+    int ret;
+
+    if (domain_parse(xml, len, &d, &err) < 0) {
+        if (!err.msg[0])
+            abort();
+        domain_free(&d);
+        return;
+    }
+    fuzz_check_secret(in, inlen, d.name);
+    if (!d.name || (d.uuid && !uuid_valid(d.uuid))
+        || d.ndisks > HOOK_MAX_DISKS)
+        abort();
+    for (i = 0; i < d.ndisks; i++) {
+        fuzz_check_secret(in, inlen, d.disks[i].path);
+        fuzz_check_secret(in, inlen, d.disks[i].claimed);
+        fuzz_check_secret(in, inlen, d.disks[i].target);
+    }
+    n = count_qed(&d);
+    list = qed_list(&d);
+    if (n > 0 && (!list || !*list))
+        abort();
+    free(list);
+
+    /* prepare:begin refuses exactly a busy domain and, by policy, QED. */
+    ret = op_prepare(c, &d);
+    if ((ret == VQM_EXIT_FAILED)
+        != ((d.uuid && domain_busy(c, d.uuid, marker, sizeof marker))
+            || (n > 0 && (c->policy == POLICY_DENY
+                          || c->policy == POLICY_INVALID)))) {
+        fprintf(stderr, "fuzz: prepare returned %d (policy %s, %zu QED)\n",
+                ret, policy_name(c->policy), n);
+        abort();
+    }
+    if (c->policy != POLICY_CONVERT_ON_STOP
+        && op_release(c, &d) != VQM_EXIT_OK)
+        abort();
+
+    filter(&d, in, inlen);
+    domain_free(&d);
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    struct hook_conf c;
+    char conf_path[512];
+    size_t len, conf_len, xml_off;
+    char *text, *sep;
+
+    if (out_fd < 0)
+        setup();
+    text = fuzz_expand(data, size, &len);
+
+    /* hook.conf, "%%", domain XML. */
+    if (len >= 3 && memcmp(text, "%%\n", 3) == 0) {
+        conf_len = 0;
+        xml_off = 3;
+    } else if ((sep = memmem(text, len, "\n%%\n", 4))) {
+        conf_len = (size_t) (sep - text) + 1;
+        xml_off = conf_len + 3;
+    } else {
+        conf_len = len;
+        xml_off = 0;
+    }
+    fuzz_write("hook.conf", text, conf_len);
+    snprintf(conf_path, sizeof conf_path, "%s/hook.conf", fuzz_dir);
+    if (conf_load(&c, conf_path, NULL) < 0)
+        abort();
+    check_conf(&c);
+    domain(&c, text + xml_off, len - xml_off, text, len);
+    conf_free(&c);
+    free(text);
+    return 0;
+}
