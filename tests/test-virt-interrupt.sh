@@ -86,3 +86,48 @@ while :; do
 done
 # Every step was interrupted once.
 [ $n -gt 10 ] || [ -n "${VQM_TEST_FIRST_STEP:-}" ]
+
+# Copy mode: the same, for a volume disk copied to a new qcow2 beside
+# the QED, which stays (no --remove-source).
+setup_copy ()   # N: pool c$N, domain e$N
+{
+    local n=$1 pc
+    pc=$(lv_pool c$n)
+    qed_image "$pc/w.qed" 8M
+    cp --sparse=always "$pc/w.qed" "$d/w$n.orig"
+    lv_virsh pool-refresh c$n >/dev/null
+    define_domain e$n "$(vol_disk c$n w.qed qed vda)"
+    dumpxml e$n > "$d/e$n.before.xml"
+}
+
+check_copy ()   # N
+{
+    local n=$1 pc="$LVROOT/pools/c$1" uuid
+    cmp "$d/w$n.orig" "$pc/w.qed"
+    qemu-img check -f qcow2 "$pc/w.qcow2"
+    qemu-img compare -f qed -F qcow2 "$d/w$n.orig" "$pc/w.qcow2"
+    sed -e "s|type='qed'|type='qcow2'|" -e "s|volume='w.qed'|volume='w.qcow2'|" \
+        "$d/e$n.before.xml" | diff -u - <(dumpxml e$n)
+    uuid=$(lv_virsh domuuid e$n)
+    [ ! -e "$d/cstate$n/active/$uuid" ]
+    [ ! -e "$d/cstate$n/journal" ]
+    diff -u "$d/e$n.before.xml" "$d/cstate$n/domains/$uuid.xml"
+}
+
+n=1
+while :; do
+    [ $n -le 30 ] || fail "the copy run never completed"
+    setup_copy $n
+    rc=0
+    VQM_TEST_KILL_AT_STEP=$n virt-qed-migrate --state-dir "$d/cstate$n" \
+        --pool c$n --copy -q || rc=$?
+    if [ $rc = 0 ]; then
+        check_copy $n
+        break
+    fi
+    [ $rc = 137 ] || fail "copy run killed at step $n exited $rc"
+    run_vqm "$d/cout$n" 0 --state-dir "$d/cstate$n" --pool c$n --copy
+    check_copy $n
+    n=$((n + 1))
+done
+[ $n -gt 4 ]

@@ -34,6 +34,7 @@
 
 #define REFCOUNT_WINDOW (8u << 20)
 #define L2_BATCH (1u << 20)
+#define VERIFY_L1_CHUNK (1u << 20)
 
 /* Geometry shared by the passes. */
 struct ip {
@@ -386,16 +387,22 @@ verify_map(struct ip *ip, struct vqm_error *err)
     struct conv *c = ip->c;
     uint64_t cs = c->info->cluster_size;
     uint64_t nclusters = vqm_div_round_up(ip->size, ip->qcs), r, j;
-    CLEANUP_FREE uint8_t *l1 = malloc(ip->lay.n_l1 * ip->qcs);
+    uint64_t per = VERIFY_L1_CHUNK / 8;
+    CLEANUP_FREE uint8_t *l1 = malloc(VERIFY_L1_CHUNK);
     CLEANUP_FREE uint8_t *l2 = malloc(ip->qcs);
 
     if (!l1 || !l2)
         return vqm_error_set_errno(err, ENOMEM, "verify");
-    if (vqm_pread_full(c->fd, l1, ip->lay.n_l1 * ip->qcs, ip->lay.l1_offset,
-                       0, c->path, err) < 0)
-        return -1;
     for (r = 0; r < ip->lay.l1_size; r++) {
-        uint64_t l1e = vqm_ld_be64(l1 + 8 * r), g0 = r * ip->l2e;
+        uint64_t l1e, g0 = r * ip->l2e;
+
+        if (r % per == 0) {
+            uint64_t n = ip->lay.l1_size - r < per ? ip->lay.l1_size - r : per;
+            if (vqm_pread_full(c->fd, l1, n * 8, ip->lay.l1_offset + r * 8,
+                               0, c->path, err) < 0)
+                return -1;
+        }
+        l1e = vqm_ld_be64(l1 + 8 * (r % per));
 
         if (l1e == 0) {
             struct qed_extent e;
@@ -564,17 +571,16 @@ conv_inplace(struct conv *c, struct vqm_error *err)
               PRIu64 " L2 tables (bound %" PRIu64 "), end %" PRIu64,
               ip.qcs, ip.lay.base, ip.lay.n_l1, ip.lay.rb, ip.n_l2,
               ip.lay.n_l2, ip.lay.end);
-    buf = malloc(ip.lay.n_l1 * ip.qcs);
-    if (!buf) {
-        vqm_error_set_errno(err, ENOMEM, "L1 table");
-        goto fail;
-    }
-    memset(buf, 0, ip.lay.n_l1 * ip.qcs);
+    /* The L1, converted to big-endian where it is (up to 32 MiB: no
+     * second copy), then freed.
+     */
     for (i = 0; i < ip.lay.l1_size; i++)
-        vqm_st_be64(buf + 8 * i, l1[i]);
-    if (ip_write(c, buf, ip.lay.n_l1 * ip.qcs, ip.lay.l1_offset, err) < 0)
+        if (l1[i])                      /* untouched pages stay unmapped */
+            vqm_st_be64(&l1[i], l1[i]);
+    if (ip_write(c, l1, ip.lay.n_l1 * ip.qcs, ip.lay.l1_offset, err) < 0)
         goto fail;
-    free(buf);
+    free(l1);
+    l1 = NULL;
     buf = calloc(ip.lay.rt, ip.qcs);
     if (!buf) {
         vqm_error_set_errno(err, ENOMEM, "refcount table");

@@ -216,6 +216,35 @@ static const char *const system_dirs[] = {
     "/etc", "/proc", "/sys", "/boot", "/root", "/run", "/dev",
 };
 
+/* A backing file under a system tree is still followed when it lies in
+ * the top image's own directory (or a trusted directory) and that
+ * directory is strictly inside the system tree: images kept in
+ * /root/vms may use /root/vms/base.img, but never /root/.ssh or /etc.
+ */
+static bool
+inside_own_tree(const char *real, const char *sysdir, const char *top_path,
+                const struct vqm_chain_policy *pol)
+{
+    char *d = dir_of(top_path);
+    char *rd = d ? realpath(d, NULL) : NULL;
+    bool ok = false;
+    size_t i;
+
+    if (rd && strlen(rd) > strlen(sysdir) && path_under(rd, sysdir) &&
+        path_under(real, rd))
+        ok = true;
+    for (i = 0; !ok && pol && i < pol->n_trusted_dirs; i++) {
+        char *t = realpath(pol->trusted_dirs[i], NULL);
+        if (t && strlen(t) > strlen(sysdir) && path_under(t, sysdir) &&
+            path_under(real, t))
+            ok = true;
+        free(t);
+    }
+    free(d);
+    free(rd);
+    return ok;
+}
+
 /* Vet the backing name of child; on success *resolved is the path to
  * open (malloc'ed).  VQM_ERR_REFUSED for policy refusals. */
 static int
@@ -268,7 +297,8 @@ vet_backing(const struct vqm_image *child, const char *top_path,
     }
     if (!device_ok) {
         for (i = 0; i < sizeof system_dirs / sizeof system_dirs[0]; i++) {
-            if (path_under(real, system_dirs[i])) {
+            if (path_under(real, system_dirs[i]) &&
+                !inside_own_tree(real, system_dirs[i], top_path, pol)) {
                 vqm_error_set(err, VQM_ERR_REFUSED, "backing file '%s' of "
                               "'%s' is refused: '%s' is under %s", name,
                               child->path, real, system_dirs[i]);

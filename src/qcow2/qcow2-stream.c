@@ -134,7 +134,10 @@ qcow2w_stream_open(int fd, const char *path,
     s->path = strdup(path);
     s->backing_name = o->backing_name ? strdup(o->backing_name) : NULL;
     s->backing_format = o->backing_format ? strdup(o->backing_format) : NULL;
-    s->l1 = calloc(l1e ? l1e : 1, 8);
+    /* Whole clusters, so that finish can write it after converting the
+     * entries in place (no second copy of an L1 of up to 32 MiB).
+     */
+    s->l1 = calloc(vqm_div_round_up(l1e ? l1e * 8 : 8, s->cs), s->cs);
     s->l2 = calloc(s->l2_entries, 8);
     s->rb = calloc(s->rbe, 2);
     s->cbuf = o->compress ? malloc(s->cs) : NULL;
@@ -497,18 +500,16 @@ qcow2w_stream_finish(struct qcow2w_stream *s, struct vqm_error *err)
                              "qcow2 file '%s' too big for its refcount "
                              "table", s->path);
 
-    /* L1 at P. */
-    buf = calloc(n_l1, s->cs);
-    if (!buf)
-        return vqm_error_set_errno(err, ENOMEM, "qcow2 writer");
+    /* L1 at P, converted to big-endian where it is (the writer is done
+     * with it).
+     */
     for (i = 0; i < s->l1_size; i++)
-        vqm_st_be64(buf + 8 * i, s->l1[i]);
-    if (vqm_pwrite_full(s->fd, buf, n_l1 * s->cs, P * s->cs, s->path,
+        if (s->l1[i])                   /* untouched pages stay unmapped */
+            vqm_st_be64(&s->l1[i], s->l1[i]);
+    if (vqm_pwrite_full(s->fd, s->l1, n_l1 * s->cs, P * s->cs, s->path,
                         err) < 0)
         goto out;
     s->meta_bytes += n_l1 * s->cs;
-    free(buf);
-    buf = NULL;
 
     /* Refcount blocks of ranges c..last at P + n_l1 + rt. */
     rc = calloc(s->rbe, 2);

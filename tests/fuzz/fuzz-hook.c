@@ -15,21 +15,27 @@
  * (filter_domain, write_xml), whose output must parse as a <domain>.
  * The worker of convert-on-stop (op_release) is never started.
  *
- * The scratch directory ("/vqmfuzz/" in inputs) holds still.qed (QED),
+ * Files are only opened below the scratch directory ("/vqmfuzz/" in
+ * inputs; other paths look missing), which holds still.qed (QED),
  * inplace.qed (qcow2 under a QED name), renamed.qcow2 (without
  * renamed.qed), raw.img, fifo.qed (a FIFO) and state/active/<uuid> (a
  * migration in progress).
  */
 #include <config.h>
 
+#include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <syslog.h>
 
-/* No system log from the fuzzer. */
+/* No system log from the fuzzer, and no file outside the scratch
+ * directory opened (an input may name any device node). */
 #undef syslog
 #define syslog(...) fuzz_syslog(__VA_ARGS__)
 static void fuzz_syslog(int prio, const char *fmt, ...);
+#undef open
+#define open(...) fuzz_open(__VA_ARGS__)
+static int fuzz_open(const char *path, int flags, ...);
 
 #include "cli/hook-cmd.c"
 #include "fuzz-common.h"
@@ -43,6 +49,28 @@ fuzz_syslog(int prio, const char *fmt, ...)
 {
     (void) prio;
     (void) fmt;
+}
+
+static int
+fuzz_open(const char *path, int flags, ...)
+{
+    size_t dl = strlen(fuzz_dir);
+    mode_t mode = 0;
+    va_list ap;
+
+    if (flags & O_CREAT) {
+        va_start(ap, flags);
+        mode = (mode_t) va_arg(ap, int);
+        va_end(ap);
+    }
+    if (!dl || strncmp(path, fuzz_dir, dl) != 0 || path[dl] != '/'
+        || strstr(path, "/../") || strstr(path, "/./")) {
+        errno = ENOENT;
+        return -1;
+    }
+#undef open
+    return open(path, flags, mode);
+#define open(...) fuzz_open(__VA_ARGS__)
 }
 
 /* Called by main.c in the program; only vqm_cmd_hook uses it. */
@@ -77,7 +105,8 @@ setup(void)
     unsetenv("VQM_HOOK_DOMAIN");
     unsetenv("VQM_DEBUG");
     xmlInitParser();
-    /* A 1 MiB QED image: 4 KiB clusters, one-cluster tables, empty L1. */
+    /* A 1 MiB QED image, byte for byte what "qemu-img create -f qed -o
+     * cluster_size=4k,table_size=1" writes: an empty L1 table. */
     le32(qed, QED_MAGIC);
     le32(qed + 4, 4096);
     le32(qed + 8, 1);
