@@ -14,6 +14,8 @@ set -x
 requires timeout --version
 
 d=$(vqm_tmpdir)
+# The targets' scratch directories go here too (removed even after a crash).
+export TMPDIR="$d"
 "$abs_top_srcdir/tests/fuzz/make-seeds-xml.sh" "$d/seeds"
 
 # mutate KIND: variants of every seed of KIND in $d/mut-KIND.

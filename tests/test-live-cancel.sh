@@ -3,7 +3,8 @@
 # someone else (virsh blockjob --abort), or the tool killed outright.
 # Each time the domain keeps running on its QED disk, the partial copy is
 # removed (or, after a kill, removed by the next run, which finishes the
-# job), and the journal says what happened.
+# job), and the journal says what happened.  Then writes during a copy
+# (through QEMU's monitor, as a guest would) end up in the qcow2 file.
 source "$abs_top_builddir/tests/functions.sh"
 set -e
 set -x
@@ -110,3 +111,26 @@ qemu-img compare -U -f qed -F qcow2 "$d/c.orig" "$p/c.qcow2"
 [ -z "$(ls "$state/active")" ]
 lv_virsh destroy lc
 qemu-img check -f qcow2 "$p/c.qcow2"
+
+# 4. Writes during the copy reach the copy.
+lv_run qemu-img create -q -f qed "$p/w.qed" 32M
+lv_run qemu-io -f qed -c "write -P 0x4b 0 24M" "$p/w.qed" >/dev/null
+cp --sparse=always "$p/w.qed" "$d/w.expected"
+qemu-io -f qed -c "write -P 0x99 28M 1M" -c "write -P 0x11 0 64k" \
+    "$d/w.expected" >/dev/null
+define_domain lw "$(file_disk "$p/w.qed" qed vda)"
+start_dom lw
+virt-qed-migrate --state-dir "$state" --domain lw --live --bandwidth 1 \
+    > "$d/out6" 2>&1 &
+pid=$!
+wait_copy lw vda || { cat "$d/out6" >&2; false; }
+lv_virsh qemu-monitor-command --hmp lw 'qemu-io -d /machine/peripheral/virtio-disk0/virtio-backend "write -P 0x99 28M 1M"'
+lv_virsh qemu-monitor-command --hmp lw 'qemu-io -d /machine/peripheral/virtio-disk0/virtio-backend "write -P 0x11 0 64k"'
+lv_virsh blockjob lw vda --bandwidth 0         # then let it finish
+rc=0; wait $pid || rc=$?
+cat "$d/out6"
+[ $rc = 0 ]
+[ "$(disk_attr lw vda source/@file)" = "$p/w.qcow2" ]
+qemu-img compare -U -f qed -F qcow2 "$d/w.expected" "$p/w.qcow2"
+lv_virsh destroy lw
+qemu-img check -f qcow2 "$p/w.qcow2"

@@ -45,7 +45,7 @@ for dom in lf lv; do
 done
 
 # Dry run: the plan says live copy, nothing changes.
-vqm 0 "$d/dry" --state-dir "$state" --domain lf --domain lv --live --dry-run
+run_vqm "$d/dry" 0 --state-dir "$state" --domain lf --domain lv --live --dry-run
 grep -q "disks copied live while it runs" "$d/dry"
 grep -q "$p/f.qed: qed -> qcow2 live copy, new name $p/f.qcow2" "$d/dry"
 grep -q "$p/v.qed: qed -> qcow2 live copy, new name $p/v.qcow2" "$d/dry"
@@ -59,7 +59,7 @@ must_fail 3 virt-qed-migrate --state-dir "$state" --domain lv > "$d/out0"
 grep -q "running: not converted under QEMU" "$d/out0"
 
 # The live conversion.
-vqm 0 "$d/out" --state-dir "$state" --domain lf --domain lv --live \
+run_vqm "$d/out" 0 --state-dir "$state" --domain lf --domain lv --live \
     --bandwidth 64 --report "$d/r.xml"
 validate_report "$d/r.xml"
 grep -q "Summary: 3 image(s) converted, 2 domain definition(s) rewritten, 0 skipped, 0 failed; everything in scope is qcow2" "$d/out"
@@ -162,7 +162,7 @@ grep -q "	define	" "$state/journal"
 [ "$(disk_attr lk vda @type)" = volume ]
 [ "$(disk_attr lk vda source/@volume)" = k.qcow2 ]
 [ -n "$(ls "$state/active")" ]
-vqm 0 "$d/out-k" --state-dir "$state" --domain lk --live
+run_vqm "$d/out-k" 0 --state-dir "$state" --domain lk --live
 [ ! -e "$state/journal" ]
 [ -z "$(ls "$state/active")" ]
 [ "$(disk_attr lk vda source/@volume)" = k.qcow2 ]

@@ -38,7 +38,7 @@ lv_domain_xml dn "$(file_disk "$p/n.qed" qed vda)" |
     sed "s|<emulator>.*</emulator>|<emulator>$LVROOT/qemu-noqed</emulator>|" > "$d/dn.xml"
 lv_virsh define "$d/dn.xml" >/dev/null
 
-vqm 0 "$d/out" --state-dir "$state" --domain ds --domain dn --live
+run_vqm "$d/out" 0 --state-dir "$state" --domain ds --domain dn --live
 grep -q "^warning: domain 'ds' is not running: converted offline" "$d/out"
 grep -q "^warning: domain 'dn' is not running (its QEMU '$LVROOT/qemu-noqed' has no QED driver, so it cannot run from its QED disks): converted offline" "$d/out"
 for n in s n; do

@@ -41,10 +41,10 @@ dumpxml ds > "$d/before.xml"
 lv_virsh snapshot-dumpxml --security-info ds sn1 > "$d/sn1.before.xml"
 lv_virsh snapshot-dumpxml --security-info ds sn2 > "$d/sn2.before.xml"
 
-vqm 0 "$d/dry" --state-dir "$state" --domain ds --dry-run
+run_vqm "$d/dry" 0 --state-dir "$state" --domain ds --dry-run
 grep -q "domain 'ds': 2 snapshot(s) naming its QED disks will be redefined" "$d/dry"
 
-vqm 0 "$d/out" --state-dir "$state" --domain ds --report "$d/r.xml"
+run_vqm "$d/out" 0 --state-dir "$state" --domain ds --report "$d/r.xml"
 validate_report "$d/r.xml"
 [ "$(file_format "$p/b.qcow2")" = qcow2 ]
 [ ! -e "$p/b.qed" ]
@@ -101,7 +101,7 @@ start_dom dmem
 lv_virsh snapshot-create-as dmem snm --memspec "file=$p/snm.mem,snapshot=external" \
     --diskspec "vda,snapshot=external,file=$p/mo.qcow2"
 lv_virsh save-image-dumpxml --security-info "$p/snm.mem" | grep -q "<driver name='qemu' type='qed'/>"
-vqm 0 "$d/out2" --state-dir "$state" --domain dmem --shutdown=1 --force-shutdown
+run_vqm "$d/out2" 0 --state-dir "$state" --domain dmem --shutdown=1 --force-shutdown
 [ "$(lv_virsh domstate dmem)" = running ]
 lv_virsh save-image-dumpxml --security-info "$p/snm.mem" > "$d/mem.xml"
 ! grep -q "type='qed'" "$d/mem.xml"

@@ -34,12 +34,12 @@ lv_virsh managedsave dm
 lv_virsh managedsave-dumpxml --security-info dm > "$d/dm.saved.before.xml"
 grep -q "volume='m.qed'" "$d/dm.saved.before.xml"
 
-vqm 0 "$d/dry" --state-dir "$state" --domain dm --dry-run
+run_vqm "$d/dry" 0 --state-dir "$state" --domain dm --dry-run
 grep -q "domain dm (shut off, managed save): definition will be rewritten" "$d/dry"
 grep -q "its managed-save image will be rewritten" "$d/dry"
 cmp "$d/m.orig" "$p/m.qed"
 
-vqm 0 "$d/out" --state-dir "$state" --domain dm --report "$d/r.xml"
+run_vqm "$d/out" 0 --state-dir "$state" --domain dm --report "$d/r.xml"
 validate_report "$d/r.xml"
 [ "$(file_format "$p/m.qcow2")" = qcow2 ]
 qemu-img compare -f qed -F qcow2 "$d/m.orig" "$p/m.qcow2"
@@ -72,7 +72,7 @@ if lv_virsh checkpoint-create-as dc ck1 --diskspec vdb,checkpoint=no \
     lv_virsh destroy dc
     dumpxml dc > "$d/dc.before.xml"
     sums "$p/c.qed" "$p/q.qcow2" > "$d/dc.sums"
-    vqm 3 "$d/out2" --state-dir "$state" --domain dc
+    run_vqm "$d/out2" 3 --state-dir "$state" --domain dc
     grep -q "domain dc (shut off): SKIPPED: has 1 checkpoint(s), which cannot be carried over" "$d/out2"
     grep -q "$p/c.qed: SKIPPED: used by domain 'dc', which has checkpoints" "$d/out2"
     md5sum -c "$d/dc.sums"
@@ -89,10 +89,10 @@ qed_image "$p/t.qed" 16M
 cp --sparse=always "$p/t.qed" "$d/t.orig"
 lv_domain_xml dt "$(file_disk "$p/t.qed" qed vda)" > "$d/dt.xml"
 lv_virsh create "$d/dt.xml"
-vqm 3 "$d/out3" --state-dir "$state" --domain dt
+run_vqm "$d/out3" 3 --state-dir "$state" --domain dt
 grep -q "domain dt (running, transient): SKIPPED: transient domain: only a live conversion can migrate it (use --live)" "$d/out3"
 cmp "$d/t.orig" "$p/t.qed"
-vqm 0 "$d/out4" --state-dir "$state" --domain dt --live
+run_vqm "$d/out4" 0 --state-dir "$state" --domain dt --live
 grep -q "domain dt (running, transient): converted, disks copied live" "$d/out4"
 lv_virsh dumpxml dt | grep -q "<source file='$p/t.qcow2'"
 qemu-img compare -U -f qed -F qcow2 "$d/t.orig" "$p/t.qcow2"

@@ -533,6 +533,10 @@ vqm_virt_execute(struct vqm_virt_run *run, struct vqm_error *err)
         if (img->copy && run->opts.remove_source && img->convert
             && remove_source(run, img) < 0)
             goto journal_error;
+        if (img->copy && run->opts.remove_source && !img->convert)
+            snprintf(img->note, sizeof img->note, "source kept: the copy "
+                     "was made by an interrupted run, check it and remove "
+                     "the source yourself");
         img->outcome = VQM_OUTCOME_DONE;
         set_file_size(img);
         if (rebase_dependents(run, img) < 0)

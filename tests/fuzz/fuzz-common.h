@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,22 +28,22 @@
 
 static char fuzz_dir[256];
 
-FUZZ_UNUSED static void
-fuzz_rm_rf(const char *path)
+FUZZ_UNUSED static int
+fuzz_rm_one(const char *path, const struct stat *st, int flag,
+            struct FTW *where)
 {
-    /* Paths are ours (mkdtemp); no shell metacharacters. */
-    char cmd[512];
-
-    if (snprintf(cmd, sizeof cmd, "rm -rf '%s'", path) < (int) sizeof cmd
-        && system(cmd) != 0)
-        fprintf(stderr, "fuzz: cannot remove %s\n", path);
+    (void) st;
+    (void) flag;
+    (void) where;
+    return remove(path) < 0 ? -1 : 0;
 }
 
 FUZZ_UNUSED static void
 fuzz_cleanup(void)
 {
-    if (fuzz_dir[0])
-        fuzz_rm_rf(fuzz_dir);
+    if (fuzz_dir[0]
+        && nftw(fuzz_dir, fuzz_rm_one, 16, FTW_DEPTH | FTW_PHYS) < 0)
+        fprintf(stderr, "fuzz: cannot remove %s\n", fuzz_dir);
 }
 
 /* Write a file below the scratch directory; abort on failure (the
