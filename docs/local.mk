@@ -33,3 +33,8 @@ docs/virt-qed-migrate-hook.8: docs/virt-qed-migrate-hook.pod
 	$(POD2MAN) $(POD2MAN_ARGS) --section=8 --name=VIRT-QED-MIGRATE-HOOK \
 	    $(srcdir)/docs/virt-qed-migrate-hook.pod > $@.tmp && mv -f $@.tmp $@
 endif
+
+# The RelaxNG schema of the --report XML (in EXTRA_DIST via xml/local.mk),
+# installed for the administrators' own checks with xmllint --relaxng.
+schemadir = $(pkgdatadir)
+schema_DATA = xml/report.rng

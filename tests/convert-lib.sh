@@ -22,7 +22,7 @@ info_field ()
 # when omitted); QEMU can then write to it and it stays clean.
 judge ()
 {
-    local img=$1 pristine=$2 bname=${3:-} bfmt=${4:-}
+    local img=$1 pristine=$2 bname=${3:-} bfmt=${4:-} out
     qcheck_clean "$img"
     qemu-img compare "$pristine" "$img" ||
         fail "$img differs from $pristine"
@@ -33,9 +33,43 @@ judge ()
         fail "$img: backing format is not '$bfmt'"
     qemu-io -c 'write -P 0x5a 0 64k' -c 'write -P 0x5b 200k 8k' "$img" \
         >/dev/null
-    qemu-io -c 'read -P 0x5a 0 64k' -c 'read -P 0x5b 200k 8k' "$img" |
-        grep -q 'read 8192/8192' || fail "$img: written data not read back"
+    # qemu-io prints "read N/N" even when the pattern differs: judge by
+    # its exit status and the absence of a verification failure.
+    out=$(qemu-io -c 'read -P 0x5a 0 64k' -c 'read -P 0x5b 200k 8k' "$img") ||
+        fail "$img: written data not read back"
+    case "$out" in
+        *'verification failed'*) fail "$img: written data not read back" ;;
+    esac
     qcheck_clean "$img"
+}
+
+# qio_ok IMG QEMU-IO-COMMAND...: every command succeeds (a failed
+# "read -P" still prints "read N/N": judge by exit status and message).
+qio_ok ()
+{
+    local img=$1 out args=()
+    shift
+    for c in "$@"; do args+=(-c "$c"); done
+    out=$(qemu-io "${args[@]}" "$img") || fail "$img: qemu-io $* failed"
+    case "$out" in
+        *'verification failed'*) echo "$out" >&2
+                                 fail "$img: qemu-io $*: data differs" ;;
+    esac
+}
+
+# stopped PID: wait until PID is stopped (state T), e.g. by
+# VQM_FAULT=OP:N:stop.
+stopped ()
+{
+    local i
+    for i in $(seq 1 100); do
+        case $(cut -d' ' -f3 "/proc/$1/stat" 2>/dev/null) in
+            T|t) return 0 ;;
+            "") fail "process $1 exited before stopping" ;;
+        esac
+        sleep 0.1
+    done
+    fail "process $1 did not stop"
 }
 
 # valid_qed_or_qcow2 IMG PRISTINE: after an interrupted conversion, IMG is

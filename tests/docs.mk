@@ -13,4 +13,6 @@ EXTRA_DIST += \
 	tests/demo/demo-app1.xml \
 	tests/demo/demo-modern.xml \
 	tests/demo/demo-web1.xml \
+	tests/demo/demo-olddb.xml \
+	tests/demo/demo-oldmail.xml \
 	$(NULL)

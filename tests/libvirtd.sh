@@ -115,14 +115,14 @@ stop_private_libvirtd ()
     # directory, which is private to this daemon.
     helpers=$(pgrep -u "$LVUID" -f "virtlo[gc]kd|virtlogd" 2>/dev/null |
         while read -r p; do
-            if tr '\0' '\n' < /proc/"$p"/environ 2>/dev/null |
+            if tr '\0' '\n' 2>/dev/null < /proc/"$p"/environ |
                 grep -qx "XDG_RUNTIME_DIR=$LVROOT/run"; then
                 echo "$p"
             fi
         done)
     # Running domains first, so that QEMU does not outlive the daemon.
     for p in $(pgrep -u "$LVUID" -f qemu-system 2>/dev/null); do
-        if tr '\0' '\n' < /proc/"$p"/environ 2>/dev/null |
+        if tr '\0' '\n' 2>/dev/null < /proc/"$p"/environ |
             grep -q "$LVROOT"; then
             kill "$p" 2>/dev/null
         fi

@@ -5,12 +5,14 @@
 #                                    throwaway libvirtd with a sample pool
 #                                    'default' and sample domains, and run
 #                                    virt-qed-migrate --pool default
+#                                    (with --progress) against it
 #   bash tests/quickstart.sh check   install what is missing, build and run
 #                                    the whole test suite (make check)
 #   bash tests/quickstart.sh deps    only install the packages
 #
-# The build goes to ./build-quickstart (out of tree), nothing is installed
-# and the host's own libvirt (if any) is never touched.
+# The build goes to ./build-quickstart (out of tree), the tool is not
+# installed and the host's own libvirt (if any) is never touched; the demo
+# keeps its journal in the default state directory (see tests/demo.sh).
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)

@@ -5,6 +5,7 @@
 # directories, loops, missing files) refused with the file unchanged.
 source "$abs_top_builddir/tests/functions.sh"
 source "$abs_top_srcdir/tests/convert-lib.sh"
+source "$abs_top_srcdir/tests/qed-functions.sh"
 set -e
 set -x
 
@@ -46,6 +47,16 @@ for b in base.raw:raw base.qcow2:qcow2 base.qed:qed mid.qcow2:qcow2; do
     judge "$n.qed" "$n.pristine.qed" "$file" "$fmt"
 done
 # QED with -F raw sets the no-probe bit; it is what made "raw" above.
+# Without it, the backing format is probed from the backing file's header
+# (raw here: QEMU would probe it the same way).
+overlay probe.qed base.raw raw
+test "$(qed_get_u64 probe.qed 16)" = 5
+qed_set_u64 probe.qed 16 1
+cp probe.qed probe.pristine.qed
+virt-qed-migrate --file probe.qed --output probe.copy.qcow2 --verify
+judge probe.copy.qcow2 probe.pristine.qed base.raw raw
+virt-qed-migrate --file probe.qed --verify
+judge probe.qed probe.pristine.qed base.raw raw
 
 # Output clusters bigger than the QED ones: the unallocated parts of a
 # cluster that also holds data are filled from the backing file.
@@ -78,8 +89,11 @@ must_fail 2 virt-qed-migrate --file flat.qed --flatten
 
 # Dry run: says what would happen, changes nothing.
 sha=$(sha256sum < flat.qed)
-virt-qed-migrate --file flat.qed --dry-run | grep "would convert 'flat.qed' to qcow2 in place"
-virt-qed-migrate --file flat.qed --copy --dry-run | grep "by copy into 'flat.qcow2'"
+rm flat.qcow2
+virt-qed-migrate --file flat.qed --dry-run |
+    grep "would convert 'flat.qed' to qcow2 in place: the check found no corruption.*only new metadata"
+virt-qed-migrate --file flat.qed --copy --dry-run | grep "by copy into 'flat.qcow2'.*: --copy asks"
+test ! -e flat.qcow2
 test "$(sha256sum < flat.qed)" = "$sha"
 
 # refused IMG PATTERN [ARGS]: conversion fails with PATTERN, IMG unchanged,

@@ -84,11 +84,27 @@ rc=0
 virt-qed-migrate --file compat.qed 2> err || rc=$?
 test "$rc" = 1
 grep "in place: unknown QED compat features" err
+# --dry-run says why, writes nothing; the fallback needs --allow-copy.
+rc=0
+virt-qed-migrate --file compat.qed --dry-run 2> err || rc=$?
+test "$rc" = 1
+grep "in place: unknown QED compat features.*--allow-copy" err
+virt-qed-migrate --file compat.qed --allow-copy --dry-run > out
+cat out
+grep "would convert 'compat.qed' to qcow2 by copy into 'compat.qcow2'.*: unknown QED compat features" out
+test ! -e compat.qcow2
+test "$(sha256sum < compat.qed)" = "$sha"
 virt-qed-migrate --file compat.qed --allow-copy | grep "compat.qcow2"
 test "$(sha256sum < compat.qed)" = "$sha"
 judge compat.qcow2 good.qed
 
-# --repair: invalid entries read as unallocated, as after QEMU's repair.
+# --repair: invalid entries read as unallocated, as after QEMU's repair;
+# it says what it dropped, one line for each problem.
+declare -A what=(
+    [unaligned]='dropped: L2 table at 0x70000 entry 1 \(guest offset 0x10000\): .*not cluster aligned'
+    [pasteof]='dropped: L2 table at 0x70000 entry 1 \(guest offset 0x10000\): .*past the end'
+    [l1bad]='dropped: L1 entry 0: L2 table offset 0x40000000 is invalid'
+)
 for img in unaligned pasteof l1bad; do
     cp "$img.qed" "$img.qemu-repaired.qed"
     qemu-img check -q -r all "$img.qemu-repaired.qed" >/dev/null 2>&1 || :
@@ -96,10 +112,24 @@ for img in unaligned pasteof l1bad; do
     virt-qed-migrate --file "$img.qed" --output "$img.repaired.qcow2" \
         --repair > out
     cat out
-    grep "dropped" out
+    grep -E -- "${what[$img]}" out
+    test "$(grep -c 'dropped: ' out)" = 1
     test "$(sha256sum < "$img.qed")" = "$sha"
     judge "$img.repaired.qcow2" "$img.qemu-repaired.qed"
 done
-# --repair without --output: in place is impossible, repaired by copy.
-virt-qed-migrate --file unaligned.qed --repair | grep "repaired by copy"
+# --repair without --output: in place is impossible; repaired by copy
+# only with --allow-copy.
+sha=$(sha256sum < unaligned.qed)
+rc=0
+virt-qed-migrate --file unaligned.qed --repair 2> err || rc=$?
+cat err
+test "$rc" = 1
+grep "in place: it is corrupt (1 problem) and --repair works by copy (add --allow-copy" err
+test ! -e unaligned.qcow2
+virt-qed-migrate --file unaligned.qed --repair --allow-copy --dry-run > out
+grep "would convert 'unaligned.qed' to qcow2 by copy.*repaired by copy" out
+grep "would drop: L2 table at 0x70000 entry 1" out
+test ! -e unaligned.qcow2
+test "$(sha256sum < unaligned.qed)" = "$sha"
+virt-qed-migrate --file unaligned.qed --repair --allow-copy | grep "repaired by copy"
 qcheck_clean unaligned.qcow2

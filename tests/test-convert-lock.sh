@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # While a QEMU process (qemu-io read-write, read-only, force-share, or
 # qemu-system-x86_64) holds the image, conversion refuses with "in use"
-# and the file is unchanged.  Once it is gone, conversion works.
+# and the file is unchanged.  Once it is gone, conversion works.  While
+# we convert, QEMU cannot open the image.
 source "$abs_top_builddir/tests/functions.sh"
 source "$abs_top_srcdir/tests/convert-lib.sh"
 set -e
@@ -91,6 +92,43 @@ if qemu-system-x86_64 -machine none -nodefaults -display none -S \
 else
     echo "qemu-system-x86_64 not usable: that part is skipped"
 fi
+
+# While we convert, no QEMU can open the image (read-write or read-only):
+# the converter is stopped at its first and at its last write or sync
+# (VQM_FAULT=any:N:stop), QEMU tries, then the conversion goes on.
+for mode in in-place copy; do
+    args=(--file conv.qed)
+    [ "$mode" = copy ] && args+=(--output conv.qcow2)
+    cp pristine.qed conv.qed
+    rm -f trace conv.qcow2
+    VQM_FAULT_TRACE=$d/trace virt-qed-migrate -q "${args[@]}"
+    nany=$(wc -l < trace)
+    test "$nany" -ge 3
+    for n in 1 "$nany"; do
+        cp pristine.qed conv.qed
+        rm -f conv.qcow2
+        VQM_FAULT=any:$n:stop virt-qed-migrate -q "${args[@]}" &
+        conv=$!
+        stopped "$conv"
+        for ro in "" -r; do
+            rc=0
+            # shellcheck disable=SC2086
+            qemu-io $ro -f qed -c 'read 0 4k' conv.qed > qout 2>&1 || rc=$?
+            cat qout
+            test "$rc" != 0 || fail "qemu-io $ro opened conv.qed during the conversion"
+            grep -q 'lock' qout
+        done
+        kill -CONT "$conv"
+        rc=0
+        wait "$conv" || rc=$?
+        test "$rc" = 0 || fail "$mode any:$n:stop: exit $rc"
+        if [ "$mode" = copy ]; then
+            judge conv.qcow2 pristine.qed
+        else
+            judge conv.qed pristine.qed
+        fi
+    done
+done
 
 # Nobody holds it now.
 virt-qed-migrate --file img.qed

@@ -38,10 +38,22 @@ while read -r opt; do
     fi
 done < "$d/help-long"
 
-# The exit statuses of --help are the ones the man page documents.
-for s in 0 1 2 3; do
-    grep -q "^=item B<$s>" "$pod"
-done
+# The exit statuses the program defines are the ones the man page's
+# EXIT STATUS section lists, no more, no fewer.
+sed -n 's/^#define VQM_EXIT_[A-Z]* \([0-9]*\)$/\1/p' \
+    "$abs_top_srcdir/src/cli/options.h" | sort -u > "$d/codes"
+test "$(wc -l < "$d/codes")" -ge 4
+sed -n '/^=head1 EXIT STATUS/,/^=head1 /s/^=item B<\([0-9]*\)>$/\1/p' "$pod" |
+    sort -u > "$d/pod-codes"
+diff -u "$d/codes" "$d/pod-codes" ||
+    fail "exit statuses differ between options.h (-) and $pod (+)"
+# The default state directory --help shows is the one FILES names (when
+# the build keeps the standard default).
+statedir=$(sed -n 's/.*--state-dir DIR .*(default \(.*\))$/\1/p' "$d/help")
+test -n "$statedir"
+if [ "$statedir" = /var/lib/virt-qed-migrate ]; then
+    grep -q "^=item F<$statedir/>" "$pod"
+fi
 # The environment variables the program reads are documented.
 for v in VQM_DEBUG LIBVIRT_DEFAULT_URI; do
     grep -q "^=item B<$v>" "$pod"

@@ -44,3 +44,18 @@ if grep -q '^POD2MAN = pod2man' "$abs_top_builddir/Makefile"; then
             "$abs_top_builddir/$m"
     done
 fi
+
+# The README describes the quick-start demo honestly: every
+# virt-qed-migrate command the demo runs is named there verbatim, and the
+# demo runs the README's headline command (with --progress at most).
+sed -n 's/^run \(virt-qed-migrate [^|]*\) || rc=\$?$/\1/p' \
+    "$abs_top_srcdir/tests/demo.sh" > "$d/demo-cmds"
+cat "$d/demo-cmds"
+test "$(wc -l < "$d/demo-cmds")" -ge 2
+while read -r c; do
+    grep -qF "\`$c\`" "$abs_top_srcdir/README.md" ||
+        fail "README.md does not name the demo's command '$c'"
+done < "$d/demo-cmds"
+grep -qx "virt-qed-migrate --pool default\( --progress\)\{0,1\}" \
+    "$d/demo-cmds"
+grep -qx "    virt-qed-migrate --pool default" "$abs_top_srcdir/README.md"

@@ -31,9 +31,10 @@ set_backing ()
 have_strace=no
 if strace -o /dev/null true 2>/dev/null; then have_strace=yes; fi
 
-# refused FILE REGEX [NEVER_OPENED]: --inspect and --inspect --map both
-# exit 1 with one error line matching REGEX; FILE is unchanged; with
-# strace, NEVER_OPENED is never opened.
+# refused FILE REGEX [NEVER_OPENED]: --inspect, --inspect --map and
+# conversion (in place and by copy) all exit 1 with one error line
+# matching REGEX; FILE is unchanged; with strace, NEVER_OPENED is never
+# opened.
 refused ()
 {
     local f=$1 re=$2 never=$3 before rc
@@ -48,15 +49,31 @@ refused ()
         test "$(wc -l < "$f.err")" = 1 || fail "$f: not one error line"
         grep -E -- "$re" "$f.err" || fail "$f: expected /$re/"
     done
+    # Conversion refuses it the same way, in place and by copy.
+    for mode in "" "--output $f.qcow2"; do
+        rc=0
+        # shellcheck disable=SC2086
+        timeout 60 virt-qed-migrate --file "$f" $mode >/dev/null \
+            2> "$f.err" || rc=$?
+        cat "$f.err"
+        test "$rc" = 1 || fail "--file $f $mode: exit $rc, expected 1"
+        test "$(wc -l < "$f.err")" = 1 || fail "$f: not one error line"
+        grep -E -- "$re" "$f.err" || fail "$f: expected /$re/"
+        test ! -e "$f.qcow2" || fail "$f: output left behind"
+    done
     test "$(sha256sum < "$f")" = "$before" || fail "$f was modified"
     if [ -n "$never" ] && [ "$have_strace" = yes ]; then
-        ASAN_OPTIONS=detect_leaks=0 \
-            strace -f -e trace=open,openat,openat2 -o "$f.strace" \
-            virt-qed-migrate --inspect "$f" --map --json >/dev/null 2>&1 || :
-        if grep -F "\"$never\"" "$f.strace"; then
-            fail "$f: $never was opened"
-        fi
-        grep -F "$f" "$f.strace" >/dev/null   # strace did see our opens
+        for cmd in "--inspect $f --map --json" "--file $f" \
+                   "--file $f --output $f.qcow2"; do
+            # shellcheck disable=SC2086
+            ASAN_OPTIONS=detect_leaks=0 \
+                strace -f -e trace=open,openat,openat2 -o "$f.strace" \
+                virt-qed-migrate $cmd >/dev/null 2>&1 || :
+            if grep -F "\"$never\"" "$f.strace"; then
+                fail "$f: $never was opened by $cmd"
+            fi
+            grep -F "$f" "$f.strace" >/dev/null   # strace saw our opens
+        done
     fi
 }
 

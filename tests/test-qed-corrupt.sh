@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Corrupt and hostile QED images, made by patching real ones: every one
 # gives a clear one-line error and exit 1 (or a check report and exit 1),
-# never a crash or a hang, and the file is left byte-for-byte unchanged.
+# never a crash or a hang, and the file is left byte-for-byte unchanged;
+# conversion (in place and by copy) refuses every one of them the same way.
 # Where QEMU can judge (qemu-img check), it must agree.
 source "$abs_top_builddir/tests/functions.sh"
 set -e
@@ -48,11 +49,30 @@ run_inspect ()
         grep -q "^virt-qed-migrate: error: .*$(basename "$f")" "$f.err" ||
             fail "$f: error does not name the file"
     fi
-    # The map must not crash either (it fails on invalid entries).
+    # Conversion refuses it too, in place and by copy: one line, exit 1,
+    # the file unchanged, no output left.
+    if [ "$want" = 1 ]; then
+        for mode in "" "--output $f.qcow2"; do
+            rc=0
+            # shellcheck disable=SC2086
+            timeout 60 virt-qed-migrate --file "$f" $mode 2> "$f.cerr" ||
+                rc=$?
+            cat "$f.cerr"
+            test "$rc" = 1 || fail "--file $f $mode exited $rc"
+            test "$(wc -l < "$f.cerr")" = 1 || fail "$f: not one error line"
+            test ! -e "$f.qcow2" || fail "$f: output left behind"
+            test "$(sha256sum < "$f")" = "$before" ||
+                fail "$f was modified by --file $mode"
+        done
+    fi
+    # The map exits the same way (a corrupt image has no map).
     rc=0
     timeout 60 virt-qed-migrate --inspect "$f" --map --json >/dev/null \
         2> "$f.err2" || rc=$?
-    test "$rc" = 0 || test "$rc" = 1 || fail "--map $f exited $rc"
+    test "$rc" = "$want" || fail "--map $f exited $rc, expected $want"
+    if [ "$want" = 1 ]; then
+        test "$(wc -l < "$f.err2")" = 1 || fail "$f: --map: not one error line"
+    fi
     test "$(sha256sum < "$f")" = "$before" || fail "$f was modified by --map"
     n=$((n + 1))
 }
@@ -242,5 +262,22 @@ cp l2e-dup.qed dirty-dup.qed
 qed_set_u64 dirty-dup.qed 16 2
 run_inspect dirty-dup.qed 1
 grep 'need check): *yes' dirty-dup.qed.out
+
+# Unreadable: exit 1, one line naming the file.  Bad usage: exit 2.
+for f in nonexistent.qed "$d"; do
+    rc=0
+    virt-qed-migrate --inspect "$f" > out 2> err || rc=$?
+    cat err
+    test "$rc" = 1 || fail "--inspect $f exited $rc"
+    test "$(wc -l < err)" = 1
+    grep -q "^virt-qed-migrate: error: .*'$f'" err
+done
+must_fail 2 virt-qed-migrate --inspect
+must_fail 2 virt-qed-migrate --inspect base.qed --no-such-option
+must_fail 2 virt-qed-migrate --inspect base.qed extra-argument
+must_fail 2 virt-qed-migrate --inspect base.qed --file base.qed
+must_fail 2 virt-qed-migrate --inspect base.qed --json
+virt-qed-migrate --inspect base.qed > out
+grep -q '0 corruptions, 0 leaked clusters' out
 
 echo "$n cases"

@@ -9,6 +9,7 @@
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -46,6 +47,43 @@ progress_cb(void *opaque, uint64_t done, uint64_t total)
     }
 }
 
+/* --repair: what the tables that cannot be trusted described is dropped
+ * (read as unallocated).  The check's findings are kept (the first
+ * DROPPED_MAX of them) and listed after the result line.
+ */
+#define DROPPED_MAX 50
+struct dropped_list {
+    char *v[DROPPED_MAX];
+    size_t n, more;
+};
+
+static void
+dropped_cb(void *opaque, const char *problem)
+{
+    struct dropped_list *dl = opaque;
+
+    if (dl->n < DROPPED_MAX && (dl->v[dl->n] = strdup(problem)) != NULL)
+        dl->n++;
+    else
+        dl->more++;
+}
+
+static void
+dropped_print(struct dropped_list *dl, bool dry_run, bool print)
+{
+    size_t i;
+
+    for (i = 0; i < dl->n; i++) {
+        if (print)
+            printf("  %s: %s\n", dry_run ? "would drop" : "dropped",
+                   dl->v[i]);
+        free(dl->v[i]);
+    }
+    if (print && dl->more)
+        printf("  ... and %zu more problem%s\n", dl->more,
+               dl->more == 1 ? "" : "s");
+}
+
 static void
 human_size(uint64_t v, char *buf, size_t len)
 {
@@ -71,6 +109,7 @@ vqm_cmd_file(const struct vqm_opts *o)
     struct vqm_convert_result res;
     struct vqm_error err = { 0 };
     struct progress_state ps = { .fd = -1, .last = -1 };
+    struct dropped_list dl = { .n = 0 };
     struct stat st;
     bool copy = o->output || o->copy;
     bool bar = false;
@@ -97,6 +136,8 @@ vqm_cmd_file(const struct vqm_opts *o)
     co.verify_full = o->verify_full;
     co.flatten = o->flatten;
     co.repair = o->repair;
+    co.dropped = dropped_cb;
+    co.dropped_opaque = &dl;
     co.no_punch = o->no_punch;
     co.cluster_size = o->cluster_size;
     co.lazy_refcounts = o->lazy_refcounts;
@@ -124,34 +165,49 @@ vqm_cmd_file(const struct vqm_opts *o)
     if (bar && ps.last >= 0)
         printf("\n");
     if (r < 0) {
+        dropped_print(&dl, o->dry_run, false);
         vqm_report_error("%s", err.msg[0] ? err.msg : "conversion failed");
         return VQM_EXIT_FAILED;
     }
     if (res.warning[0])
         vqm_report_warning("%s", res.warning);
-    if (o->quiet)
+    if (o->quiet) {
+        dropped_print(&dl, o->dry_run, false);
         return VQM_EXIT_OK;
+    }
 
     if (res.already_qcow2) {
         printf("'%s' is already qcow2\n", o->file);
         return VQM_EXIT_OK;
     }
     if (res.dropped_clusters)
-        snprintf(extra, sizeof extra, ", %" PRIu64 " corrupt cluster%s "
-                 "dropped", res.dropped_clusters,
+        snprintf(extra, sizeof extra, ", %" PRIu64 " guest cluster%s of "
+                 "corrupt tables read as unallocated", res.dropped_clusters,
                  res.dropped_clusters == 1 ? "" : "s");
     if (res.verified)
         strncat(extra, ", verified", sizeof extra - strlen(extra) - 1);
     if (o->dry_run) {
+        char data[32];
+
+        human_size(res.allocated_bytes, data, sizeof data);
         if (res.mode == VQM_CONVERT_IN_PLACE) {
             human_size(res.metadata_bytes, sz, sizeof sz);
-            printf("would convert '%s' to qcow2 in place (at most %s of new "
-                   "metadata)\n", o->file, sz);
+            printf("would convert '%s' to qcow2 in place: the check found no "
+                   "corruption and every cluster can stay where it is, so "
+                   "only new metadata is written (at most %s; %s of guest "
+                   "data stay in place", o->file, sz, data);
+            if (res.leaks)
+                printf("; %" PRIu64 " leaked cluster%s freed", res.leaks,
+                       res.leaks == 1 ? "" : "s");
+            printf(")\n");
         } else {
-            printf("would convert '%s' to qcow2 by copy into '%s'%s%s\n",
-                   o->file, res.output, res.reason[0] ? ": " : "",
-                   res.reason);
+            printf("would convert '%s' to qcow2 by copy into '%s' (%s of "
+                   "guest data): %s\n", o->file, res.output, data,
+                   res.reason[0] ? res.reason :
+                   o->output ? "--output names a new file" :
+                   o->copy ? "--copy asks for a copy" : "copy mode");
         }
+        dropped_print(&dl, true, true);
         return VQM_EXIT_OK;
     }
     if (res.mode == VQM_CONVERT_IN_PLACE) {
@@ -164,5 +220,6 @@ vqm_cmd_file(const struct vqm_opts *o)
                "written%s)%s%s\n", o->file, res.output, res.seconds, sz,
                extra, res.reason[0] ? ": " : "", res.reason);
     }
+    dropped_print(&dl, false, true);
     return VQM_EXIT_OK;
 }

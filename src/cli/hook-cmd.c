@@ -923,8 +923,8 @@ worker_run(const char *self, const struct hook_conf *c, const char *name,
     int status;
 
     worker_log("domain '%s' (%s) stopped: converting its QED disks "
-               "(virt-qed-migrate -c %s --domain %s)", name, uuid, c->uri,
-               uuid);
+               "(virt-qed-migrate -c %s --domain %s --state-dir %s)", name,
+               uuid, c->uri, uuid, c->state_dir);
     /* Let the stop that ran the hook finish before touching libvirt. */
     virSetErrorFunc(NULL, worker_quiet);
     sleep(1);

@@ -272,8 +272,23 @@ vqm_cmd_inspect(const struct vqm_opts *o)
     if (o->map) {
         struct vqm_chain_policy pol;
         struct vqm_image *img = NULL;
+        struct qed_check_result res;
 
+        /* The map of a corrupt image is not printed: exit 1 as the text
+         * form does (its cost is the metadata, as the map's). */
+        if (qed_check(q, &res, NULL, NULL, &err) < 0) {
+            qed_close(q);
+            vqm_report_error("%s", err.msg);
+            return VQM_EXIT_FAILED;
+        }
         qed_close(q);
+        if (res.corruptions) {
+            vqm_report_error("'%s' is corrupt: %" PRIu64 " problem%s found "
+                             "by the check (--inspect without --map lists "
+                             "them)", o->inspect, res.corruptions,
+                             res.corruptions == 1 ? "" : "s");
+            return VQM_EXIT_FAILED;
+        }
         policy_from_opts(o, &pol);
         if (vqm_image_open(o->inspect, "qed", true, &pol, &img, &err) < 0) {
             vqm_report_error("%s", err.msg);

@@ -50,6 +50,10 @@ vqm_fault_point(const char *op, const char *path, uint64_t off, uint64_t len)
         raise(SIGKILL);
         _exit(137);
     }
+    if (strcmp(action, "stop") == 0) {
+        raise(SIGSTOP);
+        return 0;
+    }
     if (strcmp(action, "enospc") == 0) {
         errno = ENOSPC;
         return -1;

@@ -8,7 +8,9 @@
  * Fault injection (tests only; inert unless the variable is set):
  *   VQM_FAULT="OP:N:ACTION"  OP is write, sync or any; on the N-th such
  *                            call (from 1) ACTION happens instead:
- *                            kill (SIGKILL to ourself), enospc or eio.
+ *                            kill (SIGKILL to ourself), enospc or eio;
+ *                            or stop (SIGSTOP to ourself, then the call
+ *                            goes on once continued).
  *   VQM_FAULT_TRACE=FILE     append one line "write|sync PATH OFFSET LEN"
  *                            per call, so a test can count them.
  */

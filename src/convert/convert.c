@@ -240,6 +240,8 @@ problem_cb(void *opaque, enum qed_problem_kind kind, const char *msg)
 
     if (kind == QED_PROBLEM_CORRUPTION && !c->first_problem[0])
         snprintf(c->first_problem, sizeof c->first_problem, "%s", msg);
+    if (kind == QED_PROBLEM_CORRUPTION && c->o->repair && c->o->dropped)
+        c->o->dropped(c->o->dropped_opaque, msg);
     vqm_debug("check: %s", msg);
 }
 
@@ -399,6 +401,16 @@ vqm_convert(const char *path, const struct vqm_convert_opts *opts,
             goto out;
         }
         if (!want_copy) {
+            /* Repairing works by copy: only when the user allowed it. */
+            if (!opts->allow_copy_fallback && !opts->output) {
+                vqm_error_set(err, VQM_ERR_UNSUPPORTED,
+                              "cannot convert '%s' in place: it is corrupt "
+                              "(%" PRIu64 " problem%s) and --repair works "
+                              "by copy (add --allow-copy, or use --copy or "
+                              "--output NEW)", path, c->check.corruptions,
+                              c->check.corruptions == 1 ? "" : "s");
+                goto out;
+            }
             want_copy = true;
             snprintf(reason, sizeof reason, "the image is corrupt: repaired "
                      "by copy (%" PRIu64 " problem%s)", c->check.corruptions,

@@ -51,6 +51,11 @@ struct vqm_convert_opts {
     bool no_punch;                  /* in place: keep old QED tables */
     vqm_progress_fn progress;
     void *progress_opaque;
+    /* With repair: called once for each corruption the check found, that
+     * is for what the conversion drops (read as unallocated).  NULL = not
+     * told. */
+    void (*dropped)(void *opaque, const char *problem);
+    void *dropped_opaque;
 };
 
 struct vqm_convert_result {

@@ -154,10 +154,32 @@ mark_name(unsigned m)
     return m == MARK_DATA ? "data" : "table";
 }
 
+/* What a reference is, for a message: described only when there is a
+ * problem (the check runs before every conversion, for every cluster).
+ */
+enum ref_what { REF_L1, REF_L2, REF_DATA };
+
+static const char *
+ref_describe(char *buf, size_t len, enum ref_what what, uint64_t arg)
+{
+    switch (what) {
+    case REF_L1:
+        return "L1 table";
+    case REF_L2:
+        snprintf(buf, len, "L2 table of L1 entry %" PRIu64, arg);
+        return buf;
+    case REF_DATA:
+    default:
+        snprintf(buf, len, "data cluster of guest offset 0x%" PRIx64, arg);
+        return buf;
+    }
+}
+
 /* Mark the cluster at host offset off as kind; report a duplicate.
  * Returns 1 if it was already referenced, 0 if not, -1 on ENOMEM. */
 static int
-mark(struct checker *c, uint64_t off, unsigned kind, const char *what)
+mark(struct checker *c, uint64_t off, unsigned kind, enum ref_what what,
+     uint64_t what_arg)
 {
     uint64_t cl = off >> c->img->info.cluster_bits;
     uint64_t idx = cl & (CHUNK_CLUSTERS - 1);
@@ -178,9 +200,12 @@ mark(struct checker *c, uint64_t off, unsigned kind, const char *what)
     if (end > c->res->highest_used_end)
         c->res->highest_used_end = end;
     if (old != MARK_FREE) {
+        char buf[96];
+
         problem(c, QED_PROBLEM_CORRUPTION,
                 "cluster at host offset 0x%" PRIx64 " is referenced twice "
-                "(%s/%s): %s", off, mark_name(old), mark_name(kind), what);
+                "(%s/%s): %s", off, mark_name(old), mark_name(kind),
+                ref_describe(buf, sizeof buf, what, what_arg));
         return 1;
     }
     bits[idx >> 2] |= (uint8_t) (kind << shift);
@@ -189,14 +214,16 @@ mark(struct checker *c, uint64_t off, unsigned kind, const char *what)
 
 /* Mark the table_size clusters of a table.  1 if any was a duplicate. */
 static int
-mark_table(struct checker *c, uint64_t off, const char *what)
+mark_table(struct checker *c, uint64_t off, enum ref_what what,
+           uint64_t what_arg)
 {
     const struct qed_info *h = &c->img->info;
     uint32_t i;
     int dup = 0, r;
 
     for (i = 0; i < h->table_size; i++) {
-        r = mark(c, off + (uint64_t) i * h->cluster_size, MARK_TABLE, what);
+        r = mark(c, off + (uint64_t) i * h->cluster_size, MARK_TABLE, what,
+                 what_arg);
         if (r < 0)
             return -1;
         dup |= r;
@@ -209,7 +236,6 @@ check_l2(struct checker *c, uint64_t l1_index, uint64_t l2)
 {
     const struct qed_info *h = &c->img->info;
     uint64_t j, entry, guest, cs = h->cluster_size;
-    char what[160];
     const char *p;
 
     for (j = 0; j < h->table_entries; j++) {
@@ -235,9 +261,7 @@ check_l2(struct checker *c, uint64_t l1_index, uint64_t l2)
                     PRIx64 " is invalid (%s)", l2, j, guest, entry, p);
             continue;
         }
-        snprintf(what, sizeof what, "data cluster of guest offset 0x%"
-                 PRIx64, guest);
-        switch (mark(c, entry, MARK_DATA, what)) {
+        switch (mark(c, entry, MARK_DATA, REF_DATA, guest)) {
         case -1:
             return -1;
         case 0:
@@ -329,12 +353,11 @@ qed_check(struct qed_image *img, struct qed_check_result *res,
     struct checker c = { .img = img, .res = res, .fn = fn,
                          .opaque = opaque, .err = err };
     uint64_t i, l2;
-    char what[128];
     const char *p;
     int r, ret = -1;
 
     memset(res, 0, sizeof *res);
-    if (mark_table(&c, h->l1_table_offset, "L1 table") < 0)
+    if (mark_table(&c, h->l1_table_offset, REF_L1, 0) < 0)
         goto out;
     for (i = 0; i < h->table_entries; i++) {
         if (qed_read_entry(img, h->l1_table_offset, i, &l2, err) < 0)
@@ -347,8 +370,7 @@ qed_check(struct qed_image *img, struct qed_check_result *res,
                     " is invalid (%s)", i, l2, p);
             continue;
         }
-        snprintf(what, sizeof what, "L2 table of L1 entry %" PRIu64, i);
-        r = mark_table(&c, l2, what);
+        r = mark_table(&c, l2, REF_L2, i);
         if (r < 0)
             goto out;
         if (r > 0)            /* shared with something else: not walked */

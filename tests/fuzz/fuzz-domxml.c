@@ -10,8 +10,9 @@
  * every disk with a target is then rewritten the way a migration does
  * (source and backing layers renamed to .qcow2, format qcow2) by
  * vqm_domxml_rewrite, and the result must parse again with the same
- * name, UUID and disks.  No string returned may hold the content of a
- * file the input names (external entities are never loaded).
+ * name, UUID and disks.  libxml2 must never try to load a file or URL
+ * (an external entity or DTD), and no string returned may hold the
+ * content of a file the input names.
  */
 #include <config.h>
 
@@ -21,6 +22,7 @@
 #include <string.h>
 
 #include "virt.h"
+#define FUZZ_WITH_LIBXML 1
 #include "fuzz-common.h"
 
 #define MAX_CHANGES 64
@@ -168,8 +170,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct vqm_error err = { 0 };
     char *name = NULL, *uuid = NULL;
     size_t len, n = 0;
-    char *xml = fuzz_expand(data, size, &len);
+    char *xml;
+    static bool ready;
 
+    if (!ready) {
+        fuzz_forbid_loads();
+        ready = true;
+    }
+    xml = fuzz_expand(data, size, &len);
     if (vqm_domxml_disks(xml, &v, &n, &name, &uuid, &err) == 0) {
         check_disks(xml, len, v, n, name, uuid);
         rewrite(xml, len, v, n, name, uuid);

@@ -13,6 +13,7 @@
  * by their headers), the "prepare" decision is taken (op_prepare: only
  * messages, no libvirt) and the migrate/restore filter rewrites the XML
  * (filter_domain, write_xml), whose output must parse as a <domain>.
+ * libxml2 must never try to load a file or URL.
  * The worker of convert-on-stop (op_release) is never started.
  *
  * Files are only opened below the scratch directory ("/vqmfuzz/" in
@@ -38,6 +39,7 @@ static void fuzz_syslog(int prio, const char *fmt, ...);
 static int fuzz_open(const char *path, int flags, ...);
 
 #include "cli/hook-cmd.c"
+#define FUZZ_WITH_LIBXML 1
 #include "fuzz-common.h"
 
 #define BUSY_UUID "2a7c1e44-0b8d-4f3e-9d6a-5e1f7c3b9a20"
@@ -104,7 +106,7 @@ setup(void)
 
     unsetenv("VQM_HOOK_DOMAIN");
     unsetenv("VQM_DEBUG");
-    xmlInitParser();
+    fuzz_forbid_loads();
     /* A 1 MiB QED image, byte for byte what "qemu-img create -f qed -o
      * cluster_size=4k,table_size=1" writes: an empty L1 table. */
     le32(qed, QED_MAGIC);
