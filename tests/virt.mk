@@ -23,6 +23,7 @@ TESTS += \
 	tests/test-virt-running.sh \
 	tests/test-virt-block.sh \
 	tests/test-virt-interrupt.sh \
+	tests/test-virt-rollback.sh \
 	$(NULL)
 EXTRA_DIST += \
 	tests/libvirtd.sh \
@@ -33,4 +34,5 @@ EXTRA_DIST += \
 	tests/test-virt-running.sh \
 	tests/test-virt-block.sh \
 	tests/test-virt-interrupt.sh \
+	tests/test-virt-rollback.sh \
 	$(NULL)

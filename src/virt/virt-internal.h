@@ -80,6 +80,12 @@ char *vqm_journal_saved_xml_path(const char *dir, const char *uuid);
 int vqm_journal_set_active(struct vqm_journal *j, const char *uuid,
                            bool on, struct vqm_error *err);
 const char *vqm_journal_dir(const struct vqm_journal *j);
+/* After a successful --rollback of domain uuid: close its interrupted
+ * migration (if any), forget the copies and renames made for the source
+ * paths, and drop its active marker.  0 or -1. */
+int vqm_journal_rolled_back(struct vqm_journal *j, const char *uuid,
+                            const char *name, const char *const *paths,
+                            size_t n, struct vqm_error *err);
 /* The message of the last failed journal write. */
 const char *vqm_journal_last_error(const struct vqm_journal *j);
 /* Remove the active markers of every domain whose migration is not

@@ -439,6 +439,8 @@ vqm_journal_renamed(const struct vqm_journal *j, const char *old)
     for (i = j->n; i-- > 0;) {
         const struct rec *r = &j->recs[i];
 
+        if (strcmp(r->step, "discard") == 0 && strcmp(r->a[0], old) == 0)
+            return NULL;          /* rolled back: forget older renames */
         if (strcmp(r->step, "rename") != 0 || strcmp(r->a[0], old) != 0
             || r->state == REC_FAILED)
             continue;
@@ -481,6 +483,8 @@ vqm_journal_copy_output(const struct vqm_journal *j, const char *path)
     for (i = j->n; i-- > 0;) {
         const struct rec *r = &j->recs[i];
 
+        if (strcmp(r->step, "discard") == 0 && strcmp(r->a[0], path) == 0)
+            return NULL;          /* rolled back: that copy is stale */
         if (strcmp(r->step, "convert") == 0 && r->state == REC_DONE
             && strncmp(r->a[2], "copy:", 5) == 0
             && strcmp(r->a[0], path) == 0)
@@ -628,4 +632,28 @@ vqm_journal_sweep_active(struct vqm_journal *j)
         vqm_journal_set_active(j, e->d_name, false, NULL);
     }
     closedir(dp);
+}
+
+int
+vqm_journal_rolled_back(struct vqm_journal *j, const char *uuid,
+                        const char *name, const char *const *paths,
+                        size_t n, struct vqm_error *err)
+{
+    size_t i;
+    int seq;
+
+    /* Close an interrupted migration of this domain: it must never be
+     * "finished" on top of the restored definition. */
+    if (vqm_journal_migrating(j, uuid)) {
+        seq = vqm_journal_begin(j, "migrate", uuid, name, NULL, err);
+        if (seq < 0 || vqm_journal_fail(j, seq, "rolled back", err) < 0)
+            return -1;
+    }
+    /* Copies and renames made for these sources are stale from now on. */
+    for (i = 0; i < n; i++) {
+        seq = vqm_journal_begin(j, "discard", paths[i], uuid, NULL, err);
+        if (seq < 0 || vqm_journal_done(j, seq, err) < 0)
+            return -1;
+    }
+    return vqm_journal_set_active(j, uuid, false, err);
 }

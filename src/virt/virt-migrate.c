@@ -682,6 +682,9 @@ vqm_virt_rollback(const char *uri, const char *state_dir,
     FILE *fp = NULL;
     long len;
     int ret = -1, seq;
+    char **paths = NULL;
+    size_t npaths = 0;
+    CLEANUP_FREE char *stale = NULL;
 
     vqm_virt_init_errors();
     if (!state_dir)
@@ -772,6 +775,20 @@ vqm_virt_rollback(const char *uri, const char *state_dir,
             goto out;
         }
         vqm_probe_clear(&pr);
+        {
+            char **v = realloc(paths, (npaths + 1) * sizeof *v);
+            const char *prev;
+
+            if (!v) {
+                vqm_error_set(err, VQM_ERR_NOMEM, "out of memory");
+                goto out;
+            }
+            paths = v;
+            paths[npaths++] = vqm_steal(&p);
+            prev = vqm_journal_copy_output(j, paths[npaths - 1]);
+            if (prev && !stale && access(prev, F_OK) == 0)
+                stale = strdup(prev);
+        }
     }
     virDomainFree(dom);
     dom = NULL;
@@ -786,9 +803,17 @@ vqm_virt_rollback(const char *uri, const char *state_dir,
         vqm_journal_fail(j, seq, err->msg, NULL);
         goto out;
     }
-    if (vqm_journal_done(j, seq, err) < 0)
+    if (vqm_journal_done(j, seq, err) < 0
+        || vqm_journal_rolled_back(j, uuid, name ? name : domain,
+                                   (const char *const *) paths, npaths,
+                                   err) < 0)
         goto out;
-    if (msg)
+    if (msg && stale)
+        snprintf(msg, msglen, "domain '%s' restored from '%s'; the copy "
+                 "'%s' made by the rolled-back migration is stale: remove "
+                 "it before migrating again", name ? name : domain, path,
+                 stale);
+    else if (msg)
         snprintf(msg, msglen, "domain '%s' restored from '%s'",
                  name ? name : domain, path);
     ret = 0;
@@ -796,6 +821,9 @@ vqm_virt_rollback(const char *uri, const char *state_dir,
     if (fp)
         fclose(fp);
     vqm_domxml_disks_free(dd, n);
+    for (i = 0; i < npaths; i++)
+        free(paths[i]);
+    free(paths);
     if (j)
         vqm_journal_close(j, ret == 0 && !vqm_journal_pending(j));
     if (dom)
