@@ -24,6 +24,7 @@ TESTS += \
 	tests/test-virt-block.sh \
 	tests/test-virt-interrupt.sh \
 	tests/test-virt-rollback.sh \
+	tests/test-virt-hostile.sh \
 	$(NULL)
 EXTRA_DIST += \
 	tests/libvirtd.sh \
@@ -35,4 +36,5 @@ EXTRA_DIST += \
 	tests/test-virt-block.sh \
 	tests/test-virt-interrupt.sh \
 	tests/test-virt-rollback.sh \
+	tests/test-virt-hostile.sh \
 	$(NULL)

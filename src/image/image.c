@@ -245,10 +245,10 @@ inside_own_tree(const char *real, const char *sysdir, const char *top_path,
     return ok;
 }
 
-/* Vet the backing name of child; on success *resolved is the path to
- * open (malloc'ed).  VQM_ERR_REFUSED for policy refusals. */
+/* Vet the backing name of the image at child_path; on success *resolved
+ * is the path to open (malloc'ed).  VQM_ERR_REFUSED for policy refusals. */
 static int
-vet_backing(const struct vqm_image *child, const char *top_path,
+vet_backing(const char *child_path, const char *top_path,
             const char *name, const struct vqm_chain_policy *pol,
             char **resolved, char **realp, struct stat *stp,
             struct vqm_error *err)
@@ -267,7 +267,7 @@ vet_backing(const struct vqm_image *child, const char *top_path,
         (colon && (!slash || colon < slash) && strncmp(name, "file:", 5))) {
         vqm_error_set(err, VQM_ERR_REFUSED, "backing file '%s' of '%s' is not "
                       "a local file name (protocol prefix)", name,
-                      child->path);
+                      child_path);
         goto out;
     }
     if (strncmp(name, "file:", 5) == 0)
@@ -275,7 +275,7 @@ vet_backing(const struct vqm_image *child, const char *top_path,
     if (name[0] == '/')
         joined = strdup(name);
     else {
-        dir = dir_of(child->path);
+        dir = dir_of(child_path);
         if (dir && asprintf(&joined, "%s/%s", dir, name) < 0)
             joined = NULL;
     }
@@ -286,7 +286,7 @@ vet_backing(const struct vqm_image *child, const char *top_path,
     real = realpath(joined, NULL);
     if (!real) {
         vqm_error_set_errno(err, errno, "backing file '%s' of '%s' "
-                            "cannot be resolved", name, child->path);
+                            "cannot be resolved", name, child_path);
         goto out;
     }
     for (i = 0; pol && i < pol->n_allowed_devices; i++) {
@@ -301,7 +301,7 @@ vet_backing(const struct vqm_image *child, const char *top_path,
                 !inside_own_tree(real, system_dirs[i], top_path, pol)) {
                 vqm_error_set(err, VQM_ERR_REFUSED, "backing file '%s' of "
                               "'%s' is refused: '%s' is under %s", name,
-                              child->path, real, system_dirs[i]);
+                              child_path, real, system_dirs[i]);
                 goto out;
             }
         }
@@ -313,12 +313,12 @@ vet_backing(const struct vqm_image *child, const char *top_path,
     if (!S_ISREG(st.st_mode) && !(device_ok && S_ISBLK(st.st_mode))) {
         vqm_error_set(err, VQM_ERR_REFUSED, "backing file '%s' of '%s' is "
                       "refused: '%s' is not a regular file", name,
-                      child->path, real);
+                      child_path, real);
         goto out;
     }
     if (pol && pol->n_trusted_dirs > 0 && !device_ok) {
         trusted = false;
-        dir = dir ? dir : dir_of(child->path);
+        dir = dir ? dir : dir_of(child_path);
         cdir = dir ? realpath(dir, NULL) : NULL;
         if (cdir && path_under(real, cdir))
             trusted = true;
@@ -336,7 +336,7 @@ vet_backing(const struct vqm_image *child, const char *top_path,
         if (!trusted) {
             vqm_error_set(err, VQM_ERR_REFUSED, "backing file '%s' of '%s' is "
                           "refused: '%s' is outside the image's directory "
-                          "and the trusted directories", name, child->path,
+                          "and the trusted directories", name, child_path,
                           real);
             goto out;
         }
@@ -390,7 +390,7 @@ vqm_image_open(const char *path, const char *format, bool follow,
                           "deeper than %u", path, max_depth);
             goto fail;
         }
-        if (vet_backing(cur, path, name, policy, &resolved, &real, &st,
+        if (vet_backing(cur->path, path, name, policy, &resolved, &real, &st,
                         err) < 0)
             goto fail;
         for (p = top; p; p = p->backing) {
@@ -625,4 +625,19 @@ vqm_image_read(struct vqm_image *img, uint64_t off, void *buf, size_t len,
         len -= n;
     }
     return 0;
+}
+
+int
+vqm_image_vet_backing(const char *image_path, const char *top_path,
+                      const char *name, const struct vqm_chain_policy *policy,
+                      char **resolved, struct vqm_error *err)
+{
+    char *real = NULL;
+    struct stat st;
+    int r;
+
+    r = vet_backing(image_path, top_path, name, policy, resolved, &real,
+                    &st, err);
+    free(real);
+    return r;
 }

@@ -79,4 +79,14 @@ struct vqm_map_entry {
 int vqm_image_map_at(struct vqm_image *img, uint64_t off,
                      struct vqm_map_entry *e, struct vqm_error *err);
 
+/* Apply the policy above to the backing name 'name' recorded in the image
+ * at image_path, whose chain starts at top_path.  Nothing of the backing
+ * file is read.  On success *resolved is the path to open (malloc'ed).
+ * Returns 0, or -1 (VQM_ERR_REFUSED for a policy refusal).
+ */
+int vqm_image_vet_backing(const char *image_path, const char *top_path,
+                          const char *name,
+                          const struct vqm_chain_policy *policy,
+                          char **resolved, struct vqm_error *err);
+
 #endif

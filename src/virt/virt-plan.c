@@ -171,22 +171,6 @@ add_image(struct vqm_virt_run *run, struct vqm_vimage *img)
     return 0;
 }
 
-/* Resolve a backing name against the directory of the image naming it. */
-static char *
-resolve_backing(const char *image_path, const char *name)
-{
-    CLEANUP_FREE char *copy = strdup(image_path);
-    char *s;
-
-    if (!copy)
-        return NULL;
-    if (name[0] == '/')
-        return strdup(name);
-    if (asprintf(&s, "%s/%s", dirname(copy), name) < 0)
-        return NULL;
-    return s;
-}
-
 static struct vqm_vimage *image_get(struct vqm_virt_run *run,
                                     const char *path, unsigned level);
 
@@ -287,8 +271,23 @@ image_get(struct vqm_virt_run *run, const char *path, unsigned level)
                      "backing chain deeper than %d", MAX_CHAIN);
             return img;
         }
-        if (!(bpath = resolve_backing(cur, img->backing_name)))
-            return NULL;
+        {
+            /* Backing names are untrusted: apply the same policy as the
+             * converter before reading anything of the backing file. */
+            struct vqm_chain_policy pol = {
+                .trusted_dirs = run->opts.trust_dirs,
+                .n_trusted_dirs = run->opts.n_trust_dirs,
+            };
+            struct vqm_error verr = { 0 };
+
+            if (vqm_image_vet_backing(cur, cur, img->backing_name, &pol,
+                                      &bpath, &verr) < 0) {
+                if (verr.code == VQM_ERR_NOMEM)
+                    return NULL;
+                snprintf(img->reason, sizeof img->reason, "%s", verr.msg);
+                return img;
+            }
+        }
         img->visiting = true;
         {
             struct vqm_vimage *b = image_by_path(run, bpath);
