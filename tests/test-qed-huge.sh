@@ -2,7 +2,8 @@
 # Huge sparse images: a 4 TiB QED image (and one at the 64 TiB capacity
 # limit of the default geometry) costs the same memory and about the
 # same time as a 64 MiB one.  The map still equals qemu-img map, and
-# ranges read at both ends equal qemu-img dd.
+# ranges read at both ends equal qemu-img dd.  Hostile tables cannot make
+# the check's memory grow past its bound.
 source "$abs_top_builddir/tests/functions.sh"
 set -e
 set -x
@@ -10,6 +11,7 @@ set -x
 requires qemu-img --version
 requires qemu-io --version
 requires /usr/bin/time -f %M true
+requires perl -e 1
 source "$abs_top_srcdir/tests/qed-functions.sh"
 
 d=$(vqm_tmpdir)
@@ -71,3 +73,39 @@ virt-qed-migrate --inspect cap.qed --map --json > cap.json
 qemu-img map -f qed --output=json cap.qed | diff -u - cap.json
 /usr/bin/time -f '%M' -o cap.rss virt-qed-migrate --inspect cap.qed
 test "$(tail -1 cap.rss)" -lt 65536
+
+# Hostile tables: 147456 valid, distinct data references, each 8 MiB
+# from the next, over a 1.2 TiB sparse file.  The check's map of them is
+# bounded: refused with a clear error, under 64 MiB, file unchanged.
+qemu-img create -f qed -o cluster_size=4k,table_size=16 scatter.qed 1G >/dev/null
+test "$(qed_get_u64 scatter.qed 40)" = 4096
+perl -e '
+    my ($tables, $per, $l1, $tsz) = (18, 8192, 4096, 65536);
+    open(my $f, "+<", "scatter.qed") or die "scatter.qed: $!";
+    for my $i (0 .. $tables - 1) {
+        my $l2 = $l1 + $tsz * (1 + $i);
+        seek($f, $l1 + 8 * $i, 0);
+        print $f pack("Q<", $l2);
+        seek($f, $l2, 0);
+        print $f pack("Q<*", map { (1 + $i * $per + $_) << 23 } 0 .. $per - 1);
+    }
+    close($f) or die;'
+truncate -s $(( (18 * 8192 + 2) << 23 )) scatter.qed
+head -c 2M scatter.qed > scatter.head
+size=$(stat -c %s scatter.qed)
+for cmd in "--inspect scatter.qed" "--inspect scatter.qed --map --json" \
+           "--file scatter.qed" "--file scatter.qed --output scatter.qcow2"; do
+    rc=0
+    # shellcheck disable=SC2086
+    env -u MALLOC_PERTURB_ /usr/bin/time -f '%M' -o scatter.rss \
+        timeout 60 virt-qed-migrate $cmd > /dev/null 2> scatter.err || rc=$?
+    cat scatter.err scatter.rss
+    test "$rc" = 1 || fail "$cmd: exit $rc"
+    grep -q "error: 'scatter.qed': too many scattered cluster references" scatter.err
+    test ! -e scatter.qcow2
+    if ! ldd "$(command -v virt-qed-migrate)" | grep -q libasan; then
+        test "$(tail -1 scatter.rss)" -lt 65536 || fail "$cmd: $(tail -1 scatter.rss) KiB"
+    fi
+done
+test "$(stat -c %s scatter.qed)" = "$size"
+head -c 2M scatter.qed | cmp - scatter.head

@@ -6,9 +6,9 @@
  * the callback: invalid or unaligned offsets, references into the
  * header area or past the end of the file, duplicate references, and
  * leaked clusters (as leaks, not corruption).
- * Invariant: memory is proportional to the number of distinct 512-
- * cluster chunks that hold referenced clusters (capped), never to the
- * image size.
+ * Invariant: memory is proportional to the number of distinct 2048-
+ * cluster chunks that hold referenced clusters (capped at MAP_MAX_BYTES),
+ * never to the image size.
  */
 #include <config.h>
 
@@ -21,15 +21,21 @@
 
 #include "qed-internal.h"
 
-#define CHUNK_BITS 9                          /* clusters per chunk: 512 */
+#define CHUNK_BITS 11                         /* clusters per chunk: 2048 */
 #define CHUNK_CLUSTERS ((uint64_t) 1 << CHUNK_BITS)
-#define CHUNK_BYTES (CHUNK_CLUSTERS / 4)      /* 2 bits per cluster */
-/* Refuse to check when the map would exceed this (hostile tables that
- * scatter references over a huge sparse file): about 3 million chunks,
- * i.e. 1.6 billion referenced clusters when they are dense. */
-#define MAP_MAX_BYTES ((size_t) 512 * 1024 * 1024)
+#define CHUNK_BYTES (CHUNK_CLUSTERS / 8)      /* 1 bit per cluster */
+/* Refuse to check when the map would need more than this, so that the
+ * whole process stays under 64 MiB whatever the tables say (hostile ones
+ * can scatter references over a huge sparse file: about 100,000 fit).
+ * Dense references, as QEMU allocates them, cost under 2 bits per
+ * cluster: about 200 million clusters fit, 800 GiB of data at 4 KiB
+ * clusters, 13 TiB at QED's default 64 KiB. */
+#define MAP_MAX_BYTES ((uint64_t) 40 * 1024 * 1024)
 
-enum { MARK_FREE = 0, MARK_DATA = 1, MARK_TABLE = 2 };
+enum { MARK_DATA = 1, MARK_TABLE = 2 };
+/* The map keeps one bit per cluster (referenced or not); what the first
+ * reference was is found again only for a duplicate, for its message. */
+#define DESCRIBE_MAX 100
 
 struct chunk {
     uint64_t key;                 /* cluster index >> CHUNK_BITS */
@@ -126,6 +132,8 @@ struct checker {
     void *opaque;
     struct clmap map;
     struct vqm_error *err;
+    uint64_t l1_done;             /* L1 entries whose L2 table is marked */
+    uint64_t described;           /* duplicates described so far */
 };
 
 static void
@@ -175,6 +183,33 @@ ref_describe(char *buf, size_t len, enum ref_what what, uint64_t arg)
     }
 }
 
+/* What the cluster at host offset off was first referenced as: a table
+ * (the L1 table or an L2 table marked so far) or data.  Costs a walk of
+ * the L1 table, so it is done for the first DESCRIBE_MAX duplicates only
+ * (0 = not described).
+ */
+static unsigned
+first_kind(struct checker *c, uint64_t off)
+{
+    const struct qed_info *h = &c->img->info;
+    uint64_t tlen = (uint64_t) h->table_size * h->cluster_size, i, l2;
+    struct vqm_error e2 = { 0 };
+
+    if (c->described >= DESCRIBE_MAX)
+        return 0;
+    c->described++;
+    if (off - h->l1_table_offset < tlen)
+        return MARK_TABLE;
+    for (i = 0; i < c->l1_done && i < h->table_entries; i++) {
+        if (qed_read_entry(c->img, h->l1_table_offset, i, &l2, &e2) < 0)
+            return 0;
+        if (l2 && !qed_table_offset_problem(c->img, l2) && off >= l2 &&
+            off - l2 < tlen)
+            return MARK_TABLE;
+    }
+    return MARK_DATA;
+}
+
 /* Mark the cluster at host offset off as kind; report a duplicate.
  * Returns 1 if it was already referenced, 0 if not, -1 on ENOMEM. */
 static int
@@ -184,31 +219,42 @@ mark(struct checker *c, uint64_t off, unsigned kind, enum ref_what what,
     uint64_t cl = off >> c->img->info.cluster_bits;
     uint64_t idx = cl & (CHUNK_CLUSTERS - 1);
     uint8_t *bits;
-    unsigned old, shift = (unsigned) (idx & 3) * 2;
+    uint8_t bit = (uint8_t) (1u << (idx & 7));
     uint64_t end;
 
-    if (c->map.used * (CHUNK_BYTES + 2 * sizeof(struct chunk)) >
+    /* The bit arrays (with malloc's overhead) and the slots, counting
+     * the old and the new slot arrays while the map grows. */
+    if ((uint64_t) (c->map.used + 1) * (CHUNK_BYTES + 16) +
+        (uint64_t) (c->map.cap ? c->map.cap : 64) * 3 * sizeof(struct chunk) >
         MAP_MAX_BYTES)
         return vqm_error_set(c->err, VQM_ERR_UNSUPPORTED,
                              "'%s': too many scattered cluster references "
-                             "to check", c->img->name);
+                             "to check within %u MiB of memory", c->img->name,
+                             (unsigned) (MAP_MAX_BYTES >> 20));
     bits = clmap_get(&c->map, cl >> CHUNK_BITS, true);
     if (!bits)
         return vqm_error_set_errno(c->err, ENOMEM, "out of memory");
-    old = (bits[idx >> 2] >> shift) & 3;
     end = off + c->img->info.cluster_size;
     if (end > c->res->highest_used_end)
         c->res->highest_used_end = end;
-    if (old != MARK_FREE) {
+    if (bits[idx >> 3] & bit) {
         char buf[96];
+        unsigned old = first_kind(c, off);
 
-        problem(c, QED_PROBLEM_CORRUPTION,
-                "cluster at host offset 0x%" PRIx64 " is referenced twice "
-                "(%s/%s): %s", off, mark_name(old), mark_name(kind),
-                ref_describe(buf, sizeof buf, what, what_arg));
+        if (old)
+            problem(c, QED_PROBLEM_CORRUPTION,
+                    "cluster at host offset 0x%" PRIx64 " is referenced "
+                    "twice (%s/%s): %s", off, mark_name(old),
+                    mark_name(kind),
+                    ref_describe(buf, sizeof buf, what, what_arg));
+        else
+            problem(c, QED_PROBLEM_CORRUPTION,
+                    "cluster at host offset 0x%" PRIx64 " is referenced "
+                    "twice: %s", off,
+                    ref_describe(buf, sizeof buf, what, what_arg));
         return 1;
     }
-    bits[idx >> 2] |= (uint8_t) (kind << shift);
+    bits[idx >> 3] |= bit;
     return 0;
 }
 
@@ -331,8 +377,7 @@ find_leaks(struct checker *c)
                     continue;
                 if (x >= nclusters)
                     break;
-                if (((list[k].bits[idx >> 2] >> ((idx & 3) * 2)) & 3) ==
-                    MARK_FREE)
+                if (!(list[k].bits[idx >> 3] & (1u << (idx & 7))))
                     ADD_RUN(x, 1);
             }
             cl = base + CHUNK_CLUSTERS > cl ? base + CHUNK_CLUSTERS : cl;
@@ -370,7 +415,9 @@ qed_check(struct qed_image *img, struct qed_check_result *res,
                     " is invalid (%s)", i, l2, p);
             continue;
         }
+        c.l1_done = i;                /* its own table is not "earlier" */
         r = mark_table(&c, l2, REF_L2, i);
+        c.l1_done = i + 1;
         if (r < 0)
             goto out;
         if (r > 0)            /* shared with something else: not walked */

@@ -70,6 +70,22 @@ vqm_virt_uri_on_host(const char *uri)
     return s;
 }
 
+char *
+vqm_remote_backing_path(const char *image_path, const char *name)
+{
+    const char *slash = strrchr(image_path, '/');
+    char *s;
+
+    if (strncmp(name, "file:", 5) == 0)
+        name += 5;
+    if (name[0] == '/' || !slash)
+        return strdup(name);
+    if (asprintf(&s, "%.*s/%s", (int) (slash - image_path), image_path,
+                 name) < 0)
+        return NULL;
+    return s;
+}
+
 int
 vqm_remote_probe(void *conn, const char *path, struct vqm_probe *p,
                  struct vqm_error *err)

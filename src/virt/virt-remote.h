@@ -25,6 +25,12 @@ bool vqm_virt_uri_remote(const char *uri, char *host, size_t hostlen);
  */
 char *vqm_virt_uri_on_host(const char *uri);
 
+/* The path a backing name stored in the image at image_path names on the
+ * remote host: absolute as is, relative to the image's directory
+ * (lexically: the file is not here to resolve links).  malloc'd, or NULL.
+ */
+char *vqm_remote_backing_path(const char *image_path, const char *name);
+
 /* vqm_probe_file() for path on the host of the remote connection conn
  * (a virConnectPtr): path must be a storage volume there (files outside
  * pools cannot be read from here: VQM_ERR_UNSUPPORTED).  dev and ino are
