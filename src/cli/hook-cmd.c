@@ -330,6 +330,12 @@ image_kind(const char *path, uint64_t *size)
     ssize_t r;
 
     *size = 0;
+    /* Look before opening: never open a character device or a FIFO the
+     * XML names (opening some devices has side effects). */
+    if (stat(path, &st) < 0)
+        return errno == ENOENT ? IMG_MISSING : IMG_UNREADABLE;
+    if (!(S_ISREG(st.st_mode) || S_ISBLK(st.st_mode)))
+        return IMG_UNREADABLE;
     fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
     if (fd < 0)
         return errno == ENOENT ? IMG_MISSING : IMG_UNREADABLE;
@@ -391,7 +397,7 @@ child_element(xmlNodePtr parent, const char *name)
 static char *
 prop(xmlNodePtr n, const char *name)
 {
-    return n ? (char *) xmlGetProp(n, (const xmlChar *) name) : NULL;
+    return n ? (char *) xmlGetNoNsProp(n, (const xmlChar *) name) : NULL;
 }
 
 static char *

@@ -19,7 +19,7 @@
 static char *
 attr(xmlNodePtr n, const char *name)
 {
-    xmlChar *v = xmlGetProp(n, BAD_CAST name);
+    xmlChar *v = xmlGetNoNsProp(n, BAD_CAST name);
     char *s;
 
     if (!v)
@@ -183,8 +183,8 @@ vqm_domxml_disks(const char *xml, struct vqm_domxml_disk **disks,
         d->device = attr(c, "device");
         if (!d->device)
             d->device = strdup("disk");
-        d->target = attr(child(c, "target") ? child(c, "target") : c,
-                         "dev");
+        d->target = child(c, "target") ? attr(child(c, "target"), "dev")
+                                       : NULL;
         drv = child(c, "driver");
         d->format = drv ? attr(drv, "type") : NULL;
         src = child(c, "source");
@@ -223,11 +223,11 @@ rewrite_disk(xmlNodePtr disk, const struct vqm_domxml_change *ch)
     size_t i;
 
     if (src) {
-        if (xmlHasProp(src, BAD_CAST "file"))
+        if (xmlHasNsProp(src, BAD_CAST "file", NULL))
             set_attr_if(src, "file", ch->new_file);
-        else if (xmlHasProp(src, BAD_CAST "dev"))
+        else if (xmlHasNsProp(src, BAD_CAST "dev", NULL))
             set_attr_if(src, "dev", ch->new_file);
-        else if (xmlHasProp(src, BAD_CAST "volume"))
+        else if (xmlHasNsProp(src, BAD_CAST "volume", NULL))
             set_attr_if(src, "volume", ch->new_volume);
     }
     if (ch->new_format) {
@@ -255,9 +255,9 @@ rewrite_disk(xmlNodePtr disk, const struct vqm_domxml_change *ch)
 
             if (strcmp(p, ch->old_paths[i]) != 0)
                 continue;
-            if (xmlHasProp(bsrc, BAD_CAST "file"))
+            if (xmlHasNsProp(bsrc, BAD_CAST "file", NULL))
                 set_attr_if(bsrc, "file", ch->new_paths[i]);
-            else if (xmlHasProp(bsrc, BAD_CAST "dev"))
+            else if (xmlHasNsProp(bsrc, BAD_CAST "dev", NULL))
                 set_attr_if(bsrc, "dev", ch->new_paths[i]);
             fmt = child(bs, "format");
             if (fmt)

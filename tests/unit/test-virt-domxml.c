@@ -201,11 +201,50 @@ test_rewrite(void)
     free(same);
 }
 
+/* Attributes in another namespace are not ours: they are neither read
+ * nor duplicated by a rewrite; a disk without <target> has no target
+ * (and so nothing can be rewritten in it by mistake).
+ */
+static void
+test_foreign_attributes(void)
+{
+    static const char xml[] =
+        "<domain xmlns:q='urn:x'><name>n</name><devices>"
+        "<disk type='file' device='disk'><driver q:type='qed' type='qed'/>"
+        "<source q:file='/evil' file='/a.qed'/><target dev='vda'/></disk>"
+        "<disk type='file' dev='vdb'><driver type='qed'/>"
+        "<source file='/b.qed'/></disk>"
+        "</devices></domain>";
+    struct vqm_domxml_change ch[] = {
+        { .target = "vda", .new_file = "/a.qcow2", .new_format = "qcow2" },
+    };
+    struct vqm_error err = { 0 };
+    struct vqm_domxml_disk *d = NULL;
+    size_t n = 0;
+    char *out = NULL;
+
+    CHECK(vqm_domxml_disks(xml, &d, &n, NULL, NULL, &err) == 0);
+    CHECK(n == 2);
+    if (n == 2) {
+        CHECK(strcmp(d[0].file, "/a.qed") == 0);
+        CHECK(d[1].target == NULL);
+    }
+    vqm_domxml_disks_free(d, n);
+    CHECK(vqm_domxml_rewrite(xml, ch, 1, &out, &err) == 0);
+    if (!out)
+        return;
+    CHECK(strstr(out, "q:file=\"/evil\" file=\"/a.qcow2\"") != NULL);
+    CHECK(strstr(out, "q:type=\"qed\" type=\"qcow2\"") != NULL);
+    CHECK(strstr(out, "/b.qed") != NULL);
+    free(out);
+}
+
 int
 main(void)
 {
     test_parse();
     test_rewrite();
+    test_foreign_attributes();
     if (failures) {
         fprintf(stderr, "%d check(s) failed\n", failures);
         return 1;
