@@ -16,3 +16,4 @@ include tests/virt.mk
 include tests/hooks.mk
 include tests/docs.mk
 include tests/fuzz.mk
+include tests/live.mk

@@ -26,6 +26,7 @@ packages=(
     libxml2-utils perl strace util-linux procps time
     clang libclang-rt-14-dev
     xfsprogs btrfs-progs
+    ansible
     bash-completion
 )
 

@@ -92,8 +92,9 @@ qemu-img check -f qcow2 "$p/r.qcow2"
 cmp "$d/bad.orig" "$p/bad.qed"
 [ -z "$(ls "$state/active")" ]
 
-# 4. A transient domain and a domain with a managed save image are
-#    reported and left alone.
+# 4. A transient domain is reported and left alone (no --live); a domain
+#    with a managed save image is migrated, its saved definition too
+#    (tests/test-snapshot-managedsave.sh resumes such a domain).
 for n in t s; do
     qed_image "$p/$n.qed" 16M
     cp --sparse=always "$p/$n.qed" "$d/$n.orig"
@@ -109,11 +110,13 @@ run_vqm "$d/out4" 3 --state-dir "$state" --domain dt --domain ds \
     --shutdown=0 --force-shutdown --report "$d/r4.xml"
 validate_report "$d/r4.xml"
 grep -q "domain dt (running, transient): SKIPPED: transient domain" "$d/out4"
-grep -q "domain ds (shut off, managed save): SKIPPED: has a managed save" \
+grep -q "domain ds (shut off, managed save): definition rewritten" \
     "$d/out4"
 cmp "$d/t.orig" "$p/t.qed"
-cmp "$d/s.orig" "$p/s.qed"
-dumpxml ds | diff -u "$d/ds.before.xml" -
+qemu-img compare -f qed -F qcow2 "$d/s.orig" "$p/s.qcow2"
+sed -e "s|$p/s.qed|$p/s.qcow2|; s|type='qed'|type='qcow2'|" \
+    "$d/ds.before.xml" | diff -u - <(dumpxml ds)
+lv_virsh managedsave-dumpxml ds | grep -q "<source file='$p/s.qcow2'"
 [ "$(lv_virsh domstate dt)" = running ]
 lv_virsh destroy dt >/dev/null
 lv_virsh managedsave-remove ds >/dev/null

@@ -8,11 +8,13 @@
 #include <config.h>
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "options.h"
 #include "virt/virt.h"
+#include "virt/virt-remote.h"
 
 static void
 human_size(uint64_t v, char *buf, size_t len)
@@ -35,6 +37,8 @@ human_size(uint64_t v, char *buf, size_t len)
 static const char *
 img_mode(const struct vqm_vimage *img)
 {
+    if (img->live)
+        return "live copy";
     if (!img->convert)
         return "finish interrupted migration";
     if (img->copy)
@@ -135,11 +139,14 @@ print_run(FILE *fp, const struct vqm_virt_run *run)
         case VQM_OUTCOME_PLANNED:
             fprintf(fp, " definition will be rewritten%s\n",
                     d->needs_shutdown ? " (shut down first, started "
-                    "again after)" : "");
+                    "again after)" : d->live ? " (disks copied live while "
+                    "it runs)" : "");
             break;
         case VQM_OUTCOME_DONE:
-            fprintf(fp, " definition rewritten%s\n",
-                    d->restarted ? ", started again" : "");
+            fprintf(fp, " %s%s\n", d->persistent
+                    ? "definition rewritten" : "converted",
+                    d->restarted ? ", started again"
+                    : d->live ? ", disks copied live" : "");
             break;
         case VQM_OUTCOME_SKIPPED:
             fprintf(fp, " SKIPPED: %s\n", d->reason);
@@ -247,10 +254,34 @@ vqm_cmd_virt(const struct vqm_opts *o)
     struct vqm_error err = { 0 };
     int status;
 
-    if (o->live) {
-        vqm_report_error("--live is not supported yet: stop the domain, "
-                         "or use --shutdown");
-        return VQM_EXIT_FAILED;
+    if (!o->dry_run) {
+        /* The conversion works on local files: name the command to run
+         * on the host instead. */
+        const char *u = o->uri ? o->uri : getenv("LIBVIRT_DEFAULT_URI");
+        char host[256];
+
+        if (vqm_virt_uri_remote(u, host, sizeof host)) {
+            char *local = vqm_virt_uri_on_host(u);
+            char cmd[2048];
+            size_t i, n;
+
+            n = (size_t) snprintf(cmd, sizeof cmd, "virt-qed-migrate%s%s",
+                                  local ? " -c " : "", local ? local : "");
+            for (i = 0; i < o->pools.n && n < sizeof cmd; i++)
+                n += (size_t) snprintf(cmd + n, sizeof cmd - n, " --pool %s",
+                                       o->pools.v[i]);
+            for (i = 0; i < o->domains.n && n < sizeof cmd; i++)
+                n += (size_t) snprintf(cmd + n, sizeof cmd - n,
+                                       " --domain %s", o->domains.v[i]);
+            if (o->all && n < sizeof cmd)
+                snprintf(cmd + n, sizeof cmd - n, " --all");
+            vqm_report_error("'%s' is a connection to host '%s': the "
+                             "conversion needs the image files to be local; "
+                             "run on '%s': %s (a --dry-run works from here)",
+                             u, host, host, cmd);
+            free(local);
+            return VQM_EXIT_FAILED;
+        }
     }
     vo.uri = o->uri;
     vo.pools = (const char *const *) o->pools.v;
@@ -269,6 +300,8 @@ vqm_cmd_virt(const struct vqm_opts *o)
     vo.remove_source = o->remove_source;
     vo.verify = o->verify;
     vo.verify_full = o->verify_full;
+    vo.live = o->live;
+    vo.bandwidth = o->bandwidth;
     vo.trust_dirs = (const char *const *) o->trust_dirs.v;
     vo.n_trust_dirs = o->trust_dirs.n;
     if (o->progress) {

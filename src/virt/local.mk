@@ -6,9 +6,15 @@ src_virt_libvqmvirt_a_SOURCES = \
 	src/virt/virt-conn.c \
 	src/virt/virt-domxml.c \
 	src/virt/virt-journal.c \
+	src/virt/virt-live.c \
+	src/virt/virt-live.h \
 	src/virt/virt-migrate.c \
 	src/virt/virt-plan.c \
 	src/virt/virt-probe.c \
+	src/virt/virt-remote.c \
+	src/virt/virt-remote.h \
 	src/virt/virt-report.c \
+	src/virt/virt-snapshot.c \
+	src/virt/virt-snapshot.h \
 	$(NULL)
 src_virt_libvqmvirt_a_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/src $(LIBVIRT_CFLAGS) $(LIBXML2_CFLAGS)

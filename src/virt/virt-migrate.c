@@ -33,6 +33,8 @@
 #include "cleanup.h"
 #include "convert/convert.h"
 #include "virt-internal.h"
+#include "virt-live.h"
+#include "virt-snapshot.h"
 #include "vqm-debug.h"
 #include "vqm-io.h"
 
@@ -382,6 +384,11 @@ define_domain(struct vqm_virt_run *run, struct vqm_vdomain *d)
             d->outcome = VQM_OUTCOME_NONE;
         return 0;
     }
+    if (!d->persistent) {
+        /* Transient (copied live): no definition to rewrite. */
+        d->outcome = VQM_OUTCOME_DONE;
+        return 0;
+    }
     seq = vqm_journal_begin(run->journal, "define", d->uuid, d->name, NULL,
                             &err);
     if (seq < 0)
@@ -512,6 +519,15 @@ vqm_virt_execute(struct vqm_virt_run *run, struct vqm_error *err)
             goto state_error;
     }
 
+    /* 2b. Running domains: copy their disks live (--live). */
+    for (i = 0; i < run->n_domains; i++)
+        if (run->domains[i].live
+            && run->domains[i].outcome != VQM_OUTCOME_SKIPPED
+            && vqm_live_execute(run, &run->domains[i], err) < 0) {
+            run->end = vqm_now();
+            return -1;
+        }
+
     /* 3. Images, bases first. */
     for (i = 0; i < run->n_images; i++) {
         struct vqm_vimage *img = run->images[i];
@@ -519,6 +535,12 @@ vqm_virt_execute(struct vqm_virt_run *run, struct vqm_error *err)
 
         if (!img->migrate)
             continue;
+        if (img->live) {                 /* copied in 2b */
+            if (img->outcome == VQM_OUTCOME_DONE
+                && run->opts.remove_source && remove_source(run, img) < 0)
+                goto journal_error;
+            continue;
+        }
         if (img->convert && img->outcome == VQM_OUTCOME_PLANNED) {
             if ((r = convert_image(run, img)) < 0)
                 goto journal_error;
@@ -558,6 +580,14 @@ vqm_virt_execute(struct vqm_virt_run *run, struct vqm_error *err)
         if (d->outcome == VQM_OUTCOME_PLANNED)
             d->outcome = VQM_OUTCOME_DONE;
     }
+
+    /* 4b. Snapshots and saved state naming the converted images, of
+     * any domain (virt-snapshot.c). */
+    for (i = 0; i < run->n_domains; i++)
+        if (run->domains[i].outcome != VQM_OUTCOME_SKIPPED
+            && run->domains[i].outcome != VQM_OUTCOME_FAILED
+            && vqm_snapshot_execute(run, &run->domains[i], err) < 0)
+            goto journal_error;
 
     /* 5. Start again what we stopped (this run or an interrupted one). */
     for (i = 0; i < run->n_domains; i++) {

@@ -35,6 +35,9 @@
 #include "cleanup.h"
 #include "convert/convert.h"
 #include "virt-internal.h"
+#include "virt-live.h"
+#include "virt-remote.h"
+#include "virt-snapshot.h"
 #include "vqm-debug.h"
 
 #define MAX_CHAIN 16
@@ -219,7 +222,8 @@ image_get(struct vqm_virt_run *run, const char *path, unsigned level)
         return NULL;
     }
     img->symlink = lstat(cur, &st) == 0 && S_ISLNK(st.st_mode);
-    if (vqm_probe_file(cur, &p, &err) < 0) {
+    if ((run->remote ? vqm_remote_probe(run->conn, cur, &p, &err)
+         : vqm_probe_file(cur, &p, &err)) < 0) {
         img->exists = err.code != VQM_ERR_NOTFOUND;
         if (stat(cur, &st) == 0) {
             img->exists = true;
@@ -237,8 +241,11 @@ image_get(struct vqm_virt_run *run, const char *path, unsigned level)
                     && memcmp(magic, "QED", 4) == 0)
                     img->format = strdup("qed");
                 fclose(fp);
+            } else if (p.format && strcmp(p.format, "qed") == 0) {
+                img->format = strdup("qed");    /* read remotely */
             }
         }
+        vqm_probe_clear(&p);
         return img;
     }
     img->exists = true;
@@ -280,12 +287,34 @@ image_get(struct vqm_virt_run *run, const char *path, unsigned level)
             };
             struct vqm_error verr = { 0 };
 
-            if (vqm_image_vet_backing(cur, cur, img->backing_name, &pol,
-                                      &bpath, &verr) < 0) {
-                if (verr.code == VQM_ERR_NOMEM)
+            if (run->remote) {
+                /* The file is on the remote host: resolve the name only
+                 * (the conversion there applies the policy). */
+                if (!(bpath = vqm_remote_backing_path(cur,
+                                                      img->backing_name)))
                     return NULL;
-                snprintf(img->reason, sizeof img->reason, "%s", verr.msg);
-                return img;
+            } else if (vqm_image_vet_backing(cur, cur, img->backing_name,
+                                             &pol, &bpath, &verr) < 0) {
+                /* Renamed by an interrupted run: vet the new name, keep
+                 * the old path (image_get follows the journal). */
+                CLEANUP_FREE char *old = verr.code == VQM_ERR_NOTFOUND
+                    && run->journal
+                    ? vqm_remote_backing_path(cur, img->backing_name) : NULL;
+                const char *nn = old
+                    ? vqm_journal_renamed(run->journal, old) : NULL;
+                CLEANUP_FREE char *vetted = NULL;
+                struct vqm_error e2 = { 0 };
+
+                if (nn && vqm_image_vet_backing(cur, cur, nn, &pol, &vetted,
+                                                &e2) == 0) {
+                    bpath = vqm_steal(&old);
+                } else {
+                    if (verr.code == VQM_ERR_NOMEM)
+                        return NULL;
+                    snprintf(img->reason, sizeof img->reason, "%s",
+                             verr.msg);
+                    return img;
+                }
             }
         }
         img->visiting = true;
@@ -963,6 +992,14 @@ decide(struct vqm_virt_run *run)
                     dk->outcome = VQM_OUTCOME_SKIPPED;
                 continue;
             }
+            if (!dk->has_qed && !img->format && run->remote
+                && img->reason[0]) {
+                /* Not readable through a remote connection. */
+                snprintf(dk->reason, sizeof dk->reason, "%s", img->reason);
+                if (d->in_scope)
+                    dk->outcome = VQM_OUTCOME_SKIPPED;
+                continue;
+            }
             if (!dk->has_qed) {
                 if (img->format && strcmp(xf, img->format) != 0)
                     snprintf(dk->reason, sizeof dk->reason,
@@ -1007,14 +1044,14 @@ decide(struct vqm_virt_run *run)
                 uses = true;
         if (!uses)
             continue;
+        if (d->active && o->live) {
+            d->live = true;              /* virt-live.c */
+            continue;
+        }
         if (!d->persistent) {
             snprintf(d->reason, sizeof d->reason,
-                     "transient domain: only a live conversion could "
-                     "migrate it (--live is not supported yet)");
-        } else if (d->managed_save) {
-            snprintf(d->reason, sizeof d->reason,
-                     "has a managed save image: start it and shut it "
-                     "down, or remove the saved state, first");
+                     "transient domain: only a live conversion can "
+                     "migrate it (use --live)");
         } else if (d->active && !o->shutdown) {
             snprintf(d->reason, sizeof d->reason,
                      "running: not converted under QEMU (use --shutdown)");
@@ -1042,7 +1079,7 @@ decide(struct vqm_virt_run *run)
         if (!img->convert || !img->used_by_running)
             continue;
         for (i = 0; i < run->n_domains; i++)
-            if (run->domains[i].needs_shutdown
+            if ((run->domains[i].needs_shutdown || run->domains[i].live)
                 && domain_uses(&run->domains[i], img))
                 stopped_by_us = true;
         if (!stopped_by_us)
@@ -1069,6 +1106,8 @@ engine_check(struct vqm_virt_run *run)
         CLEANUP_FREE char *newb = NULL;
         int busy;
 
+        if (run->remote)
+            break;        /* the files are not here: checked there */
         if (!img->convert || img->outcome != VQM_OUTCOME_PLANNED)
             continue;
         if (!img->used_by_running) {
@@ -1310,8 +1349,14 @@ vqm_virt_plan(const struct vqm_virt_opts *opts, struct vqm_virt_run **out,
     if (opts->dry_run) {
         /* A dry run changes nothing: a read-only connection is enough
          * (no secure XML, no pool refresh), and all some users have. */
-        run->conn = virConnectOpenReadOnly(opts->uri);
-        read_only = run->conn != NULL;
+        /* Remote: the headers are read by volume downloads, which need a
+         * read-write connection (virt-remote.c). */
+        if (vqm_virt_uri_remote(opts->uri, NULL, 0))
+            run->conn = virConnectOpen(opts->uri);
+        if (!run->conn) {
+            run->conn = virConnectOpenReadOnly(opts->uri);
+            read_only = run->conn != NULL;
+        }
         if (!run->conn)
             run->conn = virConnectOpen(opts->uri);
     } else {
@@ -1324,6 +1369,23 @@ vqm_virt_plan(const struct vqm_virt_opts *opts, struct vqm_virt_run **out,
     }
     if ((uri = virConnectGetURI(run->conn)))
         run->uri = uri;
+    {
+        char host[256] = "";
+
+        run->remote = vqm_virt_uri_remote(run->uri, host, sizeof host);
+        if (run->remote && !opts->dry_run) {
+            vqm_error_set(err, VQM_ERR_UNSUPPORTED, "'%s' is a connection "
+                          "to host '%s': the conversion needs the image "
+                          "files to be local; run virt-qed-migrate on '%s' "
+                          "(a --dry-run works from here)", run->uri, host,
+                          host);
+            goto fail;
+        }
+        if (run->remote)
+            warn(run, "remote connection to '%s': image headers were read "
+                 "through libvirt (storage volumes only), the conversion "
+                 "must run on '%s'", host, host);
+    }
     if (check_names(run, err) < 0)
         goto fail;
     if (vqm_journal_open(run->opts.state_dir, opts->dry_run,
@@ -1336,6 +1398,8 @@ vqm_virt_plan(const struct vqm_virt_opts *opts, struct vqm_virt_run **out,
     qsort(run->images, run->n_images, sizeof *run->images, by_depth);
     decide(run);
     decide_names(run);
+    vqm_snapshot_plan(run);
+    vqm_live_plan(run);
     engine_check(run);
     vqm_virt_mark_affected(run);
     *out = run;

@@ -50,6 +50,8 @@ image_action(const struct vqm_virt_run *run, const struct vqm_vimage *img)
 {
     if (!img->migrate)
         return "none";
+    if (img->live)
+        return "live-copy";         /* virt-live.c */
     if (!img->convert)
         return "finish";            /* converted by an interrupted run */
     return img->copy ? "convert-copy" : "convert-in-place";

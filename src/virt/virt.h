@@ -69,6 +69,7 @@ struct vqm_vimage {
     bool copy;                   /* by copy instead of in place */
     bool converted_before;       /* a previous (interrupted) run did it */
     bool used_by_running;        /* in a running domain's live chain */
+    bool live;                   /* copied live by virt-live.c (--live) */
     bool verified;               /* the engine verified the result */
     unsigned depth;              /* 0 = no backing file */
     uint64_t virtual_size;
@@ -109,6 +110,7 @@ struct vqm_vdomain {
     bool restart_owed;           /* stopped by an interrupted run */
     bool restarted;
     bool define_failed;          /* images changed, definition not */
+    bool live;                   /* running: its disks are copied live */
     char *xml;                   /* inactive definition (secure) */
     struct vqm_vdisk *disks;
     size_t n_disks;
@@ -135,6 +137,8 @@ struct vqm_virt_opts {
     bool remove_source;
     bool verify;
     bool verify_full;
+    bool live;                   /* --live: copy disks of running domains */
+    uint64_t bandwidth;          /* --live copy limit, bytes/s; 0 = none */
     const char *const *trust_dirs;
     size_t n_trust_dirs;
     /* Progress of each conversion (may be NULL). */
@@ -150,6 +154,7 @@ struct vqm_virt_run {
     struct vqm_vdomain *domains;
     size_t n_domains;
     bool dry_run;
+    bool remote;                 /* another host: headers via libvirt */
     bool journal_recovered;      /* an interrupted run was found */
     char **warnings;             /* one line each */
     size_t n_warnings;
