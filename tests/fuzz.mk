@@ -44,7 +44,7 @@ tests_fuzz_fuzz_hook_replay_SOURCES = \
 	tests/fuzz/replay-main.c \
 	$(NULL)
 tests_fuzz_fuzz_hook_replay_CPPFLAGS = $(AM_CPPFLAGS) \
-	-I$(top_srcdir)/src -I$(top_srcdir)/src/cli \
+	-I$(top_srcdir)/src -I$(top_srcdir)/src/cli -DVQM_WITH_LIBVIRT \
 	$(LIBVIRT_CFLAGS) $(LIBXML2_CFLAGS)
 tests_fuzz_fuzz_hook_replay_CFLAGS = $(AM_CFLAGS) -Wno-comment
 tests_fuzz_fuzz_hook_replay_LDADD = \

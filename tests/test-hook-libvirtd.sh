@@ -24,7 +24,10 @@ hb=$(mktemp -d /tmp/vqm-hooktest.XXXXXX)
 cleanup_fn rm -rf "$hb"
 chmod 755 "$hb"
 mkdir -p "$hb/bin" "$hb/conf" "$hb/state" "$hb/etc-libvirt"
-cp "$abs_top_builddir/virt-qed-migrate" "$hb/bin/"
+# (the libvirt modes and the convert-on-stop worker run the full program,
+# found next to virt-qed-migrate)
+cp "$abs_top_builddir/virt-qed-migrate" \
+    "$abs_top_builddir/virt-qed-migrate-libvirt" "$hb/bin/"
 if [ -d /etc/libvirt ]; then
     cp -a /etc/libvirt/. "$hb/etc-libvirt/"
 fi

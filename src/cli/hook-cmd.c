@@ -32,8 +32,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#ifdef VQM_WITH_LIBVIRT
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
+#endif
 #include <libxml/parser.h>
 #include <libxml/tree.h>
 #include <libxml/xmlsave.h>
@@ -866,6 +868,7 @@ worker_log(const char *fmt, ...)
     syslog(LOG_NOTICE, "%s", buf);
 }
 
+#ifdef VQM_WITH_LIBVIRT
 /* Wait until libvirt reports the domain inactive: the stop that ran the
  * hook has then finished.  Returns 0 when it is, -1 otherwise.
  */
@@ -971,6 +974,27 @@ worker_run(const char *self, const struct hook_conf *c, const char *name,
     return 1;
 }
 
+/* The worker as handed over by the small program (see options.h). */
+int
+vqm_hook_worker(const struct vqm_opts *o, const char *name)
+{
+    struct hook_conf c = { .uri = (char *) o->uri,
+                           .state_dir = (char *) o->state_dir };
+    char self[PATH_MAX];
+    ssize_t n;
+
+    openlog("virt-qed-migrate", LOG_PID, LOG_DAEMON);
+    n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n < 0) {
+        worker_log("cannot find the virt-qed-migrate program: %s",
+                   strerror(errno));
+        return 1;
+    }
+    self[n] = '\0';
+    return worker_run(self, &c, name, o->domains.v[0]);
+}
+#endif /* VQM_WITH_LIBVIRT */
+
 /* Double fork and setsid: the worker has no controlling terminal, is not
  * our child, and holds none of the hook's descriptors (libvirt waits for
  * EOF on the hook's stdout and stderr).
@@ -979,9 +1003,10 @@ static int
 spawn_worker(const struct hook_conf *c, const char *name, const char *uuid)
 {
     char self[PATH_MAX];
-    ssize_t n;
     pid_t pid;
     int status;
+#ifdef VQM_WITH_LIBVIRT
+    ssize_t n;
 
     n = readlink("/proc/self/exe", self, sizeof self - 1);
     if (n < 0) {
@@ -990,6 +1015,9 @@ spawn_worker(const struct hook_conf *c, const char *name, const char *uuid)
         return -1;
     }
     self[n] = '\0';
+#else
+    snprintf(self, sizeof self, "%s", vqm_libvirt_program());
+#endif
     fflush(stdout);
     fflush(stderr);
 
@@ -1043,7 +1071,19 @@ spawn_worker(const struct hook_conf *c, const char *name, const char *uuid)
             maxfd = 65536;
         for (fd = STDERR_FILENO + 1; fd < maxfd; fd++)
             close(fd);
+#ifdef VQM_WITH_LIBVIRT
         _exit(worker_run(self, c, name, uuid));
+#else
+        /* Waiting for the domain to stop needs libvirt: the full program
+         * does that and the conversion, in this process (same pid).
+         */
+        if (setenv(VQM_HOOK_WORKER_ENV, name, 1) == 0)
+            execl(self, "virt-qed-migrate", "-c", c->uri, "--domain", uuid,
+                  "--state-dir", c->state_dir, (char *) NULL);
+        worker_log("domain '%s' (%s) stopped: not converted: cannot run "
+                   "%s: %s", name, uuid, self, strerror(errno));
+        _exit(1);
+#endif
     }
     while (waitpid(pid, &status, 0) < 0) {
         if (errno != EINTR)

@@ -18,6 +18,8 @@
 
 static const char *program = "virt-qed-migrate";
 
+char **vqm_argv;
+
 void
 vqm_report_error(const char *fmt, ...)
 {
@@ -223,6 +225,7 @@ main(int argc, char *argv[])
     int c, modes;
     uint64_t v;
 
+    vqm_argv = argv;
     vqm_debug_init();
 
     while ((c = getopt_long(argc, argv, "c:o:np::vqhV", long_options,
@@ -251,6 +254,8 @@ main(int argc, char *argv[])
         case OPT_BANDWIDTH:
             if (parse_size(optarg, &v) < 0)
                 return usage_error("--bandwidth: invalid value '%s'", optarg);
+            if (!optarg[strspn(optarg, "0123456789")])
+                v <<= 20;                    /* a plain number: MiB/s */
             o.bandwidth = v;
             break;
         case OPT_FILE: o.file = optarg; break;
@@ -348,6 +353,19 @@ main(int argc, char *argv[])
         return vqm_cmd_file(&o);
     if (o.rollback)
         return vqm_cmd_rollback(&o);
+#ifdef VQM_WITH_LIBVIRT
+    /* The small program's convert-on-stop worker hands over here (see
+     * hook-cmd.c): -c URI --domain UUID --state-dir DIR.
+     */
+    if (getenv(VQM_HOOK_WORKER_ENV) && o.uri && o.domains.n == 1
+        && o.state_dir) {
+        static char *name;
+
+        name = strdup(getenv(VQM_HOOK_WORKER_ENV));
+        unsetenv(VQM_HOOK_WORKER_ENV);
+        return vqm_hook_worker(&o, name ? name : "?");
+    }
+#endif
     if (o.hook_filter || o.hook)
         return vqm_cmd_hook(&o);
     return vqm_cmd_virt(&o);

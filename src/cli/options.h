@@ -63,7 +63,8 @@ struct vqm_opts {
     unsigned shutdown_timeout;
     bool force_shutdown;          /* --force-shutdown: destroy after it */
     bool live;
-    uint64_t bandwidth;           /* --bandwidth MiB/s, 0 = unlimited */
+    uint64_t bandwidth;           /* --bandwidth, bytes/s (a plain number
+                                     was MiB/s), 0 = unlimited */
 
     /* hooks */
     bool hook_filter;             /* --hook-filter: XML in, XML out */
@@ -75,6 +76,25 @@ int vqm_cmd_file(const struct vqm_opts *o);
 int vqm_cmd_virt(const struct vqm_opts *o);
 int vqm_cmd_rollback(const struct vqm_opts *o);
 int vqm_cmd_hook(const struct vqm_opts *o);
+
+/* The original command line (main.c), for handing over to the full
+ * program.
+ */
+extern char **vqm_argv;
+
+/* The full program, virt-qed-migrate-libvirt (virt-exec.c; only in the
+ * small program): $VQM_LIBVIRT_HELPER, the directory of this program,
+ * or $(pkglibexecdir).  Returns a static string.
+ */
+const char *vqm_libvirt_program(void);
+
+/* Convert-on-stop worker of the full program (hook-cmd.c, built with
+ * libvirt only).  The small program's worker execs the full program
+ * with VQM_HOOK_WORKER=DOMAIN-NAME in the environment and the arguments
+ * -c URI --domain UUID --state-dir DIR; main.c then calls this.
+ */
+int vqm_hook_worker(const struct vqm_opts *o, const char *name);
+#define VQM_HOOK_WORKER_ENV "VQM_HOOK_WORKER"
 
 /* Print "virt-qed-migrate: error: MSG" on stderr (one line). */
 void vqm_report_error(const char *fmt, ...)
