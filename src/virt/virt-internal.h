@@ -103,6 +103,10 @@ int vqm_virt_error(struct vqm_error *err, enum vqm_error_code code,
 
 double vqm_now(void);
 
+/* Add a warning to the run's summary (printed and reported at the end). */
+void vqm_virt_warn(struct vqm_virt_run *run, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
 /* virt-plan.c */
 char *vqm_virt_new_backing_name(const struct vqm_vimage *img);
 void vqm_virt_propagate_blocks(struct vqm_virt_run *run);

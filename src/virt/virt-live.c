@@ -51,31 +51,6 @@ on_signal(int sig)
 }
 
 static void
-add_warning(struct vqm_virt_run *run, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void
-add_warning(struct vqm_virt_run *run, const char *fmt, ...)
-{
-    va_list ap;
-    char *s = NULL, **v;
-
-    va_start(ap, fmt);
-    if (vasprintf(&s, fmt, ap) < 0)
-        s = NULL;
-    va_end(ap);
-    if (!s)
-        return;
-    v = realloc(run->warnings, (run->n_warnings + 1) * sizeof *v);
-    if (!v) {
-        free(s);
-        return;
-    }
-    run->warnings = v;
-    run->warnings[run->n_warnings++] = s;
-}
-
-static void
 block(struct vqm_vimage *img, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
@@ -462,12 +437,12 @@ vqm_live_plan(struct vqm_virt_run *run)
             int has = emu ? vqm_live_qemu_has_qed(emu) : -1;
 
             if (has == 0)
-                add_warning(run, "domain '%s' is not running (its QEMU "
+                vqm_virt_warn(run, "domain '%s' is not running (its QEMU "
                             "'%s' has no QED driver, so it cannot run from "
                             "its QED disks): converted offline", d->name,
                             emu);
             else
-                add_warning(run, "domain '%s' is not running: converted "
+                vqm_virt_warn(run, "domain '%s' is not running: converted "
                             "offline", d->name);
         }
     }

@@ -55,12 +55,8 @@ vqm_outcome_name(enum vqm_outcome o)
     return "none";
 }
 
-static void
-warn(struct vqm_virt_run *run, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void
-warn(struct vqm_virt_run *run, const char *fmt, ...)
+void
+vqm_virt_warn(struct vqm_virt_run *run, const char *fmt, ...)
 {
     va_list ap;
     char *s = NULL, **v;
@@ -488,7 +484,7 @@ scan_pools(struct vqm_virt_run *run, struct vqm_error *err)
         if (!ptype || (strcmp(ptype, "dir") != 0 && strcmp(ptype, "fs") != 0
                        && strcmp(ptype, "netfs") != 0)) {
             if (name_listed(o->pools, o->n_pools, pname))
-                warn(run, "pool '%s' (type %s) is not file-based: its "
+                vqm_virt_warn(run, "pool '%s' (type %s) is not file-based: its "
                      "volumes are not converted", pname,
                      ptype ? ptype : "unknown");
             continue;
@@ -1382,7 +1378,7 @@ vqm_virt_plan(const struct vqm_virt_opts *opts, struct vqm_virt_run **out,
             goto fail;
         }
         if (run->remote)
-            warn(run, "remote connection to '%s': image headers were read "
+            vqm_virt_warn(run, "remote connection to '%s': image headers were read "
                  "through libvirt (storage volumes only), the conversion "
                  "must run on '%s'", host, host);
     }

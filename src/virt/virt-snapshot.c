@@ -232,31 +232,6 @@ uses(const struct vqm_vdomain *d, const struct vqm_vimage *img)
     return false;
 }
 
-static void
-add_warning(struct vqm_virt_run *run, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void
-add_warning(struct vqm_virt_run *run, const char *fmt, ...)
-{
-    va_list ap;
-    char *s = NULL, **v;
-
-    va_start(ap, fmt);
-    if (vasprintf(&s, fmt, ap) < 0)
-        s = NULL;
-    va_end(ap);
-    if (!s)
-        return;
-    v = realloc(run->warnings, (run->n_warnings + 1) * sizeof *v);
-    if (!v) {
-        free(s);
-        return;
-    }
-    run->warnings = v;
-    run->warnings[run->n_warnings++] = s;
-}
-
 /* ---- planning ---- */
 
 void
@@ -304,11 +279,11 @@ vqm_snapshot_plan(struct vqm_virt_run *run)
             continue;
         }
         if (nsn > 0)
-            add_warning(run, "domain '%s': %d snapshot(s) naming its QED "
+            vqm_virt_warn(run, "domain '%s': %d snapshot(s) naming its QED "
                         "disks will be redefined after the conversion",
                         d->name, nsn);
         if (d->managed_save)
-            add_warning(run, "domain '%s': its managed-save image will be "
+            vqm_virt_warn(run, "domain '%s': its managed-save image will be "
                         "rewritten to resume on the converted disks",
                         d->name);
     }
