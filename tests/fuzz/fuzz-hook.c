@@ -38,6 +38,11 @@ static void fuzz_syslog(int prio, const char *fmt, ...);
 #define open(...) fuzz_open(__VA_ARGS__)
 static int fuzz_open(const char *path, int flags, ...);
 
+/* The full program's build of the hook (with its libvirt worker), as in
+ * virt-qed-migrate-libvirt; the replay build passes the same -D. */
+#ifndef VQM_WITH_LIBVIRT
+#define VQM_WITH_LIBVIRT 1
+#endif
 #include "cli/hook-cmd.c"
 #define FUZZ_WITH_LIBXML 1
 #include "fuzz-common.h"
