@@ -109,6 +109,13 @@ void vqm_virt_warn(struct vqm_virt_run *run, const char *fmt, ...)
 
 /* virt-plan.c */
 char *vqm_virt_new_backing_name(const struct vqm_vimage *img);
+/* Does a disk of domain d use img, at the top or in its backing chain? */
+bool vqm_virt_domain_uses(const struct vqm_vdomain *d,
+                          const struct vqm_vimage *img);
+/* The backing name to store for an overlay whose backing file moved to
+ * new_path: the stored name with its last component replaced, so that a
+ * relative name stays relative.  malloc'ed, NULL when out of memory. */
+char *vqm_virt_moved_name(const char *stored, const char *new_path);
 void vqm_virt_propagate_blocks(struct vqm_virt_run *run);
 void vqm_virt_mark_affected(struct vqm_virt_run *run);
 int vqm_virt_domain_xml(struct vqm_virt_run *run, struct vqm_vdomain *d,

@@ -85,19 +85,6 @@ copy_name(const char *path)
     return s;
 }
 
-static bool
-uses(const struct vqm_vdomain *d, const struct vqm_vimage *img)
-{
-    size_t k;
-    const struct vqm_vimage *c;
-
-    for (k = 0; k < d->n_disks; k++)
-        for (c = d->disks[k].image; c; c = c->backing)
-            if (c == img)
-                return true;
-    return false;
-}
-
 /* ---- live XML ---- */
 
 static xmlNodePtr
@@ -362,7 +349,7 @@ plan_domain(struct vqm_virt_run *run, struct vqm_vdomain *d)
             continue;
         }
         for (i = 0; i < run->n_domains; i++)
-            if (&run->domains[i] != d && uses(&run->domains[i], top))
+            if (&run->domains[i] != d && vqm_virt_domain_uses(&run->domains[i], top))
                 break;
         if (i < run->n_domains) {
             block(top, "shared with domain '%s': a live copy would leave "

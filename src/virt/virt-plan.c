@@ -347,8 +347,8 @@ is_qed(const struct vqm_vimage *img)
 /* The backing name to write for a file whose backing file moved: the
  * stored name with its last component replaced, so that a relative name
  * stays relative. */
-static char *
-moved_name(const char *stored, const char *new_path)
+char *
+vqm_virt_moved_name(const char *stored, const char *new_path)
 {
     CLEANUP_FREE char *np = strdup(new_path);
     const char *slash = strrchr(stored, '/');
@@ -372,7 +372,7 @@ vqm_virt_new_backing_name(const struct vqm_vimage *img)
     const struct vqm_vimage *b = img->backing;
 
     if (b && strcmp(b->new_path, b->path) != 0)
-        return moved_name(img->backing_name, b->new_path);
+        return vqm_virt_moved_name(img->backing_name, b->new_path);
     return strdup(img->backing_name);
 }
 
@@ -893,8 +893,9 @@ decide_names(struct vqm_virt_run *run)
 }
 
 /* Which domains use img (inactive definition chains)? */
-static bool
-domain_uses(const struct vqm_vdomain *d, const struct vqm_vimage *img)
+bool
+vqm_virt_domain_uses(const struct vqm_vdomain *d,
+                     const struct vqm_vimage *img)
 {
     size_t k;
     const struct vqm_vimage *c;
@@ -1036,7 +1037,7 @@ decide(struct vqm_virt_run *run)
         bool uses = false;
 
         for (j = 0; j < run->n_images; j++)
-            if (run->images[j]->convert && domain_uses(d, run->images[j]))
+            if (run->images[j]->convert && vqm_virt_domain_uses(d, run->images[j]))
                 uses = true;
         if (!uses)
             continue;
@@ -1059,7 +1060,7 @@ decide(struct vqm_virt_run *run)
         }
         d->outcome = VQM_OUTCOME_SKIPPED;
         for (j = 0; j < run->n_images; j++)
-            if (run->images[j]->convert && domain_uses(d, run->images[j]))
+            if (run->images[j]->convert && vqm_virt_domain_uses(d, run->images[j]))
                 block_image(run->images[j], "used by domain '%s', which "
                             "is %s", d->name,
                             !d->persistent ? "transient"
@@ -1076,7 +1077,7 @@ decide(struct vqm_virt_run *run)
             continue;
         for (i = 0; i < run->n_domains; i++)
             if ((run->domains[i].needs_shutdown || run->domains[i].live)
-                && domain_uses(&run->domains[i], img))
+                && vqm_virt_domain_uses(&run->domains[i], img))
                 stopped_by_us = true;
         if (!stopped_by_us)
             block_image(img, "in use by a running domain");
@@ -1315,7 +1316,7 @@ vqm_virt_mark_affected(struct vqm_virt_run *run)
             continue;
         for (k = 0; k < run->n_domains; k++)
             if (run->domains[k].affected
-                && domain_uses(&run->domains[k], img))
+                && vqm_virt_domain_uses(&run->domains[k], img))
                 used = true;
         if (!used) {
             img->migrate = false;

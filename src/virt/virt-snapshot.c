@@ -219,19 +219,6 @@ run_lookup(void *opaque, const char *path, const char *pool,
     return NULL;
 }
 
-static bool
-uses(const struct vqm_vdomain *d, const struct vqm_vimage *img)
-{
-    size_t k;
-    const struct vqm_vimage *c;
-
-    for (k = 0; k < d->n_disks; k++)
-        for (c = d->disks[k].image; c; c = c->backing)
-            if (c == img)
-                return true;
-    return false;
-}
-
 /* ---- planning ---- */
 
 void
@@ -248,7 +235,7 @@ vqm_snapshot_plan(struct vqm_virt_run *run)
         for (j = 0; j < run->n_images; j++)
             if (run->images[j]->convert
                 && run->images[j]->outcome == VQM_OUTCOME_PLANNED
-                && uses(d, run->images[j]))
+                && vqm_virt_domain_uses(d, run->images[j]))
                 any = true;
         if (!any || d->outcome == VQM_OUTCOME_SKIPPED)
             continue;
@@ -269,7 +256,7 @@ vqm_snapshot_plan(struct vqm_virt_run *run)
             for (j = 0; j < run->n_images; j++) {
                 struct vqm_vimage *img = run->images[j];
                 if (img->convert && img->outcome == VQM_OUTCOME_PLANNED
-                    && uses(d, img)) {
+                    && vqm_virt_domain_uses(d, img)) {
                     img->outcome = VQM_OUTCOME_SKIPPED;
                     img->live = false;
                     snprintf(img->reason, sizeof img->reason, "used by "
@@ -296,25 +283,6 @@ fail_domain(struct vqm_vdomain *d, const struct vqm_error *e)
 {
     d->outcome = VQM_OUTCOME_FAILED;
     snprintf(d->reason, sizeof d->reason, "%s", e->msg);
-}
-
-/* The backing name to store for an overlay whose backing file moved:
- * the stored name with its last component replaced. */
-static char *
-moved_name(const char *stored, const char *new_path)
-{
-    CLEANUP_FREE char *np = strdup(new_path);
-    const char *slash = strrchr(stored, '/');
-    char *s;
-
-    if (!np)
-        return NULL;
-    if (!slash)
-        return strdup(basename(np));
-    if (asprintf(&s, "%.*s/%s", (int) (slash - stored), stored,
-                 basename(np)) < 0)
-        return NULL;
-    return s;
 }
 
 static bool
@@ -377,7 +345,7 @@ rebase_overlays(struct vqm_virt_run *run, const char *sxml,
             vqm_probe_clear(&p);
             continue;
         }
-        name = strcmp(np, bpath) != 0 ? moved_name(p.backing_name, np)
+        name = strcmp(np, bpath) != 0 ? vqm_virt_moved_name(p.backing_name, np)
             : strdup(p.backing_name);
         vqm_probe_clear(&p);
         if (!name)
