@@ -101,3 +101,16 @@ mkqed ()
         qemu-io -f qed "${cmds[@]}" "$name" >/dev/null
     fi
 }
+
+# convert_setup: the tools every conversion test needs (the test is
+# skipped, with the reason, when one is missing), then a scratch
+# directory $d, removed at exit, as the current directory.
+convert_setup ()
+{
+    requires qemu-img --version
+    requires qemu-io --version
+    requires jq --version
+    d=$(vqm_tmpdir)
+    cleanup_fn rm -rf "$d"
+    cd "$d"
+}

@@ -16,6 +16,7 @@ CONVERT_TESTS = \
 	tests/test-convert-backing.sh \
 	tests/test-convert-corrupt.sh \
 	tests/test-convert-crash.sh \
+	tests/test-convert-direct.sh \
 	tests/test-convert-fs.sh \
 	tests/test-convert-lock.sh \
 	tests/test-convert-matrix.sh \

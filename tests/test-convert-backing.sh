@@ -9,13 +9,7 @@ source "$abs_top_srcdir/tests/qed-functions.sh"
 set -e
 set -x
 
-requires qemu-img --version
-requires qemu-io --version
-requires jq --version
-
-d=$(vqm_tmpdir)
-cleanup_fn rm -rf "$d"
-cd "$d"
+convert_setup
 
 qemu-img create -q -f raw base.raw 8M
 qemu-io -f raw -c 'write -P 0x31 0 8M' base.raw >/dev/null

@@ -8,13 +8,7 @@ source "$abs_top_srcdir/tests/qed-functions.sh"
 set -e
 set -x
 
-requires qemu-img --version
-requires qemu-io --version
-requires jq --version
-
-d=$(vqm_tmpdir)
-cleanup_fn rm -rf "$d"
-cd "$d"
+convert_setup
 
 # Layout (64k clusters, table_size 4): header 0, L1 0x10000, data 0x50000
 # and 0x60000, L2 0x70000, data 0xb0000 (guest 4M).

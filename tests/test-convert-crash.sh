@@ -11,13 +11,7 @@ source "$abs_top_srcdir/tests/qed-functions.sh"
 set -e
 set -x
 
-requires qemu-img --version
-requires qemu-io --version
-requires jq --version
-
-d=$(vqm_tmpdir)
-cleanup_fn rm -rf "$d"
-cd "$d"
+convert_setup
 
 # Image 1: data, zero clusters, holes, two L2 tables (table_size 2 at 4k
 # clusters covers 1 MiB per L2), size not a multiple of the cluster size.

@@ -10,14 +10,9 @@ source "$abs_top_srcdir/tests/convert-lib.sh"
 set -e
 set -x
 
-requires qemu-img --version
-requires qemu-io --version
-requires jq --version
+convert_setup
 requires losetup --version
 
-d=$(vqm_tmpdir)
-cleanup_fn rm -rf "$d"
-cd "$d"
 ran=0
 
 # attach FILE: set $dev to a new loop device for FILE (or fail).

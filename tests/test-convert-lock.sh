@@ -8,13 +8,7 @@ source "$abs_top_srcdir/tests/convert-lib.sh"
 set -e
 set -x
 
-requires qemu-img --version
-requires qemu-io --version
-requires jq --version
-
-d=$(vqm_tmpdir)
-cleanup_fn rm -rf "$d"
-cd "$d"
+convert_setup
 
 mkqed img.qed 16M -- 'write -P 0x21 0 1M' 'write -z 2M 64k'
 cp img.qed pristine.qed

@@ -7,13 +7,7 @@ source "$abs_top_srcdir/tests/convert-lib.sh"
 set -e
 set -x
 
-requires qemu-img --version
-requires qemu-io --version
-requires jq --version
-
-d=$(vqm_tmpdir)
-cleanup_fn rm -rf "$d"
-cd "$d"
+convert_setup
 
 # name size create-options -- qemu-io commands
 cases=(

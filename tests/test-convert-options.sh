@@ -6,13 +6,7 @@ source "$abs_top_srcdir/tests/convert-lib.sh"
 set -e
 set -x
 
-requires qemu-img --version
-requires qemu-io --version
-requires jq --version
-
-d=$(vqm_tmpdir)
-cleanup_fn rm -rf "$d"
-cd "$d"
+convert_setup
 
 # Compressible and incompressible data, zero clusters, holes; 4k clusters
 # so that qcow2 clusters can be bigger or smaller than the QED ones.

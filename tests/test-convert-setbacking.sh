@@ -6,14 +6,9 @@ source "$abs_top_srcdir/tests/convert-lib.sh"
 set -e
 set -x
 
-requires qemu-img --version
-requires qemu-io --version
-requires jq --version
+convert_setup
 
 tool="$abs_top_builddir/tests/unit/vqm-set-backing"
-d=$(vqm_tmpdir)
-cleanup_fn rm -rf "$d"
-cd "$d"
 
 qemu-img create -q -f raw base.raw 4M
 qemu-io -f raw -c 'write -P 0x31 0 4M' base.raw >/dev/null

@@ -37,6 +37,8 @@
 
 #define CHUNK (8u << 20)
 #define WRITEBACK_STEP (32u << 20)
+#define READAHEAD (32u << 20)
+#define DIRECT_ALIGN 4096u      /* memory, offset and length of direct writes */
 
 struct cp {
     struct conv *c;
@@ -51,6 +53,7 @@ struct cp {
     size_t buflen;
     int out_fd;
     uint64_t flushed;            /* bytes when writeback was last started */
+    uint64_t ra_end;             /* source read ahead up to here */
     struct wb *wb;
 };
 
@@ -105,6 +108,26 @@ emit(struct cp *p, uint64_t g, uint64_t n, const uint8_t *data, int src_fd,
     return 0;
 }
 
+/* Ask the kernel to read the source ahead of us, so that reading the
+ * next runs overlaps with writing this one (when the source is not in
+ * the page cache).  Data clusters usually follow each other in the file;
+ * a jump restarts the window.
+ */
+static void
+read_ahead(struct cp *p, uint64_t host, uint64_t len)
+{
+    uint64_t want = host + len + READAHEAD;
+
+    if (host > p->ra_end || host + READAHEAD < p->ra_end - READAHEAD)
+        p->ra_end = host;
+    if (want > p->ra_end) {
+        (void) posix_fadvise(p->c->fd, (off_t) p->ra_end,
+                             (off_t) (want - p->ra_end),
+                             POSIX_FADV_WILLNEED);
+        p->ra_end = want;
+    }
+}
+
 /* n clusters from g, host-contiguous at host in the source. */
 static int
 copy_data(struct cp *p, uint64_t g, uint64_t n, uint64_t host,
@@ -112,6 +135,8 @@ copy_data(struct cp *p, uint64_t g, uint64_t n, uint64_t host,
 {
     struct conv *c = p->c;
     uint64_t len = n * p->qcs;
+
+    read_ahead(p, host, len);
 
     if (p->use_mmap && host + len <= c->length) {
         void *m = mmap(NULL, len, PROT_READ, MAP_SHARED | MAP_POPULATE,
@@ -386,7 +411,8 @@ conv_copy(struct conv *c, const char *output, struct vqm_error *err)
     char procpath[64];
     char name[QCOW2_MAX_BACKING_NAME + 1];
     const char *dir, *base, *method = getenv("VQM_COPY_METHOD");
-    int out_fd = -1, ret = -1;
+    const char *direct = getenv("VQM_COPY_DIRECT");
+    int out_fd = -1, dfd = -1, ret = -1;
     bool linked = false;
     unsigned cb = c->info->cluster_bits;
 
@@ -435,7 +461,9 @@ conv_copy(struct conv *c, const char *output, struct vqm_error *err)
     dir = dirname(dirbuf);
     base = basename(basebuf);
 
-    p->buf = malloc(p->buflen);
+    /* Aligned, for direct writes from it. */
+    if (posix_memalign((void **) &p->buf, DIRECT_ALIGN, p->buflen) != 0)
+        p->buf = NULL;
     if (!p->buf)
         return vqm_error_set_errno(err, ENOMEM, "copy buffer");
 
@@ -496,6 +524,25 @@ conv_copy(struct conv *c, const char *output, struct vqm_error *err)
     }
     if (qcow2w_stream_open(out_fd, output, &so, &p->s, err) < 0)
         goto out;
+    /* Data that is not copied by the file system goes to the disk with
+     * O_DIRECT writes: straight from the source's page cache (through
+     * the mapping) to the device, with no copy into our page cache and
+     * nothing left for the final fsync but the metadata.
+     * VQM_COPY_DIRECT=0 turns this off (for measurements).
+     */
+    if (!p->use_cfr && !o->compress && p->qcs >= DIRECT_ALIGN &&
+        !(direct && strcmp(direct, "0") == 0)) {
+        if (tmpname[0])
+            dfd = open(tmpname, O_WRONLY | O_DIRECT | O_CLOEXEC);
+        else {
+            snprintf(procpath, sizeof procpath, "/proc/self/fd/%d", out_fd);
+            dfd = open(procpath, O_WRONLY | O_DIRECT | O_CLOEXEC);
+        }
+        if (dfd >= 0)
+            qcow2w_stream_set_direct(p->s, dfd, DIRECT_ALIGN);
+        vqm_debug("copy: direct data writes: %s",
+                  dfd >= 0 ? "yes" : strerror(errno));
+    }
     {
         struct wb wb;
         int r;
@@ -565,6 +612,8 @@ conv_copy(struct conv *c, const char *output, struct vqm_error *err)
     }
     qcow2w_stream_free(p->s);
     free(p->buf);
+    if (dfd >= 0)
+        close(dfd);
     if (out_fd >= 0)
         close(out_fd);
     return ret;

@@ -30,6 +30,8 @@
 
 struct qcow2w_stream {
     int fd;
+    int dfd;                    /* O_DIRECT descriptor for data, or -1 */
+    size_t dalign;
     char *path;
     struct qcow2w_stream_opts o;
     char *backing_name, *backing_format;
@@ -125,6 +127,7 @@ qcow2w_stream_open(int fd, const char *path,
     if (!s)
         return vqm_error_set_errno(err, ENOMEM, "qcow2 writer");
     s->fd = fd;
+    s->dfd = -1;
     s->o = *o;
     s->cb = o->cluster_bits;
     s->cs = 1ULL << s->cb;
@@ -352,6 +355,34 @@ write_compressed(struct qcow2w_stream *s, uint64_t g, const uint8_t *data,
     return 0;
 }
 
+void
+qcow2w_stream_set_direct(struct qcow2w_stream *s, int dfd, size_t align)
+{
+    s->dfd = align ? dfd : -1;
+    s->dalign = align;
+}
+
+/* A data run: by the direct descriptor when it is aligned for it. */
+static int
+write_data(struct qcow2w_stream *s, const void *p, size_t len, uint64_t off,
+           struct vqm_error *err)
+{
+    if (s->dfd >= 0 &&
+        ((uintptr_t) p % s->dalign | len % s->dalign | off % s->dalign) == 0) {
+        struct vqm_error e;
+
+        memset(&e, 0, sizeof e);
+        if (vqm_pwrite_full(s->dfd, p, len, off, s->path, &e) == 0)
+            return 0;
+        if (e.errnum != EINVAL) {
+            *err = e;
+            return -1;
+        }
+        s->dfd = -1;                    /* not here: buffered from now on */
+    }
+    return vqm_pwrite_full(s->fd, p, len, off, s->path, err);
+}
+
 int
 qcow2w_stream_data(struct qcow2w_stream *s, uint64_t g, uint64_t n,
                    const void *data, struct vqm_error *err)
@@ -370,8 +401,7 @@ qcow2w_stream_data(struct qcow2w_stream *s, uint64_t g, uint64_t n,
     while (n > 0) {
         if (alloc_run(s, n, &first, &got, err) < 0)
             return -1;
-        if (vqm_pwrite_full(s->fd, p, got * s->cs, first * s->cs, s->path,
-                            err) < 0)
+        if (write_data(s, p, got * s->cs, first * s->cs, err) < 0)
             return -1;
         s->data_bytes += got * s->cs;
         for (i = 0; i < got; i++)

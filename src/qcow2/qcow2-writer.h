@@ -137,6 +137,16 @@ int qcow2w_stream_open(int fd, const char *path,
                        struct qcow2w_stream **out, struct vqm_error *err);
 void qcow2w_stream_free(struct qcow2w_stream *s);
 
+/* Optional: a second descriptor of the same file, opened with O_DIRECT,
+ * for uncompressed data runs whose address, length and offset are all
+ * multiples of align (metadata always goes through the first one).  If
+ * the file system turns a direct write down (EINVAL), that run and all
+ * later ones are written through the first descriptor.  The caller
+ * keeps owning dfd.
+ */
+void qcow2w_stream_set_direct(struct qcow2w_stream *s, int dfd,
+                              size_t align);
+
 /* Guest clusters [g, g+n) hold data (n*cs bytes at data).  g must be
  * past every cluster given before.  Compresses when asked to.
  */
