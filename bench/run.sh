@@ -3,8 +3,10 @@
 # and on the same files, our in-place conversion, our copy conversion,
 # `qemu-img convert -O qcow2` (default cache mode, and -t writeback which
 # syncs like we do) and `cp --sparse=always` (the floor for a data copy).
-# Prints wall time, MB/s of allocated data, peak RSS and the ratio to
-# qemu-img convert.
+# Every tool runs once per round, BENCH_REPEAT rounds; prints the min and
+# median wall time, MB/s of allocated data, peak RSS, and the ratios to
+# qemu-img convert (of the minimums, and the median of the per-round
+# ratios).
 #
 #   bench/run.sh [WORKDIR]
 #
@@ -15,7 +17,10 @@
 #   BENCH_SPARSE   sparse images (default "1T 4T")
 #   BENCH_CLUSTER  QED cluster size (default 64k)
 #   BENCH_FILL     percent of 1 MiB chunks written with random data (50)
-#   BENCH_REPEAT   runs of each measurement; the fastest counts (3)
+#   BENCH_REPEAT   rounds (default 5): each round runs every tool once
+#   BENCH_CACHE    warm (default): the source is read into the page cache
+#                  first; cold: the page cache is dropped before each run
+#                  (needs root)
 #
 # Needs qemu-img, qemu-io and /usr/bin/time.  WORKDIR (default a new
 # directory under /var/tmp) needs about 2.5x the data of the biggest image.
@@ -26,7 +31,8 @@ sizes=${BENCH_SIZES:-"2G 8G"}
 sparse=${BENCH_SPARSE:-"1T 4T"}
 cs=${BENCH_CLUSTER:-64k}
 fill=${BENCH_FILL:-50}
-repeat=${BENCH_REPEAT:-3}
+repeat=${BENCH_REPEAT:-5}
+cache=${BENCH_CACHE:-warm}
 work=${1:-$(mktemp -d /var/tmp/vqm-bench.XXXXXX)}
 mkdir -p "$work"
 timefmt='%e %M'  # wall time is measured around it with date +%N
@@ -59,72 +65,99 @@ build ()
     rm -f "$work/rnd"
 }
 
-# measure PREP CMD...: run PREP (shell code: fresh input or no output
-# file), then CMD under /usr/bin/time, BENCH_REPEAT times; sets secs and
-# kib from the fastest run.
-measure ()
+# One run of CMD... after PREP (shell code: fresh input, or no output
+# file left), a sync and, for a cold cache, dropped caches.  Appends
+# "secs kib engine" to $work/runs.$tag.
+run_one ()
 {
-    local prep=$1 i s k t0 t1
-    engine=
-    shift
-    secs=
-    for (( i = 0; i < repeat; i++ )); do
-        eval "$prep"
-        sync
-        sleep 0.5
-        t0=$(date +%s%N)
-        /usr/bin/time -f "$timefmt" -o "$work/time" "$@" > "$work/stdout"
-        t1=$(date +%s%N)
-        read -r _ k < "$work/time"
-        s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')
-        if [ -z "$secs" ] || awk -v a="$s" -v b="$secs" 'BEGIN { exit !(a < b) }'; then
-            secs=$s
-            kib=$k
-            # Our own report: the engine's time without process start-up.
-            engine=$(sed -n 's/.* in \([0-9.]*\) s .*/\1/p' "$work/stdout")
-        fi
-    done
+    local tag=$1 prep=$2 k t0 t1 s eng
+    shift 2
+    eval "$prep"
+    sync
+    if [ "$cache" = cold ]; then
+        echo 3 > /proc/sys/vm/drop_caches
+    fi
+    sleep 0.5
+    t0=$(date +%s%N)
+    /usr/bin/time -f "$timefmt" -o "$work/time" "$@" > "$work/stdout"
+    t1=$(date +%s%N)
+    read -r _ k < "$work/time"
+    s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')
+    # Our own report: the engine's time without process start-up.
+    eng=$(sed -n 's/.* in \([0-9.]*\) s .*/\1/p' "$work/stdout")
+    echo "$s $k ${eng:--}" >> "$work/runs.$tag"
 }
 
+# row IMAGE LABEL TAG DATA_BYTES: min and median wall time, MB/s at the
+# median, peak RSS, min/min(qemu-img), the median of the ratios to the
+# qemu-img run of the same round, and our engine's median time.
 row ()
 {
-    # image tool secs kib data_bytes ref_secs [engine_secs]
-    local mbs ratio
-    mbs=$(awk -v b="$5" -v s="$3" 'BEGIN { if (s > 0) printf "%.0f", b / 1e6 / s; else print "inf" }')
-    ratio=$(awk -v s="$3" -v r="$6" 'BEGIN { if (r > 0) printf "%.3f", s / r; else print "-" }')
-    printf '%-10s %-28s %9s %9s %9.1f %9s %9s\n' "$1" "$2" "$3" "$mbs" \
-        "$(awk -v k="$4" 'BEGIN { print k / 1024 }')" "$ratio" "${7:--}"
+    paste -d' ' "$work/runs.$3" "$work/runs.q" | awk -v img="$1" \
+        -v label="$2" -v data="$4" '
+        function median(a, n,   i, j, t) {
+            for (i = 2; i <= n; i++)
+                for (j = i; j > 1 && a[j - 1] > a[j]; j--) {
+                    t = a[j]; a[j] = a[j - 1]; a[j - 1] = t
+                }
+            return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+        }
+        {
+            n++; s[n] = $1; q[n] = $4; r[n] = $4 > 0 ? $1 / $4 : 0
+            if ($2 > kib) kib = $2
+            if ($3 != "-") { ne++; e[ne] = $3 }
+            if (n == 1 || $1 < smin) smin = $1
+            if (n == 1 || $4 < qmin) qmin = $4
+        }
+        END {
+            smed = median(s, n)
+            mbs = smed > 0 ? sprintf("%.0f", data / 1e6 / smed) : "inf"
+            mm = qmin > 0 ? smin / qmin : 0
+            eng = ne ? sprintf("%.3f", median(e, ne)) : "-"
+            printf("%-10s %-28s %8.3f %8.3f %7s %7.1f %8.3f %8.3f %8s\n",
+                   img, label, smin, smed, mbs, kib / 1024, mm, median(r, n),
+                   eng)
+        }'
 }
 
 echo "virt-qed-migrate benchmark: $(nproc) CPUs, $(uname -r), $(df -T "$work" | awk 'NR==2 {print $2}') in $work"
-echo "QED cluster size $cs; data images: ${fill}% of 1 MiB chunks random; page cache warm"
-printf '%-10s %-28s %9s %9s %9s %9s %9s\n' image tool "wall s" "MB/s" "RSS MiB" "/qemu-img" "engine s"
+echo "QED cluster size $cs; data images: ${fill}% of 1 MiB chunks random; page cache $cache; $repeat rounds"
+printf '%-10s %-28s %8s %8s %7s %7s %8s %8s %8s\n' image tool "min s" \
+    "median s" "MB/s" "RSS MiB" "min/min" "ratio" "engine s"
 
 run_image ()
 {
-    local name=$1 img=$work/$1.qed data qsecs
-    data=$(du -B1 "$img" | cut -f1)
-    cat "$img" > /dev/null
-
+    local name=$1 img=$work/$1.qed data i
     local rmout='rm -f "$work/out"'
-    measure "$rmout" qemu-img convert -f qed -O qcow2 "$img" "$work/out"
-    qsecs=$secs
-    row "$name" "qemu-img convert" "$secs" "$kib" "$data" "$qsecs"
-    measure "$rmout" qemu-img convert -t writeback -f qed -O qcow2 "$img" "$work/out"
-    row "$name" "qemu-img convert -t writeback" "$secs" "$kib" "$data" "$qsecs"
-    measure "$rmout" cp --sparse=always "$img" "$work/out"
-    row "$name" "cp --sparse=always" "$secs" "$kib" "$data" "$qsecs"
-    measure "$rmout" "$vqm" --file "$img" --output "$work/out"
-    row "$name" "vqm copy" "$secs" "$kib" "$data" "$qsecs" "$engine"
-    qemu-img check -q "$work/out" || echo "bench: copy result not clean!" >&2
-    measure "$rmout" env VQM_COPY_METHOD=read "$vqm" --file "$img" --output "$work/out"
-    row "$name" "vqm copy (read/write)" "$secs" "$kib" "$data" "$qsecs" "$engine"
-    rm -f "$work/out"
-    measure 'cp --sparse=always "$img" "$work/inplace.qed"' \
-        "$vqm" --file "$work/inplace.qed"
-    row "$name" "vqm in place" "$secs" "$kib" "$data" "$qsecs" "$engine"
-    qemu-img check -q "$work/inplace.qed" || echo "bench: in-place result not clean!" >&2
-    rm -f "$work/inplace.qed"
+    data=$(du -B1 "$img" | cut -f1)
+    rm -f "$work"/runs.*
+    cat "$img" > /dev/null
+    # Round-robin: every tool once per round, so that a change in the
+    # machine's speed hits them all alike.
+    for (( i = 0; i < repeat; i++ )); do
+        run_one q "$rmout" qemu-img convert -f qed -O qcow2 "$img" "$work/out"
+        run_one qw "$rmout" qemu-img convert -t writeback -f qed -O qcow2 \
+            "$img" "$work/out"
+        run_one cp "$rmout" cp --sparse=always "$img" "$work/out"
+        run_one vc "$rmout" "$vqm" --file "$img" --output "$work/out"
+        qemu-img check -q "$work/out" || echo "bench: copy result not clean!" >&2
+        run_one vb "$rmout" env VQM_COPY_DIRECT=0 "$vqm" --file "$img" \
+            --output "$work/out"
+        run_one vr "$rmout" env VQM_COPY_METHOD=read "$vqm" --file "$img" \
+            --output "$work/out"
+        run_one vi 'rm -f "$work/out"; cp --sparse=always "$img" "$work/inplace.qed"' \
+            "$vqm" --file "$work/inplace.qed"
+        qemu-img check -q "$work/inplace.qed" ||
+            echo "bench: in-place result not clean!" >&2
+    done
+    row "$name" "qemu-img convert" q "$data"
+    row "$name" "qemu-img convert -t writeback" qw "$data"
+    row "$name" "cp --sparse=always" cp "$data"
+    row "$name" "vqm copy" vc "$data"
+    row "$name" "vqm copy (buffered)" vb "$data"
+    row "$name" "vqm copy (read/write)" vr "$data"
+    row "$name" "vqm in place" vi "$data"
+    rm -f "$work/out" "$work/inplace.qed" "$work"/runs.*
 }
 
 for s in $sizes; do

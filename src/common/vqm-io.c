@@ -6,6 +6,7 @@
 #include <inttypes.h>
 #include <libgen.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,9 @@
 #include "cleanup.h"
 #include "vqm-io.h"
 
+/* The copy mode writes data from a second thread: the counters (and the
+ * trace lines) are kept in one order under this lock. */
+static pthread_mutex_t fault_lock = PTHREAD_MUTEX_INITIALIZER;
 static unsigned long fault_counter_write, fault_counter_sync;
 
 int
@@ -26,8 +30,11 @@ vqm_fault_point(const char *op, const char *path, uint64_t off, uint64_t len)
     unsigned long n, count;
     int is_write = strcmp(op, "write") == 0;
 
-    count = is_write ? ++fault_counter_write : ++fault_counter_sync;
+    unsigned long total;
 
+    pthread_mutex_lock(&fault_lock);
+    count = is_write ? ++fault_counter_write : ++fault_counter_sync;
+    total = fault_counter_write + fault_counter_sync;
     if (trace && *trace) {
         FILE *fp = fopen(trace, "a");
         if (fp) {
@@ -36,12 +43,13 @@ vqm_fault_point(const char *op, const char *path, uint64_t off, uint64_t len)
             fclose(fp);
         }
     }
+    pthread_mutex_unlock(&fault_lock);
     if (!spec || !*spec)
         return 0;
     if (sscanf(spec, "%15[a-z]:%lu:%15[a-z]", fop, &n, action) != 3)
         return 0;
     if (strcmp(fop, "any") == 0)
-        count = fault_counter_write + fault_counter_sync;
+        count = total;
     else if (strcmp(fop, op) != 0)
         return 0;
     if (count != n)

@@ -8,10 +8,14 @@
  * source is only read.  Sparse: unallocated and zero ranges are not
  * written, an all-zero data cluster becomes a zero cluster (with a
  * backing file) or a hole.  Data moves with copy_file_range where the
- * kernel can (reflinks on XFS/btrfs), after a zero scan of the source
- * through a read-only mapping; VQM_COPY_METHOD=read uses plain reads and
- * writes instead.  Memory: one chunk buffer plus the writer's bounded
- * state.
+ * file system shares extents (reflinks on XFS/btrfs), after a zero scan
+ * of the source through a read-only mapping; elsewhere by O_DIRECT writes
+ * from that mapping, queued for the writer's thread so that the disk
+ * stays busy while the next run is mapped and scanned, with the source
+ * read ahead in guest order.  VQM_COPY_METHOD=read uses plain reads into
+ * a buffer, VQM_COPY_DIRECT=0 buffered writes (for measurements).
+ * Memory: two chunk buffers and two chunk mappings plus the writer's
+ * bounded state.
  */
 #include <config.h>
 
@@ -37,7 +41,7 @@
 
 #define CHUNK (8u << 20)
 #define WRITEBACK_STEP (32u << 20)
-#define READAHEAD (32u << 20)
+#define READAHEAD (64u << 20)    /* guest bytes */
 #define DIRECT_ALIGN 4096u      /* memory, offset and length of direct writes */
 
 struct cp {
@@ -49,11 +53,23 @@ struct cp {
     bool out_backing;            /* the output has a backing file */
     bool use_mmap;               /* zero scan through a mapping */
     bool use_cfr;                /* data by copy_file_range */
-    uint8_t *buf;                /* CHUNK bytes (at least one cluster) */
-    size_t buflen;
+    /* Two data buffers and two source mappings, used in turn: data
+     * written from one may still be queued for the writer thread while
+     * the other is filled.  Each remembers the ticket of its last write.
+     */
+    uint8_t *bufs[2];            /* buflen bytes each */
+    uint64_t buf_ticket[2];
+    unsigned cur_buf;
+    struct {
+        void *m;
+        size_t len;
+        uint64_t ticket;
+    } maps[2];
+    unsigned next_map;
+    size_t buflen;               /* CHUNK bytes (at least one cluster) */
     int out_fd;
     uint64_t flushed;            /* bytes when writeback was last started */
-    uint64_t ra_end;             /* source read ahead up to here */
+    uint64_t ra_guest;           /* source read ahead up to this guest offset */
     struct wb *wb;
 };
 
@@ -108,23 +124,69 @@ emit(struct cp *p, uint64_t g, uint64_t n, const uint8_t *data, int src_fd,
     return 0;
 }
 
-/* Ask the kernel to read the source ahead of us, so that reading the
- * next runs overlaps with writing this one (when the source is not in
- * the page cache).  Data clusters usually follow each other in the file;
- * a jump restarts the window.
+/* The next data buffer, once the writes queued from it are done. */
+static uint8_t *
+take_buf(struct cp *p, struct vqm_error *err)
+{
+    p->cur_buf ^= 1;
+    if (qcow2w_stream_wait(p->s, p->buf_ticket[p->cur_buf], err) < 0)
+        return NULL;
+    return p->bufs[p->cur_buf];
+}
+
+/* Data from the current buffer was handed to the writer. */
+static void
+done_buf(struct cp *p)
+{
+    p->buf_ticket[p->cur_buf] = qcow2w_stream_ticket(p->s);
+}
+
+/* Unmap the mapping in slot i (after its writes, unless the writer is
+ * gone already).
+ */
+static int
+unmap_slot(struct cp *p, unsigned i, struct vqm_error *err)
+{
+    int r = 0;
+
+    if (!p->maps[i].m)
+        return 0;
+    if (p->s)
+        r = qcow2w_stream_wait(p->s, p->maps[i].ticket, err);
+    munmap(p->maps[i].m, p->maps[i].len);
+    p->maps[i].m = NULL;
+    return r;
+}
+
+/* Ask the kernel to read ahead the source data of the next READAHEAD
+ * guest bytes, so that reading them overlaps with writing this run when
+ * the source is not in the page cache.  It follows the guest order (the
+ * order we need the data in), not the file's, so nothing is read for
+ * nothing.  Best effort: a lookup error ends it (the copy itself reports
+ * errors, and --repair counts what it drops).
  */
 static void
-read_ahead(struct cp *p, uint64_t host, uint64_t len)
+read_ahead(struct cp *p, uint64_t off)
 {
-    uint64_t want = host + len + READAHEAD;
+    uint64_t limit = off + READAHEAD;
 
-    if (host > p->ra_end || host + READAHEAD < p->ra_end - READAHEAD)
-        p->ra_end = host;
-    if (want > p->ra_end) {
-        (void) posix_fadvise(p->c->fd, (off_t) p->ra_end,
-                             (off_t) (want - p->ra_end),
-                             POSIX_FADV_WILLNEED);
-        p->ra_end = want;
+    if (p->ra_guest < off)
+        p->ra_guest = off;
+    while (p->ra_guest < limit && p->ra_guest < p->size) {
+        struct qed_extent e;
+        struct vqm_error e2 = { 0 };
+        uint64_t end;
+
+        if (qed_extent_at(p->c->qed, p->ra_guest, 0, &e, &e2) < 0) {
+            p->ra_guest = UINT64_MAX;
+            return;
+        }
+        end = e.offset + e.length < limit ? e.offset + e.length : limit;
+        if (e.kind == QED_EXTENT_DATA)
+            (void) posix_fadvise(p->c->fd, (off_t) e.host_offset,
+                                 (off_t) (end - e.offset),
+                                 POSIX_FADV_WILLNEED);
+        p->ra_guest = e.offset + e.length;
     }
 }
 
@@ -136,20 +198,32 @@ copy_data(struct cp *p, uint64_t g, uint64_t n, uint64_t host,
     struct conv *c = p->c;
     uint64_t len = n * p->qcs;
 
-    read_ahead(p, host, len);
+    uint8_t *buf;
+    int r;
 
     if (p->use_mmap && host + len <= c->length) {
-        void *m = mmap(NULL, len, PROT_READ, MAP_SHARED | MAP_POPULATE,
-                       c->fd, (off_t) host);
+        unsigned i = p->next_map;
+        void *m;
+
+        if (unmap_slot(p, i, err) < 0)
+            return -1;
+        m = mmap(NULL, len, PROT_READ, MAP_SHARED | MAP_POPULATE, c->fd,
+                 (off_t) host);
         if (m != MAP_FAILED) {
-            int r = emit(p, g, n, m, c->fd, host, err);
-            munmap(m, len);
+            r = emit(p, g, n, m, c->fd, host, err);
+            p->maps[i].m = m;
+            p->maps[i].len = len;
+            p->maps[i].ticket = qcow2w_stream_ticket(p->s);
+            p->next_map ^= 1;
             return r;
         }
     }
-    if (vqm_pread_full(c->fd, p->buf, len, host, 1, c->path, err) < 0)
+    if (!(buf = take_buf(p, err)) ||
+        vqm_pread_full(c->fd, buf, len, host, 1, c->path, err) < 0)
         return -1;
-    return emit(p, g, n, p->buf, -1, 0, err);
+    r = emit(p, g, n, buf, -1, 0, err);
+    done_buf(p);
+    return r;
 }
 
 /* Read [off, off+len) of the backing chain below the top image. */
@@ -180,16 +254,20 @@ copy_mixed(struct cp *p, uint64_t off, struct vqm_error *err)
     uint64_t cend = off + p->qcs, pos = off;
     bool all_unalloc = true, any_data = false;
     struct qed_extent e;
+    uint8_t *buf = take_buf(p, err);
+    int r;
 
+    if (!buf)
+        return -1;
     if (cend > p->size)
         cend = p->size;
-    memset(p->buf, 0, p->qcs);
+    memset(buf, 0, p->qcs);
     while (pos < cend) {
         if (conv_extent_at(c, pos, cend - pos, &e, err) < 0)
             return -1;
         switch (e.kind) {
         case QED_EXTENT_DATA:
-            if (vqm_pread_full(c->fd, p->buf + (pos - off), e.length,
+            if (vqm_pread_full(c->fd, buf + (pos - off), e.length,
                                e.host_offset, 1, c->path, err) < 0)
                 return -1;
             any_data = true;
@@ -200,7 +278,7 @@ copy_mixed(struct cp *p, uint64_t off, struct vqm_error *err)
             break;
         case QED_EXTENT_UNALLOCATED:
             if (p->out_backing || c->o->flatten) {
-                if (read_backing(p, pos, p->buf + (pos - off), e.length,
+                if (read_backing(p, pos, buf + (pos - off), e.length,
                                  err) < 0)
                     return -1;
                 any_data = true;
@@ -216,7 +294,9 @@ copy_mixed(struct cp *p, uint64_t off, struct vqm_error *err)
             return qcow2w_stream_zero(p->s, off / p->qcs, 1, err);
         return 0;
     }
-    return emit(p, off / p->qcs, 1, p->buf, -1, 0, err);
+    r = emit(p, off / p->qcs, 1, buf, -1, 0, err);
+    done_buf(p);
+    return r;
 }
 
 /* Writeback: a helper thread starts writing back what was written so
@@ -328,6 +408,8 @@ copy_flat(struct cp *p, uint64_t *offp, struct vqm_error *err)
 {
     uint64_t off = *offp, n, len;
     struct vqm_map_entry m;
+    uint8_t *buf;
+    int r;
 
     if (vqm_image_map_at(p->c->chain, off, &m, err) < 0)
         return -1;
@@ -341,12 +423,16 @@ copy_flat(struct cp *p, uint64_t *offp, struct vqm_error *err)
     if (n > p->buflen / p->qcs)
         n = p->buflen / p->qcs;
     len = n * p->qcs;
-    memset(p->buf, 0, len);
+    if (!(buf = take_buf(p, err)))
+        return -1;
+    memset(buf, 0, len);
     if (len > p->size - off)
         len = p->size - off;
-    if (vqm_image_read(p->c->chain, off, p->buf, len, err) < 0)
+    if (vqm_image_read(p->c->chain, off, buf, len, err) < 0)
         return -1;
-    if (emit(p, off / p->qcs, n, p->buf, -1, 0, err) < 0)
+    r = emit(p, off / p->qcs, n, buf, -1, 0, err);
+    done_buf(p);
+    if (r < 0)
         return -1;
     *offp = off + n * p->qcs;
     return 0;
@@ -367,6 +453,7 @@ copy_all(struct cp *p, struct vqm_error *err)
             if (copy_flat(p, &off, err) < 0)
                 return -1;
         } else {
+            read_ahead(p, off);
             if (conv_extent_at(c, off, 0, &e, err) < 0)
                 return -1;
             end = e.offset + e.length;
@@ -433,8 +520,8 @@ conv_copy(struct conv *c, const char *output, struct vqm_error *err)
     p->qcs = 1ULL << p->qcb;
     p->out_backing = c->bname != NULL;
     /* How data moves: copy_file_range where the file system shares
-     * extents (reflinks) or copies server-side, else plain writes from a
-     * read-only mapping of the source (one copy, no splice overhead).
+     * extents (reflinks) or copies server-side, else writes from a
+     * read-only mapping of the source (direct ones: see below).
      * VQM_COPY_METHOD=cfr|mmap|read overrides (for measurements).
      */
     if (method && strcmp(method, "read") == 0) {
@@ -461,10 +548,12 @@ conv_copy(struct conv *c, const char *output, struct vqm_error *err)
     dir = dirname(dirbuf);
     base = basename(basebuf);
 
-    /* Aligned, for direct writes from it. */
-    if (posix_memalign((void **) &p->buf, DIRECT_ALIGN, p->buflen) != 0)
-        p->buf = NULL;
-    if (!p->buf)
+    /* Aligned, for direct writes from them. */
+    for (unsigned i = 0; i < 2; i++)
+        if (posix_memalign((void **) &p->bufs[i], DIRECT_ALIGN,
+                           p->buflen) != 0)
+            p->bufs[i] = NULL;
+    if (!p->bufs[0] || !p->bufs[1])
         return vqm_error_set_errno(err, ENOMEM, "copy buffer");
 
     out_fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
@@ -610,8 +699,12 @@ conv_copy(struct conv *c, const char *output, struct vqm_error *err)
         if (linked)
             unlink(output);
     }
-    qcow2w_stream_free(p->s);
-    free(p->buf);
+    qcow2w_stream_free(p->s);   /* the writer thread is gone */
+    p->s = NULL;
+    unmap_slot(p, 0, NULL);
+    unmap_slot(p, 1, NULL);
+    free(p->bufs[0]);
+    free(p->bufs[1]);
     if (dfd >= 0)
         close(dfd);
     if (out_fd >= 0)

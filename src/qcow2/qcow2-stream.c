@@ -17,6 +17,7 @@
 #define _GNU_SOURCE 1
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -27,11 +28,35 @@
 #include "qcow2-writer.h"
 
 #define NO_CLUSTER UINT64_MAX
+#define DIO_QUEUE 8             /* direct writes queued for the thread */
+
+/* Direct data writes run in a thread of their own, so that the disk is
+ * kept busy while the caller maps, reads and scans the next data.  Jobs
+ * are done in order; each has a ticket (1, 2, ...).  After a failed
+ * write, later jobs are skipped and the first error is kept.
+ */
+struct dio_job {
+    const void *p;
+    size_t len;
+    uint64_t off;
+};
+
+struct dio {
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;        /* any change: a job queued or done */
+    struct dio_job q[DIO_QUEUE];
+    unsigned head, count;
+    uint64_t submitted, completed;
+    bool stop, failed;
+    struct vqm_error err;
+};
 
 struct qcow2w_stream {
     int fd;
     int dfd;                    /* O_DIRECT descriptor for data, or -1 */
     size_t dalign;
+    struct dio *dio;            /* its writer thread, or NULL */
     char *path;
     struct qcow2w_stream_opts o;
     char *backing_name, *backing_format;
@@ -74,11 +99,14 @@ qcow2w_stream_metadata_bytes(const struct qcow2w_stream *s)
     return s->meta_bytes;
 }
 
+static void dio_stop(struct qcow2w_stream *s, bool discard);
+
 void
 qcow2w_stream_free(struct qcow2w_stream *s)
 {
     if (!s)
         return;
+    dio_stop(s, true);
     free(s->path);
     free(s->backing_name);
     free(s->backing_format);
@@ -355,32 +383,171 @@ write_compressed(struct qcow2w_stream *s, uint64_t g, const uint8_t *data,
     return 0;
 }
 
-void
-qcow2w_stream_set_direct(struct qcow2w_stream *s, int dfd, size_t align)
-{
-    s->dfd = align ? dfd : -1;
-    s->dalign = align;
-}
-
-/* A data run: by the direct descriptor when it is aligned for it. */
+/* One data run, by the direct descriptor when it is aligned for it.
+ * Called by the writer thread (or by the caller without one); falls back
+ * to the first descriptor, for good, when direct writes are refused.
+ */
 static int
-write_data(struct qcow2w_stream *s, const void *p, size_t len, uint64_t off,
-           struct vqm_error *err)
+write_data_now(struct qcow2w_stream *s, const void *p, size_t len,
+               uint64_t off, struct vqm_error *err)
 {
-    if (s->dfd >= 0 &&
+    int dfd = __atomic_load_n(&s->dfd, __ATOMIC_RELAXED);
+
+    if (dfd >= 0 &&
         ((uintptr_t) p % s->dalign | len % s->dalign | off % s->dalign) == 0) {
         struct vqm_error e;
 
         memset(&e, 0, sizeof e);
-        if (vqm_pwrite_full(s->dfd, p, len, off, s->path, &e) == 0)
+        if (vqm_pwrite_full(dfd, p, len, off, s->path, &e) == 0)
             return 0;
         if (e.errnum != EINVAL) {
             *err = e;
             return -1;
         }
-        s->dfd = -1;                    /* not here: buffered from now on */
+        /* Not here: buffered from now on. */
+        __atomic_store_n(&s->dfd, -1, __ATOMIC_RELAXED);
     }
     return vqm_pwrite_full(s->fd, p, len, off, s->path, err);
+}
+
+static void *
+dio_main(void *opaque)
+{
+    struct qcow2w_stream *s = opaque;
+    struct dio *d = s->dio;
+
+    pthread_mutex_lock(&d->lock);
+    for (;;) {
+        struct dio_job j;
+        struct vqm_error e;
+        bool skip;
+        int r = 0;
+
+        while (d->count == 0 && !d->stop)
+            pthread_cond_wait(&d->cond, &d->lock);
+        if (d->count == 0)
+            break;
+        j = d->q[d->head];
+        skip = d->failed;
+        pthread_mutex_unlock(&d->lock);
+        memset(&e, 0, sizeof e);
+        if (!skip)
+            r = write_data_now(s, j.p, j.len, j.off, &e);
+        pthread_mutex_lock(&d->lock);
+        if (r < 0 && !d->failed) {
+            d->failed = true;
+            d->err = e;
+        }
+        d->head = (d->head + 1) % DIO_QUEUE;
+        d->count--;
+        d->completed++;
+        pthread_cond_broadcast(&d->cond);
+    }
+    pthread_mutex_unlock(&d->lock);
+    return NULL;
+}
+
+void
+qcow2w_stream_set_direct(struct qcow2w_stream *s, int dfd, size_t align)
+{
+    s->dfd = align ? dfd : -1;
+    s->dalign = align;
+    if (s->dfd < 0 || s->dio)
+        return;
+    s->dio = calloc(1, sizeof *s->dio);
+    if (!s->dio)
+        return;                         /* writes in the caller's thread */
+    pthread_mutex_init(&s->dio->lock, NULL);
+    pthread_cond_init(&s->dio->cond, NULL);
+    if (pthread_create(&s->dio->thread, NULL, dio_main, s) != 0) {
+        pthread_cond_destroy(&s->dio->cond);
+        pthread_mutex_destroy(&s->dio->lock);
+        free(s->dio);
+        s->dio = NULL;
+    }
+}
+
+/* Stop the thread once the queue is empty (or, with discard, skip what
+ * is still queued).
+ */
+static void
+dio_stop(struct qcow2w_stream *s, bool discard)
+{
+    struct dio *d = s->dio;
+
+    if (!d)
+        return;
+    pthread_mutex_lock(&d->lock);
+    d->stop = true;
+    if (discard)
+        d->failed = true;
+    pthread_cond_broadcast(&d->cond);
+    pthread_mutex_unlock(&d->lock);
+    pthread_join(d->thread, NULL);
+    pthread_cond_destroy(&d->cond);
+    pthread_mutex_destroy(&d->lock);
+    free(d);
+    s->dio = NULL;
+}
+
+uint64_t
+qcow2w_stream_ticket(const struct qcow2w_stream *s)
+{
+    uint64_t t = 0;
+
+    if (s->dio) {
+        pthread_mutex_lock(&s->dio->lock);
+        t = s->dio->submitted;
+        pthread_mutex_unlock(&s->dio->lock);
+    }
+    return t;
+}
+
+int
+qcow2w_stream_wait(struct qcow2w_stream *s, uint64_t ticket,
+                   struct vqm_error *err)
+{
+    struct dio *d = s->dio;
+    int r = 0;
+
+    if (!d)
+        return 0;
+    pthread_mutex_lock(&d->lock);
+    while (d->completed < ticket && !d->failed)
+        pthread_cond_wait(&d->cond, &d->lock);
+    if (d->failed) {
+        *err = d->err;
+        r = -1;
+    }
+    pthread_mutex_unlock(&d->lock);
+    return r;
+}
+
+/* A data run: queued for the writer thread when there is one. */
+static int
+write_data(struct qcow2w_stream *s, const void *p, size_t len, uint64_t off,
+           struct vqm_error *err)
+{
+    struct dio *d = s->dio;
+    int r = 0;
+
+    if (!d)
+        return write_data_now(s, p, len, off, err);
+    pthread_mutex_lock(&d->lock);
+    while (d->count == DIO_QUEUE && !d->failed)
+        pthread_cond_wait(&d->cond, &d->lock);
+    if (d->failed) {
+        *err = d->err;
+        r = -1;
+    } else {
+        d->q[(d->head + d->count) % DIO_QUEUE] =
+            (struct dio_job) { .p = p, .len = len, .off = off };
+        d->count++;
+        d->submitted++;
+        pthread_cond_broadcast(&d->cond);
+    }
+    pthread_mutex_unlock(&d->lock);
+    return r;
 }
 
 int
@@ -506,6 +673,12 @@ qcow2w_stream_finish(struct qcow2w_stream *s, struct vqm_error *err)
     struct qcow2w_header h;
     int ret = -1;
 
+    /* Every data write done (and its error seen) before the metadata. */
+    if (s->dio) {
+        if (qcow2w_stream_wait(s, qcow2w_stream_ticket(s), err) < 0)
+            return -1;
+        dio_stop(s, false);
+    }
     if (flush_l2(s, err) < 0)
         return -1;
     s->ccluster = NO_CLUSTER;

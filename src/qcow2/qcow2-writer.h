@@ -143,9 +143,23 @@ void qcow2w_stream_free(struct qcow2w_stream *s);
  * the file system turns a direct write down (EINVAL), that run and all
  * later ones are written through the first descriptor.  The caller
  * keeps owning dfd.
+ *
+ * From then on qcow2w_stream_data only queues data runs for a writer
+ * thread (if one can be started): the caller must keep the data it
+ * passed unchanged and mapped until qcow2w_stream_wait says the write is
+ * done.  A write error is returned by a later call (data, wait, finish).
  */
 void qcow2w_stream_set_direct(struct qcow2w_stream *s, int dfd,
                               size_t align);
+
+/* The ticket of the last data run queued so far (0: none, or no thread). */
+uint64_t qcow2w_stream_ticket(const struct qcow2w_stream *s);
+
+/* Wait until the data runs up to ticket are written.  0, or -1 with the
+ * first write error.
+ */
+int qcow2w_stream_wait(struct qcow2w_stream *s, uint64_t ticket,
+                       struct vqm_error *err);
 
 /* Guest clusters [g, g+n) hold data (n*cs bytes at data).  g must be
  * past every cluster given before.  Compresses when asked to.
