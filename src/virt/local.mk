@@ -16,5 +16,6 @@ src_virt_libvqmvirt_a_SOURCES = \
 	src/virt/virt-report.c \
 	src/virt/virt-snapshot.c \
 	src/virt/virt-snapshot.h \
+	src/virt/virt-xml.h \
 	$(NULL)
 src_virt_libvqmvirt_a_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/src $(LIBVIRT_CFLAGS) $(LIBXML2_CFLAGS)

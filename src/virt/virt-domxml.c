@@ -15,31 +15,7 @@
 #include <libxml/xmlsave.h>
 
 #include "virt.h"
-
-static char *
-attr(xmlNodePtr n, const char *name)
-{
-    xmlChar *v = xmlGetNoNsProp(n, BAD_CAST name);
-    char *s;
-
-    if (!v)
-        return NULL;
-    s = strdup((const char *) v);
-    xmlFree(v);
-    return s;
-}
-
-static xmlNodePtr
-child(xmlNodePtr n, const char *name)
-{
-    xmlNodePtr c;
-
-    for (c = n ? n->children : NULL; c; c = c->next)
-        if (c->type == XML_ELEMENT_NODE
-            && strcmp((const char *) c->name, name) == 0)
-            return c;
-    return NULL;
-}
+#include "virt-xml.h"
 
 static char *
 text_of(xmlNodePtr n)
@@ -65,9 +41,9 @@ source_path(xmlNodePtr src)
 
     if (!src)
         return NULL;
-    if ((s = attr(src, "file")))
+    if ((s = vqm_xml_attr(src, "file")))
         return s;
-    return attr(src, "dev");
+    return vqm_xml_attr(src, "dev");
 }
 
 static xmlDocPtr
@@ -123,9 +99,9 @@ vqm_domxml_disks_free(struct vqm_domxml_disk *disks, size_t n)
 static int
 read_backing(xmlNodePtr disk, struct vqm_domxml_disk *d)
 {
-    xmlNodePtr bs = child(disk, "backingStore");
+    xmlNodePtr bs = vqm_xml_child(disk, "backingStore");
 
-    while (bs && child(bs, "source")) {
+    while (bs && vqm_xml_child(bs, "source")) {
         char **p = realloc(d->backing_paths,
                            (d->n_backing + 1) * sizeof *p);
         char **f;
@@ -138,11 +114,12 @@ read_backing(xmlNodePtr disk, struct vqm_domxml_disk *d)
         if (!f)
             return -1;
         d->backing_formats = f;
-        fmt = child(bs, "format");
-        d->backing_paths[d->n_backing] = source_path(child(bs, "source"));
-        d->backing_formats[d->n_backing] = fmt ? attr(fmt, "type") : NULL;
+        fmt = vqm_xml_child(bs, "format");
+        d->backing_paths[d->n_backing] =
+            source_path(vqm_xml_child(bs, "source"));
+        d->backing_formats[d->n_backing] = vqm_xml_attr(fmt, "type");
         d->n_backing++;
-        bs = child(bs, "backingStore");
+        bs = vqm_xml_child(bs, "backingStore");
     }
     return 0;
 }
@@ -162,10 +139,10 @@ vqm_domxml_disks(const char *xml, struct vqm_domxml_disk **disks,
         return -1;
     root = xmlDocGetRootElement(doc);
     if (name)
-        *name = text_of(child(root, "name"));
+        *name = text_of(vqm_xml_child(root, "name"));
     if (uuid)
-        *uuid = text_of(child(root, "uuid"));
-    devs = child(root, "devices");
+        *uuid = text_of(vqm_xml_child(root, "uuid"));
+    devs = vqm_xml_child(root, "devices");
     for (c = devs ? devs->children : NULL; c; c = c->next) {
         struct vqm_domxml_disk *d, *nvp;
         xmlNodePtr src, drv;
@@ -179,19 +156,18 @@ vqm_domxml_disks(const char *xml, struct vqm_domxml_disk **disks,
         v = nvp;
         d = &v[nv++];
         memset(d, 0, sizeof *d);
-        d->type = attr(c, "type");
-        d->device = attr(c, "device");
+        d->type = vqm_xml_attr(c, "type");
+        d->device = vqm_xml_attr(c, "device");
         if (!d->device)
             d->device = strdup("disk");
-        d->target = child(c, "target") ? attr(child(c, "target"), "dev")
-                                       : NULL;
-        drv = child(c, "driver");
-        d->format = drv ? attr(drv, "type") : NULL;
-        src = child(c, "source");
+        d->target = vqm_xml_attr(vqm_xml_child(c, "target"), "dev");
+        drv = vqm_xml_child(c, "driver");
+        d->format = drv ? vqm_xml_attr(drv, "type") : NULL;
+        src = vqm_xml_child(c, "source");
         if (src) {
             d->file = source_path(src);
-            d->pool = attr(src, "pool");
-            d->volume = attr(src, "volume");
+            d->pool = vqm_xml_attr(src, "pool");
+            d->volume = vqm_xml_attr(src, "volume");
         }
         if (read_backing(c, d) < 0)
             goto nomem;
@@ -217,8 +193,8 @@ set_attr_if(xmlNodePtr n, const char *name, const char *value)
 static void
 rewrite_disk(xmlNodePtr disk, const struct vqm_domxml_change *ch)
 {
-    xmlNodePtr src = child(disk, "source");
-    xmlNodePtr drv = child(disk, "driver");
+    xmlNodePtr src = vqm_xml_child(disk, "source");
+    xmlNodePtr drv = vqm_xml_child(disk, "driver");
     xmlNodePtr bs;
     size_t i;
 
@@ -243,9 +219,9 @@ rewrite_disk(xmlNodePtr disk, const struct vqm_domxml_change *ch)
         }
         xmlSetProp(drv, BAD_CAST "type", BAD_CAST ch->new_format);
     }
-    for (bs = child(disk, "backingStore"); bs;
-         bs = child(bs, "backingStore")) {
-        xmlNodePtr bsrc = child(bs, "source");
+    for (bs = vqm_xml_child(disk, "backingStore"); bs;
+         bs = vqm_xml_child(bs, "backingStore")) {
+        xmlNodePtr bsrc = vqm_xml_child(bs, "source");
         char *p = source_path(bsrc);
 
         if (!p)
@@ -259,7 +235,7 @@ rewrite_disk(xmlNodePtr disk, const struct vqm_domxml_change *ch)
                 set_attr_if(bsrc, "file", ch->new_paths[i]);
             else if (xmlHasNsProp(bsrc, BAD_CAST "dev", NULL))
                 set_attr_if(bsrc, "dev", ch->new_paths[i]);
-            fmt = child(bs, "format");
+            fmt = vqm_xml_child(bs, "format");
             if (fmt)
                 set_attr_if(fmt, "type", ch->new_formats[i]);
             break;
@@ -281,7 +257,7 @@ vqm_domxml_rewrite(const char *xml, const struct vqm_domxml_change *ch,
     *out = NULL;
     if (!(doc = parse(xml, err)))
         return -1;
-    devs = child(xmlDocGetRootElement(doc), "devices");
+    devs = vqm_xml_child(xmlDocGetRootElement(doc), "devices");
     for (c = devs ? devs->children : NULL; c; c = c->next) {
         xmlNodePtr t;
         char *dev;
@@ -289,8 +265,8 @@ vqm_domxml_rewrite(const char *xml, const struct vqm_domxml_change *ch,
         if (c->type != XML_ELEMENT_NODE
             || strcmp((const char *) c->name, "disk") != 0)
             continue;
-        t = child(c, "target");
-        dev = t ? attr(t, "dev") : NULL;
+        t = vqm_xml_child(c, "target");
+        dev = t ? vqm_xml_attr(t, "dev") : NULL;
         for (i = 0; dev && i < n; i++)
             if (strcmp(dev, ch[i].target) == 0)
                 rewrite_disk(c, &ch[i]);

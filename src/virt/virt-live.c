@@ -35,6 +35,7 @@
 #include "cleanup.h"
 #include "virt-internal.h"
 #include "virt-live.h"
+#include "virt-xml.h"
 #include "vqm-debug.h"
 
 extern char **environ;
@@ -87,42 +88,6 @@ copy_name(const char *path)
 
 /* ---- live XML ---- */
 
-static xmlNodePtr
-child(xmlNodePtr n, const char *name)
-{
-    xmlNodePtr c;
-
-    for (c = n ? n->children : NULL; c; c = c->next)
-        if (c->type == XML_ELEMENT_NODE
-            && strcmp((const char *) c->name, name) == 0)
-            return c;
-    return NULL;
-}
-
-static bool
-attr_is(xmlNodePtr n, const char *name, const char *value)
-{
-    xmlChar *v = n ? xmlGetProp(n, BAD_CAST name) : NULL;
-    bool eq = v && strcmp((const char *) v, value) == 0;
-
-    if (v)
-        xmlFree(v);
-    return eq;
-}
-
-static char *
-attr_dup(xmlNodePtr n, const char *name)
-{
-    xmlChar *v = n ? xmlGetProp(n, BAD_CAST name) : NULL;
-    char *s;
-
-    if (!v)
-        return NULL;
-    s = strdup((const char *) v);
-    xmlFree(v);
-    return s;
-}
-
 /* What the live XML says about disk target: its top source path and
  * format, and the mirror of a block job (file and ready state). */
 struct live_disk {
@@ -157,23 +122,24 @@ live_disk_get(virDomainPtr dom, const char *target, struct live_disk *ld)
                         | XML_PARSE_NOWARNING);
     if (!doc)
         return -1;
-    c = child(child(xmlDocGetRootElement(doc), "devices"), "disk");
+    c = vqm_xml_child(vqm_xml_child(xmlDocGetRootElement(doc), "devices"),
+                      "disk");
     for (; c; c = c->next) {
         xmlNodePtr src, m;
 
         if (c->type != XML_ELEMENT_NODE
             || strcmp((const char *) c->name, "disk") != 0
-            || !attr_is(child(c, "target"), "dev", target))
+            || !vqm_xml_attr_is(vqm_xml_child(c, "target"), "dev", target))
             continue;
         ld->found = true;
-        src = child(c, "source");
-        ld->source = attr_dup(src, "file");
+        src = vqm_xml_child(c, "source");
+        ld->source = vqm_xml_attr(src, "file");
         if (!ld->source)
-            ld->source = attr_dup(src, "dev");
-        if (!ld->source && attr_is(c, "type", "volume")) {
+            ld->source = vqm_xml_attr(src, "dev");
+        if (!ld->source && vqm_xml_attr_is(c, "type", "volume")) {
             /* Live volume disks show only pool and volume. */
-            CLEANUP_FREE char *pool = attr_dup(src, "pool");
-            CLEANUP_FREE char *vol = attr_dup(src, "volume");
+            CLEANUP_FREE char *pool = vqm_xml_attr(src, "pool");
+            CLEANUP_FREE char *vol = vqm_xml_attr(src, "volume");
             virStoragePoolPtr sp = pool
                 ? virStoragePoolLookupByName(virDomainGetConnect(dom), pool)
                 : NULL;
@@ -188,12 +154,12 @@ live_disk_get(virDomainPtr dom, const char *target, struct live_disk *ld)
                 virStoragePoolFree(sp);
             virResetLastError();
         }
-        ld->format = attr_dup(child(c, "driver"), "type");
-        if ((m = child(c, "mirror"))) {
-            ld->mirror = attr_dup(m, "file");
+        ld->format = vqm_xml_attr(vqm_xml_child(c, "driver"), "type");
+        if ((m = vqm_xml_child(c, "mirror"))) {
+            ld->mirror = vqm_xml_attr(m, "file");
             if (!ld->mirror)
-                ld->mirror = attr_dup(child(m, "source"), "file");
-            ld->mirror_ready = attr_is(m, "ready", "yes");
+                ld->mirror = vqm_xml_attr(vqm_xml_child(m, "source"), "file");
+            ld->mirror_ready = vqm_xml_attr_is(m, "ready", "yes");
         }
         break;
     }
@@ -291,7 +257,8 @@ emulator_of(const char *xml)
 
     if (!doc)
         return NULL;
-    e = child(child(xmlDocGetRootElement(doc), "devices"), "emulator");
+    e = vqm_xml_child(vqm_xml_child(xmlDocGetRootElement(doc), "devices"),
+                      "emulator");
     if (e && (v = xmlNodeGetContent(e))) {
         s = strdup((const char *) v);
         xmlFree(v);
@@ -349,7 +316,8 @@ plan_domain(struct vqm_virt_run *run, struct vqm_vdomain *d)
             continue;
         }
         for (i = 0; i < run->n_domains; i++)
-            if (&run->domains[i] != d && vqm_virt_domain_uses(&run->domains[i], top))
+            if (&run->domains[i] != d &&
+                vqm_virt_domain_uses(&run->domains[i], top))
                 break;
         if (i < run->n_domains) {
             block(top, "shared with domain '%s': a live copy would leave "

@@ -35,6 +35,7 @@
 #include "cleanup.h"
 #include "convert/convert.h"
 #include "virt-internal.h"
+#include "virt-xml.h"
 #include "virt-live.h"
 #include "virt-remote.h"
 #include "virt-snapshot.h"
@@ -384,9 +385,8 @@ xpath_string(const char *xml, const char *elem, const char *attrname)
     /* Tiny helper for volume/pool XML: first <elem attrname='...'> under
      * the root's <target>, or the root's attribute when elem is NULL. */
     xmlDocPtr doc;
-    xmlNodePtr n, c;
-    char *ret = NULL;
-    xmlChar *v;
+    xmlNodePtr n;
+    char *ret;
 
     doc = xmlReadMemory(xml, (int) strlen(xml), "x.xml", NULL,
                         XML_PARSE_NONET | XML_PARSE_NOERROR
@@ -394,22 +394,9 @@ xpath_string(const char *xml, const char *elem, const char *attrname)
     if (!doc)
         return NULL;
     n = xmlDocGetRootElement(doc);
-    if (n && elem) {
-        for (c = n->children; c; c = c->next)
-            if (c->type == XML_ELEMENT_NODE
-                && strcmp((const char *) c->name, "target") == 0)
-                break;
-        n = c;
-        for (c = n ? n->children : NULL; c; c = c->next)
-            if (c->type == XML_ELEMENT_NODE
-                && strcmp((const char *) c->name, elem) == 0)
-                break;
-        n = c;
-    }
-    if (n && (v = xmlGetProp(n, BAD_CAST attrname))) {
-        ret = strdup((const char *) v);
-        xmlFree(v);
-    }
+    if (n && elem)
+        n = vqm_xml_child(vqm_xml_child(n, "target"), elem);
+    ret = vqm_xml_attr(n, attrname);
     xmlFreeDoc(doc);
     return ret;
 }

@@ -28,34 +28,10 @@
 #include "convert/convert.h"
 #include "virt-internal.h"
 #include "virt-snapshot.h"
+#include "virt-xml.h"
 #include "vqm-debug.h"
 
 /* ---- XML ---- */
-
-static xmlNodePtr
-child(xmlNodePtr n, const char *name)
-{
-    xmlNodePtr c;
-
-    for (c = n ? n->children : NULL; c; c = c->next)
-        if (c->type == XML_ELEMENT_NODE
-            && strcmp((const char *) c->name, name) == 0)
-            return c;
-    return NULL;
-}
-
-static char *
-attr(xmlNodePtr n, const char *name)
-{
-    xmlChar *v = n ? xmlGetProp(n, BAD_CAST name) : NULL;
-    char *s;
-
-    if (!v)
-        return NULL;
-    s = strdup((const char *) v);
-    xmlFree(v);
-    return s;
-}
 
 static bool
 is_elem(xmlNodePtr n, const char *name)
@@ -70,12 +46,12 @@ static void
 rewrite_one(xmlNodePtr n, vqm_snapshot_lookup_fn lookup, void *opaque,
             size_t *changed)
 {
-    xmlNodePtr src = child(n, "source");
+    xmlNodePtr src = vqm_xml_child(n, "source");
     bool top = is_elem(n, "disk");
-    CLEANUP_FREE char *file = attr(src, "file");
-    CLEANUP_FREE char *dev = attr(src, "dev");
-    CLEANUP_FREE char *pool = attr(src, "pool");
-    CLEANUP_FREE char *volume = attr(src, "volume");
+    CLEANUP_FREE char *file = vqm_xml_attr(src, "file");
+    CLEANUP_FREE char *dev = vqm_xml_attr(src, "dev");
+    CLEANUP_FREE char *pool = vqm_xml_attr(src, "pool");
+    CLEANUP_FREE char *volume = vqm_xml_attr(src, "volume");
     const char *np;
     xmlNodePtr fmt;
 
@@ -98,7 +74,7 @@ rewrite_one(xmlNodePtr n, vqm_snapshot_lookup_fn lookup, void *opaque,
         if (cp)
             xmlSetProp(src, BAD_CAST "volume", BAD_CAST basename(cp));
     }
-    fmt = child(n, top ? "driver" : "format");
+    fmt = vqm_xml_child(n, top ? "driver" : "format");
     if (!fmt) {
         fmt = xmlNewNode(NULL, BAD_CAST (top ? "driver" : "format"));
         if (top)
@@ -310,7 +286,7 @@ rebase_overlays(struct vqm_virt_run *run, const char *sxml,
 
     if (!doc)
         return 0;
-    disks = child(xmlDocGetRootElement(doc), "disks");
+    disks = vqm_xml_child(xmlDocGetRootElement(doc), "disks");
     for (c = disks ? disks->children : NULL; c && ret == 0; c = c->next) {
         CLEANUP_FREE char *ov = NULL;
         CLEANUP_FREE char *bpath = NULL;
@@ -321,7 +297,8 @@ rebase_overlays(struct vqm_virt_run *run, const char *sxml,
         const char *np;
         int seq;
 
-        if (!is_elem(c, "disk") || !(ov = attr(child(c, "source"), "file"))
+        if (!is_elem(c, "disk")
+            || !(ov = vqm_xml_attr(vqm_xml_child(c, "source"), "file"))
             || in_graph(run, ov))
             continue;
         if (vqm_probe_file(ov, &p, NULL) < 0)
@@ -384,7 +361,8 @@ fix_memory_file(struct vqm_virt_run *run, struct vqm_vdomain *d,
 
     if (!doc)
         return 0;
-    file = attr(child(xmlDocGetRootElement(doc), "memory"), "file");
+    file = vqm_xml_attr(vqm_xml_child(xmlDocGetRootElement(doc), "memory"),
+                        "file");
     xmlFreeDoc(doc);
     if (!file)
         return 0;
