@@ -44,6 +44,7 @@
 #include "hooks/hook-paths.h"
 #include "options.h"
 #include "qed/qed.h"
+#include "virt/virt-xml.h"
 #include "vqm-debug.h"
 #include "vqm-endian.h"
 #include "vqm-error.h"
@@ -384,18 +385,6 @@ no_entity_loader(const char *url, const char *id, xmlParserCtxtPtr ctxt)
     return NULL;
 }
 
-static xmlNodePtr
-child_element(xmlNodePtr parent, const char *name)
-{
-    xmlNodePtr n;
-
-    for (n = parent ? parent->children : NULL; n; n = n->next)
-        if (n->type == XML_ELEMENT_NODE
-            && strcmp((const char *) n->name, name) == 0)
-            return n;
-    return NULL;
-}
-
 static char *
 prop(xmlNodePtr n, const char *name)
 {
@@ -474,7 +463,7 @@ domain_add_image(struct hook_domain *d, xmlNodePtr node, xmlNodePtr fmt,
 {
     struct hook_disk *v, *k;
     char *type = prop(node, "type");
-    xmlNodePtr src = child_element(node, "source");
+    xmlNodePtr src = vqm_xml_child(node, "source");
     const char *attr;
     bool volume = false;
     char *path;
@@ -581,14 +570,14 @@ domain_parse(const char *buf, size_t len, struct hook_domain *d,
     if (!root || strcmp((const char *) root->name, "domain") != 0)
         return vqm_error_set(err, VQM_ERR_INVALID,
                              "XML on stdin is not a <domain>");
-    d->name = text_of(child_element(root, "name"));
+    d->name = text_of(vqm_xml_child(root, "name"));
     if (!d->name || !*d->name) {
         const char *env = getenv("VQM_HOOK_DOMAIN");
         free(d->name);
         d->name = strdup(env ? env : "?");
     }
     {
-        char *u = text_of(child_element(root, "uuid"));
+        char *u = text_of(vqm_xml_child(root, "uuid"));
         if (uuid_valid(u)) {
             for (char *p = u; *p; p++)
                 *p = (char) tolower((unsigned char) *p);
@@ -598,7 +587,7 @@ domain_parse(const char *buf, size_t len, struct hook_domain *d,
         }
     }
 
-    devices = child_element(root, "devices");
+    devices = vqm_xml_child(root, "devices");
     for (n = devices ? devices->children : NULL; n; n = n->next) {
         xmlNodePtr bs, target;
         char *dev;
@@ -606,9 +595,9 @@ domain_parse(const char *buf, size_t len, struct hook_domain *d,
         if (n->type != XML_ELEMENT_NODE
             || strcmp((const char *) n->name, "disk") != 0)
             continue;
-        target = child_element(n, "target");
+        target = vqm_xml_child(n, "target");
         dev = prop(target, "dev");
-        if (domain_add_image(d, n, child_element(n, "driver"), dev,
+        if (domain_add_image(d, n, vqm_xml_child(n, "driver"), dev,
                              err) < 0) {
             xmlFree(dev);
             return -1;
@@ -616,9 +605,9 @@ domain_parse(const char *buf, size_t len, struct hook_domain *d,
         /* The backing chain exactly as the XML spells it; never the
          * backing names recorded in the images.
          */
-        for (bs = child_element(n, "backingStore"); bs;
-             bs = child_element(bs, "backingStore")) {
-            if (domain_add_image(d, bs, child_element(bs, "format"), dev,
+        for (bs = vqm_xml_child(n, "backingStore"); bs;
+             bs = vqm_xml_child(bs, "backingStore")) {
+            if (domain_add_image(d, bs, vqm_xml_child(bs, "format"), dev,
                                  err) < 0) {
                 xmlFree(dev);
                 return -1;
