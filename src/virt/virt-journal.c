@@ -44,7 +44,7 @@ struct vqm_journal {
     bool read_only;
     bool found;                   /* a journal existed before this run */
     struct rec *recs;
-    size_t n;
+    size_t n, cap;
     int next_seq;
     unsigned written;             /* records written by this run */
     char last_error[1024];        /* why the last record failed */
@@ -117,6 +117,26 @@ find_seq(struct vqm_journal *j, int seq)
     return NULL;
 }
 
+/* A new, zeroed record at the end (the array grows geometrically). */
+static struct rec *
+new_rec(struct vqm_journal *j)
+{
+    struct rec *r;
+
+    if (j->n == j->cap) {
+        size_t cap = j->cap ? j->cap * 2 : 64;
+        struct rec *v = realloc(j->recs, cap * sizeof *v);
+
+        if (!v)
+            return NULL;
+        j->recs = v;
+        j->cap = cap;
+    }
+    r = &j->recs[j->n++];
+    memset(r, 0, sizeof *r);
+    return r;
+}
+
 /* Parse one line; unknown or damaged lines (a torn last line after a
  * crash) are ignored. */
 static void
@@ -138,14 +158,10 @@ parse_line(struct vqm_journal *j, char *line)
     if (nf < 2)
         return;
     if (strcmp(f[0], "B") == 0 && nf >= 3) {
-        struct rec *v = realloc(j->recs, (j->n + 1) * sizeof *v);
         size_t k;
 
-        if (!v)
+        if (!(r = new_rec(j)))
             return;
-        j->recs = v;
-        r = &j->recs[j->n++];
-        memset(r, 0, sizeof *r);
         r->seq = atoi(f[1]);
         r->state = REC_BEGUN;
         r->step = strdup(f[2]);
@@ -165,6 +181,9 @@ parse_line(struct vqm_journal *j, char *line)
 }
 
 bool vqm_journal_migrating(const struct vqm_journal *j, const char *uuid);
+struct mig;
+static struct mig *open_migrations(const struct vqm_journal *j,
+                                   size_t *n_out);
 
 static int
 read_journal(struct vqm_journal *j, struct vqm_error *err)
@@ -310,18 +329,16 @@ vqm_journal_close(struct vqm_journal *j, bool archive)
 bool
 vqm_journal_pending(const struct vqm_journal *j)
 {
-    size_t i;
+    struct mig *m;
+    size_t i, n;
 
-    for (i = 0; i < j->n; i++) {
-        const struct rec *r = &j->recs[i];
-
-        if (r->state != REC_BEGUN)
-            continue;
-        if (strcmp(r->step, "migrate") != 0
-            || vqm_journal_migrating(j, r->a[0]))
+    for (i = 0; i < j->n; i++)
+        if (j->recs[i].state == REC_BEGUN
+            && strcmp(j->recs[i].step, "migrate") != 0)
             return true;
-    }
-    return false;
+    m = open_migrations(j, &n);
+    free(m);
+    return !m || n > 0;         /* out of memory: assume there is work */
 }
 
 bool
@@ -387,22 +404,17 @@ vqm_journal_begin(struct vqm_journal *j, const char *step, const char *a1,
                   const char *a2, const char *a3, struct vqm_error *err)
 {
     const char *a[3] = { a1, a2, a3 };
-    struct rec *v, *r;
+    struct rec *r;
     int seq = j->next_seq++;
     int k;
 
-    v = realloc(j->recs, (j->n + 1) * sizeof *v);
-    if (!v)
+    if (!(r = new_rec(j)))
         return vqm_error_set(err, VQM_ERR_NOMEM, "out of memory");
-    j->recs = v;
-    r = &j->recs[j->n];
-    memset(r, 0, sizeof *r);
     r->seq = seq;
     r->state = REC_BEGUN;
     r->step = strdup(step);
     for (k = 0; k < 3; k++)
         r->a[k] = strdup(a[k] ? a[k] : "");
-    j->n++;
     if (append(j, "B", seq, step, a, err) < 0)
         return -1;
     return seq;
@@ -527,26 +539,76 @@ vqm_journal_migrating(const struct vqm_journal *j, const char *uuid)
     return open;
 }
 
+/* One domain's migrate records: where its first and its last one are. */
+struct mig {
+    const char *uuid;
+    size_t first, last;
+};
+
+static int
+cmp_mig_uuid(const void *a, const void *b)
+{
+    const struct mig *x = a, *y = b;
+    int c = strcmp(x->uuid, y->uuid);
+
+    if (c)
+        return c;
+    return x->first < y->first ? -1 : x->first > y->first;
+}
+
+static int
+cmp_mig_first(const void *a, const void *b)
+{
+    const struct mig *x = a, *y = b;
+
+    return x->first < y->first ? -1 : x->first > y->first;
+}
+
+/* The domains whose last migrate record is still open, in the order of
+ * their first migrate record; *n_out of them.  O(n log n) in the number
+ * of records (a run with many domains writes many).  NULL on ENOMEM.
+ */
+static struct mig *
+open_migrations(const struct vqm_journal *j, size_t *n_out)
+{
+    struct mig *m = malloc((j->n + 1) * sizeof *m);
+    size_t i, k, n = 0, out = 0;
+
+    if (!m)
+        return NULL;
+    for (i = 0; i < j->n; i++)
+        if (strcmp(j->recs[i].step, "migrate") == 0)
+            m[n++] = (struct mig) { j->recs[i].a[0], i, i };
+    qsort(m, n, sizeof *m, cmp_mig_uuid);
+    for (i = 0; i < n; i = k) {
+        for (k = i + 1; k < n && strcmp(m[k].uuid, m[i].uuid) == 0; k++)
+            ;
+        if (j->recs[m[k - 1].first].state == REC_BEGUN)
+            m[out++] = (struct mig) { m[i].uuid, m[i].first,
+                                      m[k - 1].first };
+    }
+    qsort(m, out, sizeof *m, cmp_mig_first);
+    *n_out = out;
+    return m;
+}
+
 const char **
 vqm_journal_unfinished(const struct vqm_journal *j)
 {
     const char **v = calloc(j->n + 1, sizeof *v);
-    size_t i, k, n = 0;
+    struct mig *m;
+    size_t i, n;
 
     if (!v)
         return NULL;
-    for (i = 0; i < j->n; i++) {
-        const struct rec *r = &j->recs[i];
-        bool dup = false;
-
-        if (strcmp(r->step, "migrate") != 0
-            || !vqm_journal_migrating(j, r->a[0]))
-            continue;
-        for (k = 0; k < n; k++)
-            dup |= strcmp(v[k], r->a[0]) == 0;
-        if (!dup)
-            v[n++] = r->a[0];
+    m = open_migrations(j, &n);
+    if (!m) {
+        free(v);
+        return NULL;
     }
+    for (i = 0; i < n; i++)
+        v[i] = m[i].uuid;
+    free(m);
     return v;
 }
 

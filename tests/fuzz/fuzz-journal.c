@@ -37,6 +37,11 @@ query(struct vqm_journal *j, char *text)
     if (!vqm_journal_dir(j))
         abort();
     unfinished = vqm_journal_unfinished(j);
+    if (unfinished && unfinished[0] && !vqm_journal_pending(j)) {
+        fprintf(stderr, "fuzz: '%s' unfinished but nothing pending\n",
+                unfinished[0]);
+        abort();
+    }
     for (i = 0; unfinished && unfinished[i]; i++) {
         char *p = vqm_journal_saved_xml_path(vqm_journal_dir(j),
                                              unfinished[i]);
