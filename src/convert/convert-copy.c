@@ -42,7 +42,7 @@
 #define CHUNK (8u << 20)
 #define WRITEBACK_STEP (32u << 20)
 #define READAHEAD (64u << 20)    /* guest bytes */
-#define DIRECT_ALIGN 4096u      /* memory, offset and length of direct writes */
+#define DIRECT_ALIGN 4096u      /* of direct writes: memory, offset, length */
 
 struct cp {
     struct conv *c;
@@ -69,7 +69,8 @@ struct cp {
     size_t buflen;               /* CHUNK bytes (at least one cluster) */
     int out_fd;
     uint64_t flushed;            /* bytes when writeback was last started */
-    uint64_t ra_guest;           /* source read ahead up to this guest offset */
+    uint64_t ra_guest;           /* source read ahead up to this guest
+                                    offset */
     struct wb *wb;
 };
 
@@ -197,7 +198,6 @@ copy_data(struct cp *p, uint64_t g, uint64_t n, uint64_t host,
 {
     struct conv *c = p->c;
     uint64_t len = n * p->qcs;
-
     uint8_t *buf;
     int r;
 
