@@ -72,6 +72,18 @@ stopped ()
     fail "process $1 did not stop"
 }
 
+# resumed_fails PID PATTERN: continue the stopped PID; it must exit 1
+# with PATTERN in the file err (its standard error).
+resumed_fails ()
+{
+    local rc=0
+    kill -CONT "$1"
+    wait "$1" || rc=$?
+    cat err
+    test "$rc" = 1 || fail "process $1 exited $rc, not 1"
+    grep -q "$2" err || fail "'$2' not in its error"
+}
+
 # valid_qed_or_qcow2 IMG PRISTINE: after an interrupted conversion, IMG is
 # a valid QED (leaks allowed) or a clean qcow2, with PRISTINE's data.
 valid_qed_or_qcow2 ()

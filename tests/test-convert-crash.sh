@@ -136,12 +136,7 @@ test -n "$l2" || fail "the new L2 table was not found"
 # Guest cluster 0 now points at guest cluster 1's data.
 printf "$(printf '%016x' $(( (data0 + 65536) | (1 << 63) )) | sed 's/../\\x&/g')" |
     dd of=v.qed bs=1 seek="$l2" conv=notrunc status=none
-kill -CONT "$pid"
-rc=0
-wait "$pid" || rc=$?
-cat err
-test "$rc" = 1
-grep -q 'verification failed' err
+resumed_fails "$pid" 'verification failed'
 cmp v.qed v.pristine.qed
 
 # --verify=full: a guest data byte changed behind our back after the
@@ -153,12 +148,7 @@ VQM_FAULT=any:$second_sync:stop virt-qed-migrate -q --file v.qed \
 pid=$!
 stopped "$pid"
 printf '\x01' | dd of=v.qed bs=1 seek=$((data0 + 100)) conv=notrunc status=none
-kill -CONT "$pid"
-rc=0
-wait "$pid" || rc=$?
-cat err
-test "$rc" = 1
-grep -q 'verification failed: the guest data of' err
+resumed_fails "$pid" 'verification failed: the guest data of'
 cp v.pristine.qed v.qed
 
 # By copy: the output's guest data is changed after it was written and
@@ -172,11 +162,6 @@ VQM_FAULT=any:$last:stop virt-qed-migrate -q --file v.qed --output v.qcow2 \
 pid=$!
 stopped "$pid"
 qemu-io -f qcow2 -c 'write -P 0x99 64k 4k' v.qcow2 >/dev/null
-kill -CONT "$pid"
-rc=0
-wait "$pid" || rc=$?
-cat err
-test "$rc" = 1
-grep -q 'verification failed' err
+resumed_fails "$pid" 'verification failed'
 test ! -e v.qcow2
 cmp v.qed v.pristine.qed

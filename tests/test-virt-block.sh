@@ -7,16 +7,12 @@ source "$abs_top_builddir/tests/functions.sh"
 set -e
 set -x
 
-requires qemu-img --version
-requires qemu-io --version
 requires qemu-system-x86_64 --version
 requires losetup --version
 source "$abs_top_srcdir/tests/libvirtd.sh"
 source "$abs_top_srcdir/tests/virt-lib.sh"
 
-d=$(vqm_tmpdir)
-cleanup_fn rm -rf "$d"     # vqm_tmpdir runs in a subshell
-start_private_libvirtd
+virt_setup
 
 img="$LVROOT/blk.img"
 qemu-img create -q -f qed "$img" 16M

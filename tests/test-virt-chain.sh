@@ -8,17 +8,12 @@ source "$abs_top_builddir/tests/functions.sh"
 set -e
 set -x
 
-requires qemu-img --version
-requires qemu-io --version
 requires xmllint --version
 requires qemu-system-x86_64 --version
 source "$abs_top_srcdir/tests/libvirtd.sh"
 source "$abs_top_srcdir/tests/virt-lib.sh"
 
-d=$(vqm_tmpdir)
-cleanup_fn rm -rf "$d"     # vqm_tmpdir runs in a subshell
-state="$d/state"
-start_private_libvirtd
+virt_setup
 pa=$(lv_pool pa)
 pb=$(lv_pool pb)
 pc=$(lv_pool pc)

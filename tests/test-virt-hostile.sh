@@ -7,17 +7,12 @@ source "$abs_top_builddir/tests/functions.sh"
 set -e
 set -x
 
-requires qemu-img --version
-requires qemu-io --version
 requires strace -V
 requires test -r /etc/shadow
 source "$abs_top_srcdir/tests/libvirtd.sh"
 source "$abs_top_srcdir/tests/virt-lib.sh"
 
-d=$(vqm_tmpdir)
-cleanup_fn rm -rf "$d"
-state="$d/state"
-start_private_libvirtd
+virt_setup
 p=$(lv_pool p)
 qed_image "$p/good.qed" 8M
 # A QED whose backing name is /etc/shadow, raw (no-probe bit): made by

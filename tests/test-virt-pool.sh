@@ -7,16 +7,12 @@ source "$abs_top_builddir/tests/functions.sh"
 set -e
 set -x
 
-requires qemu-img --version
-requires qemu-io --version
 requires xmllint --version
 requires qemu-system-x86_64 --version
 source "$abs_top_srcdir/tests/libvirtd.sh"
 source "$abs_top_srcdir/tests/virt-lib.sh"
 
-d=$(vqm_tmpdir)
-cleanup_fn rm -rf "$d"     # vqm_tmpdir runs in a subshell
-start_private_libvirtd
+virt_setup
 p1=$(lv_pool p1)
 p2=$(lv_pool p2)
 
@@ -37,8 +33,6 @@ define_domain d2 "$(file_disk "$p2/x.qed" qed vda)"
 define_domain d3 "$(file_disk "$p1/a.qed" qed vdb)"
 for dom in d1 d2 d3; do dumpxml $dom > "$d/$dom.before.xml"; done
 sums "$p1"/* "$p2"/* > "$d/sums.before"
-
-state="$d/state"
 
 # Wrong names: a clear one-line error, exit 1, nothing created.
 must_fail 1 virt-qed-migrate --state-dir "$state" --pool nope 2> "$d/err"

@@ -9,16 +9,11 @@ source "$abs_top_builddir/tests/functions.sh"
 set -e
 set -x
 
-requires qemu-img --version
-requires qemu-io --version
 requires xmllint --version
 source "$abs_top_srcdir/tests/libvirtd.sh"
 source "$abs_top_srcdir/tests/virt-lib.sh"
 
-d=$(vqm_tmpdir)
-cleanup_fn rm -rf "$d"
-state="$d/state"
-start_private_libvirtd
+virt_setup
 p=$(lv_pool p)
 qed_image "$p/c.qed" 16M
 lv_virsh pool-refresh p >/dev/null

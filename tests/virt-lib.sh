@@ -80,3 +80,16 @@ run_vqm ()
     cat "$out"
     [ "$rc" = "$want" ] || fail "virt-qed-migrate $* exited $rc, expected $want"
 }
+
+# virt_setup: what every test against the private libvirtd needs (the
+# test is skipped, with the reason, when a tool is missing), a scratch
+# directory $d removed at exit, $state for --state-dir, and the daemon.
+virt_setup ()
+{
+    requires qemu-img --version
+    requires qemu-io --version
+    d=$(vqm_tmpdir)
+    cleanup_fn rm -rf "$d"
+    state="$d/state"
+    start_private_libvirtd
+}
