@@ -59,7 +59,7 @@ build ()
     mkdir -p "$builddir"
     cd "$builddir"
     if [ ! -f Makefile ]; then
-        "$top/configure" --enable-werror ${VQM_CONFIGURE_ARGS:-}
+        "$top/configure" --enable-werror --enable-fault-injection ${VQM_CONFIGURE_ARGS:-}
     fi
     make -j"$(nproc)"
 }

@@ -225,7 +225,6 @@ vqm_journal_open(const char *dir, bool read_only, struct vqm_journal **out,
                  struct vqm_error *err)
 {
     struct vqm_journal *j = calloc(1, sizeof *j);
-    const char *k;
     static const char *const subdirs[] = { "history", "domains", "active" };
     size_t i;
 
@@ -239,8 +238,13 @@ vqm_journal_open(const char *dir, bool read_only, struct vqm_journal **out,
     j->path = join(dir, "journal");
     if (!j->dir || !j->path)
         goto nomem;
-    if ((k = getenv("VQM_TEST_KILL_AT_STEP")) && *k)
-        j->kill_at = atoi(k);
+#ifdef VQM_FAULT_INJECTION
+    {
+        const char *k = getenv("VQM_TEST_KILL_AT_STEP");
+        if (k && *k)
+            j->kill_at = atoi(k);
+    }
+#endif
 
     if (!read_only) {
         CLEANUP_FREE char *lock = join(dir, "lock");
