@@ -1,13 +1,16 @@
-# tests: fuzz targets of the text parsers (domain XML, journal, hook),
-# built with the normal compiler and a replay main() and run over their
-# seeds and mutations (tests/test-fuzz-xml-corpus.sh).  The libFuzzer
-# builds are made by tests/fuzz/run-fuzzers.sh.
+# tests: fuzz targets of the text parsers (domain XML, journal, hook)
+# and of discovery's header probe, built with the normal compiler and a
+# replay main() and run over their seeds and mutations
+# (tests/test-fuzz-xml-corpus.sh; the probe in
+# tests/test-qed-fuzz-corpus.sh with the other image targets).  The
+# libFuzzer builds are made by tests/fuzz/run-fuzzers.sh.
 # (Their first lines hold "fuzz-sources: src/.../*.c": -Wno-comment.)
 
 check_PROGRAMS += \
 	tests/fuzz/fuzz-domxml-replay \
 	tests/fuzz/fuzz-journal-replay \
 	tests/fuzz/fuzz-hook-replay \
+	tests/fuzz/fuzz-probe-replay \
 	$(NULL)
 
 tests_fuzz_fuzz_domxml_replay_SOURCES = \
@@ -51,6 +54,23 @@ tests_fuzz_fuzz_hook_replay_LDADD = \
 	src/qed/libvqmqed.a \
 	src/common/libvqmcommon.a \
 	$(LIBVIRT_LIBS) $(LIBXML2_LIBS) \
+	$(NULL)
+
+# fuzz-probe.c drives vqm_probe_file (src/virt/virt-probe.c) over a file.
+tests_fuzz_fuzz_probe_replay_SOURCES = \
+	tests/fuzz/fuzz-probe.c \
+	tests/fuzz/fuzz-common.h \
+	tests/fuzz/replay-main.c \
+	$(NULL)
+tests_fuzz_fuzz_probe_replay_CPPFLAGS = $(AM_CPPFLAGS) \
+	-I$(top_srcdir)/src -I$(top_srcdir)/src/virt
+tests_fuzz_fuzz_probe_replay_CFLAGS = $(AM_CFLAGS) -Wno-comment
+tests_fuzz_fuzz_probe_replay_LDADD = \
+	src/virt/libvqmvirt.a \
+	src/qcow2/libvqmqcow2.a \
+	src/qed/libvqmqed.a \
+	src/common/libvqmcommon.a \
+	$(ZLIB_LIBS) $(ZSTD_LIBS) \
 	$(NULL)
 
 TESTS += tests/test-fuzz-xml-corpus.sh

@@ -1,7 +1,8 @@
-# tests for the QED reader, src/image and --inspect.
+# tests for the QED reader, the qcow2 parser, src/image and --inspect.
 
 QED_TEST_LIBS = \
 	src/image/libvqmimage.a \
+	src/qcow2/libvqmqcow2.a \
 	src/qed/libvqmqed.a \
 	src/common/libvqmcommon.a \
 	$(ZLIB_LIBS) $(ZSTD_LIBS) $(XXHASH_LIBS) \
@@ -23,6 +24,13 @@ tests_unit_test_qed_header_SOURCES = tests/unit/test-qed-header.c
 tests_unit_test_qed_header_CPPFLAGS = $(QED_TEST_CPPFLAGS)
 tests_unit_test_qed_header_CFLAGS = $(AM_CFLAGS) -Wno-override-init
 tests_unit_test_qed_header_LDADD = $(QED_TEST_LIBS)
+
+# Table-driven qcow2 header parsing (no external tools).
+check_PROGRAMS += tests/unit/test-qcow2-header
+tests_unit_test_qcow2_header_SOURCES = tests/unit/test-qcow2-header.c
+tests_unit_test_qcow2_header_CPPFLAGS = $(QED_TEST_CPPFLAGS) \
+	-I$(top_srcdir)/src/qcow2
+tests_unit_test_qcow2_header_LDADD = $(QED_TEST_LIBS)
 
 # The fuzz targets with a replay main(), built by the normal compiler.
 # (Their first lines hold "fuzz-sources: src/.../*.c": -Wno-comment.)
@@ -52,7 +60,8 @@ QED_SCRIPT_TESTS = \
 	tests/test-qed-random.sh \
 	tests/test-qed-fuzz-corpus.sh \
 	$(NULL)
-TESTS += tests/unit/test-qed-header $(QED_SCRIPT_TESTS)
+TESTS += tests/unit/test-qed-header tests/unit/test-qcow2-header \
+	$(QED_SCRIPT_TESTS)
 EXTRA_DIST += \
 	$(QED_SCRIPT_TESTS) \
 	tests/qed-functions.sh \

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Replay the fuzz targets (built with the normal compiler, and with the
-# sanitizers in a --enable-sanitizers build) over the seed corpus and
-# over deterministic mutations of it: every header field and the first
-# table entries set to boundary values, and truncations.  No crash, no
-# hang.
+# Replay the fuzz targets of the image parsers -- the QED and qcow2
+# readers and discovery's probe -- (built with the normal compiler, and
+# with the sanitizers in a --enable-sanitizers build) over the seed
+# corpus, the hostile headers of make-seeds.sh and deterministic
+# mutations: every header field and the first table entries set to
+# boundary values, and truncations.  No crash, no hang.
 source "$abs_top_builddir/tests/functions.sh"
 set -e
 set -x
@@ -48,4 +49,10 @@ bin="$abs_top_builddir/tests/fuzz"
 timeout 300 "$bin/fuzz-qed-replay" "$d/seeds/qed" "$d/mut-qed" \
     "$d/seeds/qcow2"
 timeout 300 "$bin/fuzz-qcow2-replay" "$d/seeds/qcow2" "$d/mut-qcow2" \
-    "$d/seeds/qed"
+    "$d/seeds/qed" "$d/seeds/probe"
+# Discovery's probe over everything, the hostile headers first.
+out=$(timeout 300 "$bin/fuzz-probe-replay" "$d/seeds/probe" "$d/seeds/qcow2" \
+      "$d/mut-qcow2" "$d/seeds/qed" "$d/mut-qed")
+n=$(find "$d/seeds/probe" "$d/seeds/qcow2" "$d/mut-qcow2" "$d/seeds/qed" \
+    "$d/mut-qed" -type f | wc -l)
+test "$out" = "replayed $n inputs"

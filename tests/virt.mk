@@ -25,6 +25,7 @@ TESTS += \
 	tests/test-virt-interrupt.sh \
 	tests/test-virt-rollback.sh \
 	tests/test-virt-hostile.sh \
+	tests/test-virt-probe-hostile.sh \
 	$(NULL)
 EXTRA_DIST += \
 	tests/libvirtd.sh \
@@ -37,4 +38,5 @@ EXTRA_DIST += \
 	tests/test-virt-interrupt.sh \
 	tests/test-virt-rollback.sh \
 	tests/test-virt-hostile.sh \
+	tests/test-virt-probe-hostile.sh \
 	$(NULL)

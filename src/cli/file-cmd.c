@@ -141,8 +141,7 @@ vqm_cmd_file(const struct vqm_opts *o)
     co.no_punch = o->no_punch;
     co.cluster_size = o->cluster_size;
     co.lazy_refcounts = o->lazy_refcounts;
-    co.compress = o->compress == 1 ? VQM_COMPRESS_ZLIB :
-        o->compress == 2 ? VQM_COMPRESS_ZSTD : VQM_COMPRESS_NONE;
+    co.compress = o->compress;
     co.policy.trusted_dirs = (const char *const *) o->trust_dirs.v;
     co.policy.n_trusted_dirs = o->trust_dirs.n;
     if (stat(o->file, &st) == 0 && S_ISBLK(st.st_mode)) {

@@ -331,6 +331,7 @@ image_kind(const char *path, uint64_t *size)
     unsigned char buf[64];
     struct stat st;
     ssize_t r;
+    const char *fmt;
 
     *size = 0;
     /* Look before opening: never open a character device or a FIFO the
@@ -349,13 +350,14 @@ image_kind(const char *path, uint64_t *size)
     while (r < 0 && errno == EINTR);
     if (r < 0)
         return IMG_UNREADABLE;
-    if (r >= 8 && memcmp(buf, "QFI\xfb", 4) == 0) {
+    fmt = vqm_probe_format(buf, (size_t) r);
+    if (strcmp(fmt, "qcow2") == 0) {
         uint32_t version = vqm_ld_be32(buf + 4);
         if (version == 2 || version == 3)
             return IMG_QCOW2;
         return IMG_OTHER;
     }
-    if (r >= 4 && vqm_ld_le32(buf) == QED_MAGIC) {
+    if (strcmp(fmt, "qed") == 0) {
         struct qed_image *img = NULL;
         struct vqm_error err = { 0 };
 

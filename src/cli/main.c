@@ -292,9 +292,9 @@ main(int argc, char *argv[])
         case OPT_LAZY_REFCOUNTS: o.lazy_refcounts = true; break;
         case OPT_COMPRESS:
             if (!optarg || strcmp(optarg, "zlib") == 0)
-                o.compress = 1;
+                o.compress = QCOW2W_COMPRESS_ZLIB;
             else if (strcmp(optarg, "zstd") == 0)
-                o.compress = 2;
+                o.compress = QCOW2W_COMPRESS_ZSTD;
             else
                 return usage_error("--compress: unknown algorithm '%s' "
                                    "(zlib or zstd)", optarg);

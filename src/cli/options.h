@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "qcow2/qcow2-writer.h"
+
 #define VQM_EXIT_OK 0
 #define VQM_EXIT_FAILED 1
 #define VQM_EXIT_USAGE 2
@@ -46,7 +48,7 @@ struct vqm_opts {
     bool no_punch;
     uint32_t cluster_size;        /* --cluster-size */
     bool lazy_refcounts;
-    int compress;                 /* 0 none, 1 zlib, 2 zstd */
+    enum qcow2w_compress compress; /* --compress[=ALG] */
     bool progress;                /* -p: bar on a terminal */
     int progress_fd;              /* --progress=FD: "N/100" lines; -1 */
     struct vqm_strlist trust_dirs;   /* --trust-dir DIR */

@@ -601,9 +601,7 @@ conv_copy(struct conv *c, const char *output, struct vqm_error *err)
         so.backing_format = c->bfmt;
     }
     so.lazy_refcounts = o->lazy_refcounts;
-    so.compress = o->compress == VQM_COMPRESS_ZLIB ? QCOW2W_COMPRESS_ZLIB :
-        o->compress == VQM_COMPRESS_ZSTD ? QCOW2W_COMPRESS_ZSTD :
-        QCOW2W_COMPRESS_NONE;
+    so.compress = o->compress;
     p->out_fd = out_fd;
     if (!method || !*method) {
         struct statfs sf;

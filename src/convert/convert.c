@@ -32,6 +32,7 @@
 #include "vqm-endian.h"
 #include "vqm-io.h"
 #include "convert-internal.h"
+#include "../qcow2/qcow2-reader.h"
 
 #define IO_CHUNK (1u << 20)
 
@@ -513,11 +514,13 @@ vqm_qcow2_set_backing(const char *path, const char *backing_name,
     CLEANUP_CLOSE int fd = -1;
     CLEANUP_FREE uint8_t *old = NULL;
     CLEANUP_FREE uint8_t *neu = NULL;
-    uint32_t version, cb, hlen, old_name_size;
-    uint64_t cs, old_name_off, ext_end, pos, npos, name_off = 0;
+    struct qcow2_header h;
+    uint32_t hlen, type, elen;
+    uint64_t cs, pos, npos, ext_off, name_off = 0;
     size_t name_len = backing_name ? strlen(backing_name) : 0;
     size_t flen = backing_format ? strlen(backing_format) : 0;
     uint64_t used_end;
+    int r;
 
     if (backing_name && name_len > QCOW2_MAX_BACKING_NAME)
         return vqm_error_set(err, VQM_ERR_UNSUPPORTED,
@@ -531,37 +534,15 @@ vqm_qcow2_set_backing(const char *path, const char *backing_name,
         return vqm_error_set_errno(err, errno, "cannot open '%s'", path);
     if (vqm_lock_take(fd, path, err) < 0)
         return -1;
-    old = malloc(512);
-    if (!old)
-        return vqm_error_set_errno(err, ENOMEM, "set backing");
-    if (vqm_pread_full(fd, old, 512, 0, 0, path, err) < 0)
+    /* The shared parser checks the name and the extension area against
+     * the first cluster, which it hands out. */
+    if (qcow2_header_read(fd, path, &h, &old, err) < 0)
         return -1;
-    if (vqm_ld_be32(old) != QCOW2_MAGIC)
-        return vqm_error_set(err, VQM_ERR_UNSUPPORTED,
-                             "'%s' is not a qcow2 image", path);
-    version = vqm_ld_be32(old + 4);
-    cb = vqm_ld_be32(old + 20);
-    if ((version != 2 && version != 3) || cb < 9 || cb > 21)
-        return vqm_error_set(err, VQM_ERR_UNSUPPORTED,
-                             "'%s': unsupported qcow2 header", path);
-    cs = 1ULL << cb;
-    free(old);
-    old = malloc(cs);
-    neu = calloc(1, cs);
-    if (!old || !neu)
+    cs = h.cluster_size;
+    hlen = h.header_length;
+    if (!(neu = calloc(1, cs)))
         return vqm_error_set_errno(err, ENOMEM, "set backing");
-    if (vqm_pread_full(fd, old, cs, 0, 1, path, err) < 0)
-        return -1;
-    hlen = version == 3 ? vqm_ld_be32(old + 100) : 72;
-    old_name_off = vqm_ld_be64(old + 8);
-    old_name_size = vqm_ld_be32(old + 16);
-    if (hlen < 72 || hlen > cs || hlen % 8 || old_name_off > cs ||
-        old_name_size > 1023 ||
-        (old_name_off && old_name_off + old_name_size > cs))
-        return vqm_error_set(err, VQM_ERR_CORRUPT,
-                             "'%s': invalid qcow2 header", path);
-    ext_end = old_name_off ? old_name_off : cs;
-    used_end = old_name_off ? old_name_off + old_name_size : 0;
+    used_end = h.backing_offset ? h.backing_offset + h.backing_size : 0;
 
     /* Fixed header, then our backing format, then the other extensions
      * as they were, then the end marker and the name.
@@ -575,29 +556,24 @@ vqm_qcow2_set_backing(const char *path, const char *backing_name,
         pos += 8 + vqm_align_up(flen, 8);
     }
     npos = hlen;
-    while (npos + 8 <= ext_end) {
-        uint32_t type = vqm_ld_be32(old + npos);
-        uint32_t len = vqm_ld_be32(old + npos + 4);
-        uint64_t total = 8 + vqm_align_up(len, 8);
+    while ((r = qcow2_header_next_ext(&h, old, cs, &npos, &type, &ext_off,
+                                      &elen, path, err)) > 0) {
+        uint64_t total = 8 + vqm_align_up(elen, 8);
 
-        if (type == 0)
-            break;
-        if (npos + total > ext_end)
-            return vqm_error_set(err, VQM_ERR_CORRUPT,
-                                 "'%s': header extension too large", path);
         /* The feature name table (0x6803f857) is optional and only
          * informative; qemu-img writes one of ~400 bytes, which would not
          * leave room for the new header in the first sector: drop it. */
         if (type != QCOW2_EXT_BACKING_FORMAT && type != QCOW2_EXT_FEATURE_TABLE) {
-            if (pos + total > cs)
+            if (pos + total > cs || ext_off - 8 + total > cs)
                 return vqm_error_set(err, VQM_ERR_UNSUPPORTED,
                                      "'%s': header extensions do not fit",
                                      path);
-            memcpy(neu + pos, old + npos, total);
+            memcpy(neu + pos, old + ext_off - 8, total);
             pos += total;
         }
-        npos += total;
     }
+    if (r < 0)
+        return -1;
     if (npos + 8 > used_end)
         used_end = npos + 8;
     pos += 8;                                   /* end marker */

@@ -14,17 +14,12 @@
 #include <stdint.h>
 
 #include "vqm-error.h"
+#include "../qcow2/qcow2-writer.h"
 #include "../image/image.h"
 
 enum vqm_convert_mode {
     VQM_CONVERT_IN_PLACE,
     VQM_CONVERT_COPY,
-};
-
-enum vqm_compress {
-    VQM_COMPRESS_NONE,
-    VQM_COMPRESS_ZLIB,
-    VQM_COMPRESS_ZSTD,
 };
 
 typedef void (*vqm_progress_fn)(void *opaque, uint64_t done, uint64_t total);
@@ -41,7 +36,7 @@ struct vqm_convert_opts {
     bool block_device;              /* path is a block device (in place) */
     uint32_t cluster_size;          /* copy: 0 = same as source (<= 2M) */
     bool lazy_refcounts;            /* copy */
-    enum vqm_compress compress;     /* copy */
+    enum qcow2w_compress compress;  /* copy */
     const char *backing_format;     /* hint for the backing format (from
                                        libvirt); NULL = probe safely */
     const char *new_backing_name;   /* write this backing name instead of

@@ -21,7 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "image-internal.h"
+#include "../qcow2/qcow2-reader.h"
 #include "image.h"
 #include "overflow.h"
 #include "qed.h"
@@ -42,12 +42,6 @@ struct vqm_image {
     struct qcow2r *q2;
     struct vqm_image *backing;
 };
-
-enum vqm_format
-vqm_image_format(const struct vqm_image *img)
-{
-    return img->fmt;
-}
 
 const char *
 vqm_image_format_name(const struct vqm_image *img)

@@ -51,7 +51,6 @@ int vqm_image_open(const char *path, const char *format, bool follow,
                    struct vqm_image **out, struct vqm_error *err);
 void vqm_image_close(struct vqm_image *img);
 
-enum vqm_format vqm_image_format(const struct vqm_image *img);
 const char *vqm_image_format_name(const struct vqm_image *img);
 uint64_t vqm_image_size(const struct vqm_image *img);   /* guest bytes */
 const char *vqm_image_path(const struct vqm_image *img);

@@ -122,15 +122,6 @@ qcow2w_header_build(const struct qcow2w_header *h, void *buf, size_t buflen,
 }
 
 int
-qcow2w_layout_compute(uint64_t base, unsigned cluster_bits, uint64_t size,
-                      uint64_t n_l2, struct qcow2w_layout *lay,
-                      struct vqm_error *err)
-{
-    return qcow2w_layout_compute_order(base, cluster_bits, size, n_l2, false,
-                                       lay, err);
-}
-
-int
 qcow2w_layout_compute_order(uint64_t base, unsigned cluster_bits,
                             uint64_t size, uint64_t n_l2, bool l2_last,
                             struct qcow2w_layout *lay, struct vqm_error *err)

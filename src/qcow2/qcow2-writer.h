@@ -90,17 +90,13 @@ struct qcow2w_layout {
 };
 
 /* Compute the layout for n_l2 L2 tables past base (which must be cluster
- * aligned).  Refuses what qcow2 cannot hold (L1 > 32 MiB, refcount table
- * > 8 MiB, offsets >= 2^56): VQM_ERR_UNSUPPORTED.
- */
-int qcow2w_layout_compute(uint64_t base, unsigned cluster_bits,
-                          uint64_t size, uint64_t n_l2,
-                          struct qcow2w_layout *lay, struct vqm_error *err);
-
-/* Same, in the order L1, refcount table, refcount blocks, L2 tables
- * (l2_last) when n_l2 is only an upper bound: the L2 tables can then be
- * written as they are built, and the refcount blocks, sized for the
- * bound, cover however many are used.  The caller lowers n_l2 and end.
+ * aligned): L2 tables, L1, refcount table, refcount blocks; or, with
+ * l2_last, L1, refcount table, refcount blocks, L2 tables, for when
+ * n_l2 is only an upper bound: the L2 tables can then be written as
+ * they are built, and the refcount blocks, sized for the bound, cover
+ * however many are used (the caller lowers n_l2 and end).  Refuses what
+ * qcow2 cannot hold (L1 > 32 MiB, refcount table > 8 MiB, offsets >=
+ * 2^56): VQM_ERR_UNSUPPORTED.
  */
 int qcow2w_layout_compute_order(uint64_t base, unsigned cluster_bits,
                                 uint64_t size, uint64_t n_l2, bool l2_last,
@@ -112,6 +108,8 @@ uint64_t qcow2w_l1_entries(uint64_t size, unsigned cluster_bits);
 
 /* ---- Streaming writer (copy mode) ---- */
 
+/* The one compression setting: the command line, the engine and the
+ * writer all use it. */
 enum qcow2w_compress {
     QCOW2W_COMPRESS_NONE,
     QCOW2W_COMPRESS_ZLIB,

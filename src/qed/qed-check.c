@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "overflow.h"
 #include "qed-internal.h"
 
 #define CHUNK_BITS 11                         /* clusters per chunk: 2048 */
@@ -290,11 +291,8 @@ check_l2(struct checker *c, uint64_t l1_index, uint64_t l2)
         if (entry == 0)
             continue;
         /* Guest offset, saturated (entries past the image still count). */
-        {
-            unsigned __int128 g = ((((unsigned __int128) l1_index <<
-                                     h->table_bits) + j) << h->cluster_bits);
-            guest = g > UINT64_MAX ? UINT64_MAX : (uint64_t) g;
-        }
+        if (vqm_mul_overflow((l1_index << h->table_bits) + j, cs, &guest))
+            guest = UINT64_MAX;
         if (entry == QED_ZERO_ENTRY) {
             if (guest < h->image_size)
                 c->res->zero_clusters++;

@@ -102,8 +102,8 @@ read_header(struct qed_image *img, struct vqm_error *err)
     struct qed_info *h = &img->info;
     uint8_t buf[QED_HEADER_STRUCT_SIZE];
     struct stat st;
-    unsigned __int128 cap, qemu_cap;
-    uint64_t header_bytes, n;
+    uint64_t header_bytes, n, cap, qemu_cap;
+    bool cap_overflows;
     const char *p;
 
     if (fstat(img->fd, &st) < 0)
@@ -187,13 +187,16 @@ read_header(struct qed_image *img, struct vqm_error *err)
                              "'%s': QED image size %" PRIu64 " is not a "
                              "multiple of 512", img->name, h->image_size);
     n = h->table_entries;
-    cap = (unsigned __int128) n * n * h->cluster_size;
-    if ((unsigned __int128) h->image_size > cap)
+    /* n * n * cluster size may not fit in 64 bits: then every size
+     * does fit the tables. */
+    cap_overflows = vqm_mul_overflow(n, n, &cap) ||
+        vqm_mul_overflow(cap, (uint64_t) h->cluster_size, &cap);
+    if (!cap_overflows && h->image_size > cap)
         return vqm_error_set(err, VQM_ERR_CORRUPT,
                              "'%s': QED image size %" PRIu64 " exceeds the "
                              "table capacity", img->name, h->image_size);
-    qemu_cap = (uint64_t) cap;            /* QEMU computes it in 64 bits */
-    if ((unsigned __int128) h->image_size > qemu_cap)
+    qemu_cap = n * n * h->cluster_size;   /* QEMU computes it modulo 2^64 */
+    if (h->image_size > qemu_cap)
         add_warning(img, "table capacity overflows QEMU's 64-bit arithmetic "
                     "(cluster size %" PRIu32 ", table size %" PRIu32 "): "
                     "QEMU cannot open this image", h->cluster_size,
@@ -340,12 +343,6 @@ const struct qed_info *
 qed_get_info(const struct qed_image *img)
 {
     return &img->info;
-}
-
-const char *
-qed_get_name(const struct qed_image *img)
-{
-    return img->name;
 }
 
 size_t

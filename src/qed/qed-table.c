@@ -55,15 +55,6 @@ qed_read_entry(struct qed_image *img, uint64_t table_off, uint64_t index,
     return 0;
 }
 
-void
-qed_invalidate_cache(struct qed_image *img)
-{
-    size_t i;
-
-    for (i = 0; i < QED_CACHE_SLOTS; i++)
-        img->cache[i].valid = false;
-}
-
 int
 qed_table_entry(struct qed_image *img, uint64_t table_offset,
                 uint64_t index, uint64_t *entry, struct vqm_error *err)

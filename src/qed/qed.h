@@ -76,7 +76,6 @@ int qed_open_fd(int fd, const char *name, struct qed_image **out,
 void qed_close(struct qed_image *img);
 
 const struct qed_info *qed_get_info(const struct qed_image *img);
-const char *qed_get_name(const struct qed_image *img);
 
 /* Warnings found while opening (QEMU would refuse this image, unknown
  * autoclear bits, ...).  Returns the count; *list is owned by img.
@@ -126,12 +125,6 @@ int qed_read(struct qed_image *img, uint64_t guest_off, void *buf,
  */
 int qed_table_entry(struct qed_image *img, uint64_t table_offset,
                     uint64_t index, uint64_t *entry, struct vqm_error *err);
-
-/* Forget every cached table chunk.  Call it after the file was written
- * through another path (the cache never writes and never rereads on
- * its own).  Never fails.
- */
-void qed_invalidate_cache(struct qed_image *img);
 
 /* The consistency check (stricter than QEMU's, exact arithmetic). */
 enum qed_problem_kind {

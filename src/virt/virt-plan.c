@@ -229,19 +229,10 @@ image_get(struct vqm_virt_run *run, const char *path, unsigned level)
             img->file_size = (uint64_t) st.st_size;
         }
         snprintf(img->reason, sizeof img->reason, "%s", err.msg);
-        /* A header the shared reader refuses is still a QED image. */
-        if (img->exists) {
-            unsigned char magic[4] = { 0 };
-            FILE *fp = fopen(cur, "rbe");
-            if (fp) {
-                if (fread(magic, 1, 4, fp) == 4
-                    && memcmp(magic, "QED", 4) == 0)
-                    img->format = strdup("qed");
-                fclose(fp);
-            } else if (p.format && strcmp(p.format, "qed") == 0) {
-                img->format = strdup("qed");    /* read remotely */
-            }
-        }
+        /* A header the shared reader refuses is still a QED image (the
+         * probe names the format before it validates the header). */
+        if (img->exists && p.format && strcmp(p.format, "qed") == 0)
+            img->format = strdup("qed");
         vqm_probe_clear(&p);
         return img;
     }

@@ -3,8 +3,8 @@
  * libvirt's idea of a volume's format is only a hint (it cannot describe
  * QED overlays over non-raw files at all), so discovery reads the first
  * bytes itself.  QED headers go through the shared reader (src/qed),
- * which validates them; qcow2 headers are read just far enough to know
- * the backing file name and recorded backing format.  Only regular files
+ * and qcow2 headers through the shared parser (src/qcow2), which
+ * validate them the same way for every mode.  Only regular files
  * and block devices are opened; nothing is ever written.
  */
 #include <config.h>
@@ -20,11 +20,11 @@
 #include <linux/fs.h>
 
 #include "cleanup.h"
+#include "qcow2/qcow2-reader.h"
 #include "qed/qed.h"
 #include "virt.h"
 
 #define PROBE_LEN 65536
-#define QCOW2_EXT_BACKING_FORMAT 0xE2792ACAu
 
 void
 vqm_probe_clear(struct vqm_probe *p)
@@ -35,70 +35,21 @@ vqm_probe_clear(struct vqm_probe *p)
     memset(p, 0, sizeof *p);
 }
 
-static uint32_t
-be32(const unsigned char *b)
-{
-    return (uint32_t) b[0] << 24 | (uint32_t) b[1] << 16
-        | (uint32_t) b[2] << 8 | b[3];
-}
-
-static uint64_t
-be64(const unsigned char *b)
-{
-    return (uint64_t) be32(b) << 32 | be32(b + 4);
-}
-
-static char *
-strndup_checked(const unsigned char *b, size_t len)
-{
-    char *s = malloc(len + 1);
-
-    if (!s)
-        return NULL;
-    memcpy(s, b, len);
-    s[len] = '\0';
-    return s;
-}
-
-/* qcow2 (v2/v3): backing file name and the backing format extension. */
+/* qcow2: the shared header parser (src/qcow2) reads the first cluster
+ * and checks every offset before it is used. */
 static int
-probe_qcow2(const char *path, const unsigned char *b, size_t len,
-            struct vqm_probe *p, struct vqm_error *err)
+probe_qcow2(int fd, const char *path, struct vqm_probe *p,
+            struct vqm_error *err)
 {
-    uint32_t version, bsize, hlen;
-    uint64_t boff;
-    size_t off;
+    struct qcow2_header h;
 
-    if (len < 72)
-        return vqm_error_set(err, VQM_ERR_CORRUPT,
-                             "'%s': qcow2 header truncated", path);
-    version = be32(b + 4);
-    boff = be64(b + 8);
-    bsize = be32(b + 16);
-    p->virtual_size = be64(b + 24);
-    if (boff && bsize) {
-        if (bsize > 1023 || boff + bsize > len)
-            return vqm_error_set(err, VQM_ERR_CORRUPT,
-                                 "'%s': qcow2 backing file name out of "
-                                 "bounds", path);
-        if (!(p->backing_name = strndup_checked(b + boff, bsize)))
-            return vqm_error_set(err, VQM_ERR_NOMEM, "out of memory");
-    }
-    hlen = version >= 3 && len >= 104 ? be32(b + 100) : 72;
-    off = hlen;
-    while (off + 8 <= len && off < 65536) {
-        uint32_t type = be32(b + off), elen = be32(b + off + 4);
-
-        if (type == 0)
-            break;
-        if (off + 8 + elen > len)
-            break;
-        if (type == QCOW2_EXT_BACKING_FORMAT && elen > 0 && elen < 64) {
-            free(p->backing_format);
-            p->backing_format = strndup_checked(b + off + 8, elen);
-        }
-        off += 8 + ((elen + 7) & ~7u);
-    }
+    if (qcow2_header_read(fd, path, &h, NULL, err) < 0)
+        return -1;
+    p->virtual_size = h.size;
+    if ((h.backing_name[0] && !(p->backing_name = strdup(h.backing_name)))
+        || (h.backing_format[0]
+            && !(p->backing_format = strdup(h.backing_format))))
+        return vqm_error_set(err, VQM_ERR_NOMEM, "out of memory");
     return 0;
 }
 
@@ -169,7 +120,7 @@ vqm_probe_file(const char *path, struct vqm_probe *p, struct vqm_error *err)
         return 0;
     }
     if (strcmp(fmt, "qcow2") == 0)
-        return probe_qcow2(path, buf, len, p, err);
+        return probe_qcow2(fd, path, p, err);
     if (strcmp(fmt, "raw") == 0)
         p->virtual_size = p->file_size;
     return 0;

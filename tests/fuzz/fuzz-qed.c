@@ -1,4 +1,4 @@
-/* fuzz-sources: src/qed/*.c src/image/*.c src/common/*.c */
+/* fuzz-sources: src/qed/*.c src/qcow2/*.c src/image/*.c src/common/*.c */
 /* fuzz-libs: -lz -lzstd */
 /* fuzz-seeds: qed */
 /* virt-qed-migrate: libFuzzer target for the QED reader.

@@ -11,7 +11,8 @@
 #   /* fuzz-libs: -lz */                             (optional)
 #   /* fuzz-pkgs: libxml-2.0 */                      (optional: pkg-config)
 #   /* fuzz-seeds: qed */                            (optional: qed, qcow2,
-#                                                     domxml, journal, hook)
+#                                                     probe, domxml, journal,
+#                                                     hook)
 #   /* fuzz-dict: tests/fuzz/xml.dict */             (optional, from the top)
 #   /* fuzz-args: -close_fd_mask=3 */                (optional libFuzzer flags)
 set -e

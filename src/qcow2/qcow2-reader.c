@@ -1,13 +1,20 @@
-/* virt-qed-migrate: a minimal read-only qcow2 reader.
+/* virt-qed-migrate: the qcow2 header parser and a read-only reader.
  *
- * Enough of qcow2 (docs/interop/qcow2.txt in QEMU) to read a backing
- * file or verify a converted image: the header with QEMU's open-time
- * checks, header extensions (backing format), L1/L2 lookup through a
- * small chunk cache, zero clusters and zlib/zstd compressed clusters.
- * Encryption, external data files and extended L2 entries are refused.
- * Invariant: memory is bounded (cache slots and one cluster buffer),
- * and every offset read from the file is masked and checked for
- * alignment before use.
+ * The header parser is the only code that interprets a qcow2 header:
+ * discovery, the guest view, --inspect and the engine's backing rewrite
+ * all go through it.  It reads from a buffer holding the first cluster
+ * (bytes past its end read as zeros) and checks every offset and length
+ * against the cluster size before using it, so no value from the file
+ * can make it read outside the buffer.
+ *
+ * The reader adds enough of qcow2 (docs/interop/qcow2.txt in QEMU) to
+ * read a backing file or verify a converted image: QEMU's remaining
+ * open-time checks, L1/L2 lookup through a small chunk cache, zero
+ * clusters and zlib/zstd compressed clusters.  Encryption, external
+ * data files and extended L2 entries are refused.
+ * Invariant: memory is bounded (the first cluster while opening, cache
+ * slots and one cluster buffer), and every offset read from the file is
+ * masked and checked for alignment before use.
  */
 #include <config.h>
 
@@ -25,21 +32,14 @@
 #include <zstd.h>
 #endif
 
-#include "image-internal.h"
 #include "overflow.h"
+#include "qcow2-reader.h"
+#include "qcow2-writer.h"
 #include "vqm-endian.h"
 #include "vqm-io.h"
 
-#define Q2_MAGIC 0x514649fbu
-#define Q2_OFFSET_MASK 0x00fffffffffffe00ULL
-#define Q2_F_COMPRESSED (1ULL << 62)
-#define Q2_F_ZERO 1ULL
 #define Q2_INCOMPAT_DIRTY 1u
 #define Q2_INCOMPAT_CORRUPT 2u
-#define Q2_INCOMPAT_DATA_FILE 4u
-#define Q2_INCOMPAT_COMPRESSION 8u
-#define Q2_INCOMPAT_EXTL2 16u
-#define Q2_EXT_BACKING_FORMAT 0xE2792ACAu
 #define Q2_CHUNK_MAX (64u * 1024)
 #define Q2_SLOTS 16
 
@@ -107,47 +107,201 @@ read_entry(struct qcow2r *q, uint64_t table, uint64_t index, uint64_t *out,
     return 0;
 }
 
-static int
-parse_extensions(struct qcow2r *q, const uint8_t *hdr, uint64_t start,
-                 uint64_t end, struct vqm_error *err)
+/* ---- The header parser ---- */
+
+/* Big-endian loads from the file's first len bytes; zeros past len. */
+static uint32_t
+hdr_be32(const uint8_t *b, size_t len, uint64_t off)
 {
-    uint64_t off = start;
+    uint8_t v[4] = { 0 };
+    size_t i;
 
-    while (off + 8 <= end) {
-        uint32_t type = vqm_ld_be32(hdr + off);
-        uint32_t len = vqm_ld_be32(hdr + off + 4);
+    for (i = 0; i < 4; i++)
+        if (off + i < len)
+            v[i] = b[off + i];
+    return vqm_ld_be32(v);
+}
 
-        if (type == 0)
-            return 0;
-        off += 8;
-        if (len > end - off)
-            return vqm_error_set(err, VQM_ERR_CORRUPT, "'%s': qcow2 header "
-                                 "extension 0x%08" PRIx32 " too large",
-                                 q->name, type);
-        if (type == Q2_EXT_BACKING_FORMAT) {
-            if (len >= 16)
-                return vqm_error_set(err, VQM_ERR_CORRUPT, "'%s': qcow2 "
-                                     "backing format name too long",
-                                     q->name);
-            free(q->backing_format);
-            q->backing_format = strndup((const char *) hdr + off, len);
-            if (!q->backing_format)
-                return vqm_error_set_errno(err, errno, "out of memory");
-        }
-        off += vqm_align_up(len, 8);
+static uint64_t
+hdr_be64(const uint8_t *b, size_t len, uint64_t off)
+{
+    return (uint64_t) hdr_be32(b, len, off) << 32 | hdr_be32(b, len, off + 4);
+}
+
+/* Copy n bytes at off (within the first cluster) as a C string: stops at
+ * a NUL, zeros past len.  out has room for n + 1 bytes. */
+static void
+hdr_string(const uint8_t *b, size_t len, uint64_t off, uint64_t n, char *out)
+{
+    uint64_t i;
+
+    for (i = 0; i < n && off + i < len && b[off + i]; i++)
+        out[i] = (char) b[off + i];
+    out[i] = '\0';
+}
+
+int
+qcow2_header_next_ext(const struct qcow2_header *h, const void *buf,
+                      size_t len, uint64_t *pos, uint32_t *type,
+                      uint64_t *data_off, uint32_t *data_len,
+                      const char *name, struct vqm_error *err)
+{
+    const uint8_t *b = buf;
+    uint64_t off = *pos, end = h->ext_end, padded;
+
+    /* off and end are at most the cluster size (2 MiB): no sum below
+     * can wrap, and each is checked before it is used. */
+    if (off > end || end - off < 8)
+        return 0;
+    *type = hdr_be32(b, len, off);
+    *data_len = hdr_be32(b, len, off + 4);
+    if (*type == 0)
+        return 0;
+    off += 8;
+    if (*data_len > end - off)
+        return vqm_error_set(err, VQM_ERR_CORRUPT, "'%s': qcow2 header "
+                             "extension 0x%08" PRIx32 " too large", name,
+                             *type);
+    *data_off = off;
+    padded = vqm_align_up(*data_len, 8);
+    *pos = padded < end - off ? off + padded : end;
+    return 1;
+}
+
+int
+qcow2_header_parse(const void *buf, size_t len, const char *name,
+                   struct qcow2_header *h, struct vqm_error *err)
+{
+    const uint8_t *b = buf;
+    uint64_t pos, data_off, name_end;
+    uint32_t type, data_len;
+    int r;
+
+    memset(h, 0, sizeof *h);
+    if (hdr_be32(b, len, 0) != QCOW2_MAGIC)
+        return vqm_error_set(err, VQM_ERR_CORRUPT, "'%s' is not a qcow2 "
+                             "image (bad magic)", name);
+    h->version = hdr_be32(b, len, 4);
+    if (h->version != 2 && h->version != 3)
+        return vqm_error_set(err, VQM_ERR_UNSUPPORTED, "'%s': unsupported "
+                             "qcow2 version %" PRIu32, name, h->version);
+    h->backing_offset = hdr_be64(b, len, 8);
+    h->backing_size = hdr_be32(b, len, 16);
+    h->cluster_bits = hdr_be32(b, len, 20);
+    h->size = hdr_be64(b, len, 24);
+    h->crypt_method = hdr_be32(b, len, 32);
+    h->l1_size = hdr_be32(b, len, 36);
+    h->l1_offset = hdr_be64(b, len, 40);
+    h->rt_offset = hdr_be64(b, len, 48);
+    h->rt_clusters = hdr_be32(b, len, 56);
+    if (h->cluster_bits < QCOW2_MIN_CLUSTER_BITS ||
+        h->cluster_bits > QCOW2_MAX_CLUSTER_BITS)
+        return vqm_error_set(err, VQM_ERR_CORRUPT, "'%s': invalid qcow2 "
+                             "cluster bits %u", name, h->cluster_bits);
+    h->cluster_size = (uint64_t) 1 << h->cluster_bits;
+    if (h->version == 3) {
+        h->incompatible_features = hdr_be64(b, len, 72);
+        h->compatible_features = hdr_be64(b, len, 80);
+        h->refcount_order = hdr_be32(b, len, 96);
+        h->header_length = hdr_be32(b, len, 100);
+        if (h->header_length < 104 || h->header_length % 8 ||
+            h->header_length > h->cluster_size)
+            return vqm_error_set(err, VQM_ERR_CORRUPT, "'%s': invalid qcow2 "
+                                 "header length %" PRIu32, name,
+                                 h->header_length);
+        if (h->header_length > 104)
+            h->compression_type = (uint8_t) (hdr_be32(b, len, 104) >> 24);
     }
+    else {
+        h->refcount_order = 4;
+        h->header_length = 72;
+    }
+    if ((h->compression_type != 0) !=
+        ((h->incompatible_features & QCOW2_INCOMPAT_COMPRESSION) != 0) ||
+        h->compression_type > 1)
+        return vqm_error_set(err, VQM_ERR_CORRUPT, "'%s': invalid qcow2 "
+                             "compression type %u", name,
+                             (unsigned) h->compression_type);
+    if (h->refcount_order > 6)
+        return vqm_error_set(err, VQM_ERR_CORRUPT, "'%s': invalid qcow2 "
+                             "refcount order %" PRIu32, name,
+                             h->refcount_order);
+
+    /* The backing name lies in the first cluster: offset and end are
+     * checked on their own, so an offset near 2^64 cannot wrap. */
+    if (h->backing_offset) {
+        if (h->backing_offset > h->cluster_size)
+            return vqm_error_set(err, VQM_ERR_CORRUPT, "'%s': invalid qcow2 "
+                                 "backing file offset 0x%" PRIx64, name,
+                                 h->backing_offset);
+        if (h->backing_size > QCOW2_MAX_BACKING_NAME ||
+            vqm_add_overflow(h->backing_offset, (uint64_t) h->backing_size,
+                             &name_end) ||
+            name_end > h->cluster_size)
+            return vqm_error_set(err, VQM_ERR_CORRUPT, "'%s': qcow2 backing "
+                                 "file name too long", name);
+        hdr_string(b, len, h->backing_offset, h->backing_size,
+                   h->backing_name);
+        h->ext_end = h->backing_offset;
+    }
+    else
+        h->ext_end = h->cluster_size;
+
+    pos = h->header_length;
+    while ((r = qcow2_header_next_ext(h, buf, len, &pos, &type, &data_off,
+                                      &data_len, name, err)) > 0) {
+        if (type != QCOW2_EXT_BACKING_FORMAT)
+            continue;
+        if (data_len >= sizeof h->backing_format)
+            return vqm_error_set(err, VQM_ERR_CORRUPT, "'%s': qcow2 backing "
+                                 "format name too long", name);
+        hdr_string(b, len, data_off, data_len, h->backing_format);
+    }
+    return r;
+}
+
+int
+qcow2_header_read(int fd, const char *name, struct qcow2_header *h,
+                  uint8_t **cluster0, struct vqm_error *err)
+{
+    uint8_t fixed[QCOW2_HEADER_FIXED_LEN];
+    uint8_t *c0;
+    unsigned bits;
+
+    if (cluster0)
+        *cluster0 = NULL;
+    if (vqm_pread_full(fd, fixed, sizeof fixed, 0, 1, name, err) < 0)
+        return -1;
+    /* The cluster size, to know how much to read: checked again by the
+     * parser, which also reports a bad magic or version first. */
+    bits = vqm_ld_be32(fixed + 20);
+    if (vqm_ld_be32(fixed) != QCOW2_MAGIC || bits < QCOW2_MIN_CLUSTER_BITS ||
+        bits > QCOW2_MAX_CLUSTER_BITS)
+        return qcow2_header_parse(fixed, sizeof fixed, name, h, err) < 0
+            ? -1 : vqm_error_set(err, VQM_ERR_INTERNAL, "'%s': qcow2 "
+                                 "header parsed twice differently", name);
+    if (!(c0 = malloc((size_t) 1 << bits)))
+        return vqm_error_set_errno(err, errno, "out of memory");
+    if (vqm_pread_full(fd, c0, (size_t) 1 << bits, 0, 1, name, err) < 0 ||
+        qcow2_header_parse(c0, (size_t) 1 << bits, name, h, err) < 0) {
+        free(c0);
+        return -1;
+    }
+    if (cluster0)
+        *cluster0 = c0;
+    else
+        free(c0);
     return 0;
 }
+
+/* ---- The reader ---- */
 
 int
 q2_open(int fd, const char *name, struct qcow2r **out, struct vqm_error *err)
 {
     struct qcow2r *q;
-    uint8_t *hdr = NULL;
-    uint64_t incompat = 0, bf_off, l1_needed, ext_end, hlen, rt_off;
-    uint32_t bf_size, rt_clusters, refcount_order = 4;
+    struct qcow2_header h;
     struct stat st;
-    size_t hdr_len;
     int ret = -1;
 
     *out = NULL;
@@ -177,145 +331,63 @@ q2_open(int fd, const char *name, struct qcow2r **out, struct vqm_error *err)
                       "image", name);
         goto out;
     }
-    /* Read the first cluster lazily: first the fixed header. */
-    hdr = calloc(1, 112);
-    if (!hdr) {
-        vqm_error_set_errno(err, errno, "out of memory");
+    if (qcow2_header_read(fd, name, &h, NULL, err) < 0)
         goto out;
-    }
-    if (vqm_pread_full(fd, hdr, 112, 0, 1, name, err) < 0)
-        goto out;
-    if (vqm_ld_be32(hdr) != Q2_MAGIC) {
-        vqm_error_set(err, VQM_ERR_CORRUPT, "'%s' is not a qcow2 image (bad "
-                      "magic)", name);
-        goto out;
-    }
-    q->version = vqm_ld_be32(hdr + 4);
-    if (q->version != 2 && q->version != 3) {
-        vqm_error_set(err, VQM_ERR_UNSUPPORTED, "'%s': unsupported qcow2 "
-                      "version %" PRIu32, name, q->version);
-        goto out;
-    }
-    bf_off = vqm_ld_be64(hdr + 8);
-    bf_size = vqm_ld_be32(hdr + 16);
-    q->cluster_bits = vqm_ld_be32(hdr + 20);
-    q->size = vqm_ld_be64(hdr + 24);
-    if (q->cluster_bits < 9 || q->cluster_bits > 21) {
-        vqm_error_set(err, VQM_ERR_CORRUPT, "'%s': invalid qcow2 cluster "
-                      "bits %u", name, q->cluster_bits);
-        goto out;
-    }
-    q->cs = (uint64_t) 1 << q->cluster_bits;
+    q->version = h.version;
+    q->cluster_bits = h.cluster_bits;
+    q->cs = h.cluster_size;
     q->l2_entries = q->cs / 8;
-    if (vqm_ld_be32(hdr + 32) != 0) {
+    q->size = h.size;
+    q->l1_size = h.l1_size;
+    q->l1_offset = h.l1_offset;
+    q->compression_type = h.compression_type;
+    if (h.crypt_method != 0) {
         vqm_error_set(err, VQM_ERR_UNSUPPORTED, "'%s': encrypted qcow2 "
                       "images are not supported", name);
         goto out;
     }
-    q->l1_size = vqm_ld_be32(hdr + 36);
-    q->l1_offset = vqm_ld_be64(hdr + 40);
-    rt_off = vqm_ld_be64(hdr + 48);
-    rt_clusters = vqm_ld_be32(hdr + 56);
-    if (q->version == 3) {
-        incompat = vqm_ld_be64(hdr + 72);
-        refcount_order = vqm_ld_be32(hdr + 96);
-        hlen = vqm_ld_be32(hdr + 100);
-        if (hlen < 104 || hlen % 8 || hlen > q->cs) {
-            vqm_error_set(err, VQM_ERR_CORRUPT, "'%s': invalid qcow2 header "
-                          "length %" PRIu64, name, hlen);
-            goto out;
-        }
-        if (hlen > 104)
-            q->compression_type = hdr[104];
-    }
-    else
-        hlen = 72;
-    if (bf_off > q->cs) {
-        vqm_error_set(err, VQM_ERR_CORRUPT, "'%s': invalid qcow2 backing "
-                      "file offset", name);
-        goto out;
-    }
-    if ((q->compression_type != 0) !=
-        ((incompat & Q2_INCOMPAT_COMPRESSION) != 0) ||
-        q->compression_type > 1) {
-        vqm_error_set(err, VQM_ERR_CORRUPT, "'%s': invalid qcow2 compression "
-                      "type %" PRIu32, name, q->compression_type);
-        goto out;
-    }
-    if (incompat & ~(uint64_t) (Q2_INCOMPAT_DIRTY | Q2_INCOMPAT_CORRUPT |
-                                Q2_INCOMPAT_COMPRESSION)) {
+    if (h.incompatible_features & ~(uint64_t) (Q2_INCOMPAT_DIRTY |
+                                               Q2_INCOMPAT_CORRUPT |
+                                               QCOW2_INCOMPAT_COMPRESSION)) {
         vqm_error_set(err, VQM_ERR_UNSUPPORTED, "'%s': unsupported qcow2 "
-                      "incompatible features 0x%" PRIx64, name, incompat);
+                      "incompatible features 0x%" PRIx64, name,
+                      h.incompatible_features);
         goto out;
     }
-    if (refcount_order > 6) {
-        vqm_error_set(err, VQM_ERR_CORRUPT, "'%s': invalid qcow2 refcount "
-                      "order", name);
-        goto out;
-    }
-    if (rt_clusters == 0 || (rt_off & (q->cs - 1))) {
+    if (h.rt_clusters == 0 || (h.rt_offset & (q->cs - 1))) {
         vqm_error_set(err, VQM_ERR_CORRUPT, "'%s': invalid qcow2 refcount "
                       "table", name);
         goto out;
     }
     if ((q->l1_offset & (q->cs - 1)) || q->l1_offset == 0 ||
-        (uint64_t) q->l1_size * 8 > 32 * 1024 * 1024) {
+        (uint64_t) q->l1_size * 8 > QCOW2_MAX_L1_BYTES) {
         vqm_error_set(err, VQM_ERR_CORRUPT, "'%s': invalid qcow2 L1 table "
                       "(offset 0x%" PRIx64 ", %" PRIu32 " entries)", name,
                       q->l1_offset, q->l1_size);
         goto out;
     }
-    {
-        /* Bytes covered by one L1 entry: cs * cs / 8 (<= 2^39). */
-        uint64_t span = q->cs * q->l2_entries;
-        l1_needed = vqm_div_round_up(q->size, span);
-        if (l1_needed > q->l1_size) {
-            vqm_error_set(err, VQM_ERR_CORRUPT, "'%s': qcow2 L1 table is too "
-                          "small for the image size", name);
-            goto out;
-        }
-        if (q->size > (uint64_t) INT64_MAX) {
-            vqm_error_set(err, VQM_ERR_CORRUPT, "'%s': qcow2 image size too "
-                          "large", name);
-            goto out;
-        }
+    /* Bytes covered by one L1 entry: cs * cs / 8 (<= 2^39). */
+    if (vqm_div_round_up(q->size, q->cs * q->l2_entries) > q->l1_size) {
+        vqm_error_set(err, VQM_ERR_CORRUPT, "'%s': qcow2 L1 table is too "
+                      "small for the image size", name);
+        goto out;
     }
-
-    /* Extensions and the backing name live in the first cluster. */
-    ext_end = bf_off ? bf_off : q->cs;
-    hdr_len = (size_t) q->cs;
-    free(hdr);
-    hdr = malloc(hdr_len);
-    if (!hdr) {
+    if (q->size > (uint64_t) INT64_MAX) {
+        vqm_error_set(err, VQM_ERR_CORRUPT, "'%s': qcow2 image size too "
+                      "large", name);
+        goto out;
+    }
+    if ((h.backing_name[0] && !(q->backing_name = strdup(h.backing_name))) ||
+        (h.backing_format[0] &&
+         !(q->backing_format = strdup(h.backing_format)))) {
         vqm_error_set_errno(err, errno, "out of memory");
         goto out;
-    }
-    if (vqm_pread_full(fd, hdr, hdr_len, 0, 1, name, err) < 0)
-        goto out;
-    if (hlen < ext_end && parse_extensions(q, hdr, hlen, ext_end, err) < 0)
-        goto out;
-    if (bf_off) {
-        if (bf_size > 1023 || bf_size > q->cs - bf_off) {
-            vqm_error_set(err, VQM_ERR_CORRUPT, "'%s': qcow2 backing file "
-                          "name too long", name);
-            goto out;
-        }
-        q->backing_name = strndup((const char *) hdr + bf_off, bf_size);
-        if (!q->backing_name) {
-            vqm_error_set_errno(err, errno, "out of memory");
-            goto out;
-        }
-        if (!*q->backing_name) {
-            free(q->backing_name);
-            q->backing_name = NULL;
-        }
     }
     q->chunk_size = q->cs < Q2_CHUNK_MAX ? (uint32_t) q->cs : Q2_CHUNK_MAX;
     *out = q;
     q = NULL;
     ret = 0;
 out:
-    free(hdr);
     q2_close(q);
     return ret;
 }
@@ -372,7 +444,7 @@ get_entry(struct qcow2r *q, uint64_t off, uint64_t *entry, bool *l1_empty,
     }
     if (read_entry(q, q->l1_offset, l1_index, &l1e, err) < 0)
         return -1;
-    l2 = l1e & Q2_OFFSET_MASK;
+    l2 = l1e & QCOW2_OFFSET_MASK;
     if (l2 == 0) {
         *l1_empty = true;
         return 0;
@@ -394,12 +466,12 @@ classify(struct qcow2r *q, uint64_t e, enum q2_kind *kind, uint64_t *host,
 {
     *host = 0;
     *has_offset = false;
-    if (e & Q2_F_COMPRESSED) {
+    if (e & QCOW2_OFLAG_COMPRESSED) {
         *kind = Q2_COMPRESSED;
         return 0;
     }
-    *host = e & Q2_OFFSET_MASK;
-    if (e & Q2_F_ZERO) {
+    *host = e & QCOW2_OFFSET_MASK;
+    if (e & QCOW2_OFLAG_ZERO) {
         if (q->version < 3)
             return vqm_error_set(err, VQM_ERR_CORRUPT, "'%s': zero cluster "
                                  "in a qcow2 version 2 image", q->name);
