@@ -266,24 +266,21 @@ qcow2_header_read(int fd, const char *name, struct qcow2_header *h,
 {
     uint8_t fixed[QCOW2_HEADER_FIXED_LEN];
     uint8_t *c0;
-    unsigned bits;
+    size_t cs;
 
     if (cluster0)
         *cluster0 = NULL;
-    if (vqm_pread_full(fd, fixed, sizeof fixed, 0, 1, name, err) < 0)
+    /* The fixed part alone first, for the cluster size: what it refuses
+     * the whole cluster would refuse too (bytes past it read as zeros,
+     * so only the header fields and the first extension count). */
+    if (vqm_pread_full(fd, fixed, sizeof fixed, 0, 1, name, err) < 0 ||
+        qcow2_header_parse(fixed, sizeof fixed, name, h, err) < 0)
         return -1;
-    /* The cluster size, to know how much to read: checked again by the
-     * parser, which also reports a bad magic or version first. */
-    bits = vqm_ld_be32(fixed + 20);
-    if (vqm_ld_be32(fixed) != QCOW2_MAGIC || bits < QCOW2_MIN_CLUSTER_BITS ||
-        bits > QCOW2_MAX_CLUSTER_BITS)
-        return qcow2_header_parse(fixed, sizeof fixed, name, h, err) < 0
-            ? -1 : vqm_error_set(err, VQM_ERR_INTERNAL, "'%s': qcow2 "
-                                 "header parsed twice differently", name);
-    if (!(c0 = malloc((size_t) 1 << bits)))
+    cs = (size_t) h->cluster_size;
+    if (!(c0 = malloc(cs)))
         return vqm_error_set_errno(err, errno, "out of memory");
-    if (vqm_pread_full(fd, c0, (size_t) 1 << bits, 0, 1, name, err) < 0 ||
-        qcow2_header_parse(c0, (size_t) 1 << bits, name, h, err) < 0) {
+    if (vqm_pread_full(fd, c0, cs, 0, 1, name, err) < 0 ||
+        qcow2_header_parse(c0, cs, name, h, err) < 0) {
         free(c0);
         return -1;
     }
