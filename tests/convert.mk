@@ -12,6 +12,10 @@ tests_unit_vqm_set_backing_LDADD = \
 	$(ZLIB_LIBS) $(ZSTD_LIBS) $(XXHASH_LIBS) \
 	$(NULL)
 
+# A tenant racing the tool: exchanges two directory entries in a loop.
+check_PROGRAMS += tests/unit/vqm-swapper
+tests_unit_vqm_swapper_SOURCES = tests/unit/vqm-swapper.c
+
 CONVERT_TESTS = \
 	tests/test-convert-backing.sh \
 	tests/test-convert-corrupt.sh \
@@ -22,6 +26,10 @@ CONVERT_TESTS = \
 	tests/test-convert-matrix.sh \
 	tests/test-convert-options.sh \
 	tests/test-convert-setbacking.sh \
+	tests/test-tenant-backing.sh \
+	tests/test-tenant-nonfile.sh \
+	tests/test-tenant-race.sh \
+	tests/test-tenant-symlink.sh \
 	$(NULL)
 TESTS += $(CONVERT_TESTS)
-EXTRA_DIST += $(CONVERT_TESTS) tests/convert-lib.sh
+EXTRA_DIST += $(CONVERT_TESTS) tests/convert-lib.sh tests/tenant-lib.sh

@@ -2,7 +2,8 @@
 # Hostile backing file names: sensitive system files, devices, special
 # files, symlinks, loops, protocol names, over-deep chains and the
 # trusted-directory rule.  Each is refused with a clear one-line error,
-# exit 1, and (checked with strace) the refused file is never opened.
+# exit 1, and (checked with strace) the refused file is never opened
+# (resolving its name with O_PATH does not open it).
 source "$abs_top_builddir/tests/functions.sh"
 set -e
 set -x
@@ -69,7 +70,8 @@ refused ()
             ASAN_OPTIONS=detect_leaks=0 \
                 strace -f -e trace=open,openat,openat2 -o "$f.strace" \
                 virt-qed-migrate $cmd >/dev/null 2>&1 || :
-            if grep -F "\"$never\"" "$f.strace"; then
+            # O_PATH resolves a name without opening the file.
+            if grep -F "\"$never\"" "$f.strace" | grep -v O_PATH; then
                 fail "$f: $never was opened by $cmd"
             fi
             grep -F "$f" "$f.strace" >/dev/null   # strace saw our opens

@@ -18,6 +18,7 @@
 #include "image/image.h"
 #include "options.h"
 #include "qed/qed.h"
+#include "vqm-open.h"
 
 static void
 human_size(uint64_t v, char *buf, size_t len)
@@ -157,7 +158,8 @@ summarise(struct qed_image *q, uint64_t sums[3], struct vqm_error *err)
 }
 
 static int
-print_text(const char *path, struct qed_image *q, const struct vqm_opts *o)
+print_text(const char *path, const struct vqm_file *f, struct qed_image *q,
+           const struct vqm_opts *o)
 {
     const struct qed_info *h = qed_get_info(q);
     struct qed_check_result res;
@@ -192,7 +194,8 @@ print_text(const char *path, struct qed_image *q, const struct vqm_opts *o)
         printf("%-22s %s\n", "backing format:", h->backing_no_probe ?
                "raw (no-probe bit set)" : "not recorded (probed)");
         policy_from_opts(o, &pol);
-        if (vqm_image_open(path, "qed", true, &pol, &chain, &err) < 0) {
+        if (vqm_image_open_fd(f->fd, path, f->real, "qed", true, &pol,
+                              &chain, &err) < 0) {
             printf("%-22s %s\n", "backing chain:", err.msg);
             snprintf(chain_err, sizeof chain_err, "%s", err.msg);
         }
@@ -258,6 +261,7 @@ vqm_cmd_inspect(const struct vqm_opts *o)
 {
     struct qed_image *q = NULL;
     struct vqm_error err = { 0 };
+    struct vqm_file f;
     int ret;
 
     if (o->json && !o->map) {
@@ -265,7 +269,14 @@ vqm_cmd_inspect(const struct vqm_opts *o)
                 "Try 'virt-qed-migrate --help' for more information.\n");
         return VQM_EXIT_USAGE;
     }
-    if (qed_open(o->inspect, &q, &err) < 0) {
+    /* Opened once (vqm-open.h: no FIFO, socket or character device is
+     * ever opened); the backing chain and the map use this descriptor. */
+    if (vqm_open(o->inspect, 0, NULL, &f, &err) < 0) {
+        vqm_report_error("%s", err.msg);
+        return VQM_EXIT_FAILED;
+    }
+    if (qed_open_fd(f.fd, o->inspect, &q, &err) < 0) {
+        vqm_file_close(&f);
         vqm_report_error("%s", err.msg);
         return VQM_EXIT_FAILED;
     }
@@ -278,11 +289,13 @@ vqm_cmd_inspect(const struct vqm_opts *o)
          * form does (its cost is the metadata, as the map's). */
         if (qed_check(q, &res, NULL, NULL, &err) < 0) {
             qed_close(q);
+            vqm_file_close(&f);
             vqm_report_error("%s", err.msg);
             return VQM_EXIT_FAILED;
         }
         qed_close(q);
         if (res.corruptions) {
+            vqm_file_close(&f);
             vqm_report_error("'%s' is corrupt: %" PRIu64 " problem%s found "
                              "by the check (--inspect without --map lists "
                              "them)", o->inspect, res.corruptions,
@@ -290,7 +303,10 @@ vqm_cmd_inspect(const struct vqm_opts *o)
             return VQM_EXIT_FAILED;
         }
         policy_from_opts(o, &pol);
-        if (vqm_image_open(o->inspect, "qed", true, &pol, &img, &err) < 0) {
+        ret = vqm_image_open_fd(f.fd, o->inspect, f.real, "qed", true, &pol,
+                                &img, &err);
+        vqm_file_close(&f);
+        if (ret < 0) {
             vqm_report_error("%s", err.msg);
             return VQM_EXIT_FAILED;
         }
@@ -298,7 +314,8 @@ vqm_cmd_inspect(const struct vqm_opts *o)
         vqm_image_close(img);
         return ret;
     }
-    ret = print_text(o->inspect, q, o);
+    ret = print_text(o->inspect, &f, q, o);
     qed_close(q);
+    vqm_file_close(&f);
     return ret;
 }

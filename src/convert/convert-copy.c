@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <unistd.h>
@@ -37,6 +38,7 @@
 #include "overflow.h"
 #include "vqm-debug.h"
 #include "vqm-io.h"
+#include "vqm-open.h"
 #include "convert-internal.h"
 
 #define CHUNK (8u << 20)
@@ -486,6 +488,41 @@ copy_all(struct cp *p, struct vqm_error *err)
     return 0;
 }
 
+/* Create a hidden file ".BASE.XXXXXX" (random suffix) in the directory
+ * dirfd, where O_TMPFILE is not supported: never over an existing name,
+ * never through a symlink.  0 (name in tmp, *fd open) or -1 (errno).
+ */
+static int
+create_hidden(int dirfd, const char *base, char *tmp, size_t len, int *fd)
+{
+    static const char chars[] = "abcdefghijklmnopqrstuvwxyz"
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    unsigned tries;
+
+    for (tries = 0; tries < 100; tries++) {
+        unsigned char rnd[6];
+        size_t i, n;
+
+        if (getrandom(rnd, sizeof rnd, 0) != (ssize_t) sizeof rnd)
+            return -1;
+        n = (size_t) snprintf(tmp, len, ".%s.", base);
+        if (n + sizeof rnd >= len) {
+            errno = ENAMETOOLONG;
+            return -1;
+        }
+        for (i = 0; i < sizeof rnd; i++)
+            tmp[n + i] = chars[rnd[i] % (sizeof chars - 1)];
+        tmp[n + sizeof rnd] = '\0';
+        *fd = openat(dirfd, tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW |
+                     O_CLOEXEC, 0600);
+        if (*fd >= 0)
+            return 0;
+        if (errno != EEXIST)
+            return -1;
+    }
+    return -1;
+}
+
 int
 conv_copy(struct conv *c, const char *output, struct vqm_error *err)
 {
@@ -497,6 +534,8 @@ conv_copy(struct conv *c, const char *output, struct vqm_error *err)
     char dirbuf[PATH_MAX], basebuf[PATH_MAX], tmpname[PATH_MAX] = "";
     char procpath[64];
     char name[QCOW2_MAX_BACKING_NAME + 1];
+    struct vqm_file od = { .fd = -1, .real = NULL };
+    CLEANUP_FREE char *out_real = NULL;
     const char *dir, *base, *method = getenv("VQM_COPY_METHOD");
     const char *direct = getenv("VQM_COPY_DIRECT");
     int out_fd = -1, dfd = -1, ret = -1;
@@ -537,40 +576,46 @@ conv_copy(struct conv *c, const char *output, struct vqm_error *err)
     p->buflen = CHUNK > p->qcs ? CHUNK : p->qcs;
 
     if ((o->flatten || c->info->has_backing) && !c->chain &&
-        vqm_image_open(c->path, "qed", true, &o->policy, &c->chain, err) < 0)
+        vqm_image_open_fd(c->fd, c->path, c->real, "qed", true, &o->policy,
+                          &c->chain, err) < 0)
         return -1;
 
-    if (lstat(output, &st) == 0)
-        return vqm_error_set(err, VQM_ERR_INVALID,
-                             "'%s' already exists", output);
     snprintf(dirbuf, sizeof dirbuf, "%s", output);
     snprintf(basebuf, sizeof basebuf, "%s", output);
     dir = dirname(dirbuf);
     base = basename(basebuf);
+    /* The target directory, opened once (vqm-open.h): everything below
+     * is created, linked and removed relative to it. */
+    if (vqm_open(dir, VQM_OPEN_DIR, NULL, &od, err) < 0)
+        return -1;
+    if (fstatat(od.fd, base, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+        vqm_file_close(&od);
+        return vqm_error_set(err, VQM_ERR_INVALID,
+                             "'%s' already exists", output);
+    }
+    if (asprintf(&out_real, "%s%s%s", od.real,
+                 strcmp(od.real, "/") ? "/" : "", base) < 0) {
+        out_real = NULL;
+        vqm_file_close(&od);
+        return vqm_error_set_errno(err, ENOMEM, "out of memory");
+    }
 
     /* Aligned, for direct writes from them. */
     for (unsigned i = 0; i < 2; i++)
         if (posix_memalign((void **) &p->bufs[i], DIRECT_ALIGN,
                            p->buflen) != 0)
             p->bufs[i] = NULL;
-    if (!p->bufs[0] || !p->bufs[1])
-        return vqm_error_set_errno(err, ENOMEM, "copy buffer");
+    if (!p->bufs[0] || !p->bufs[1]) {
+        vqm_error_set_errno(err, ENOMEM, "copy buffer");
+        goto out;
+    }
 
-    out_fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-    if (out_fd < 0) {
-        if (snprintf(tmpname, sizeof tmpname, "%s/.%s.XXXXXX", dir, base) >=
-            (int) sizeof tmpname) {
-            vqm_error_set(err, VQM_ERR_INVALID, "path too long: '%s'",
-                          output);
-            goto out;
-        }
-        out_fd = mkostemp(tmpname, O_CLOEXEC);
-        if (out_fd < 0) {
-            vqm_error_set_errno(err, errno, "cannot create a file in '%s'",
-                                dir);
-            tmpname[0] = '\0';
-            goto out;
-        }
+    out_fd = openat(od.fd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    if (out_fd < 0 && create_hidden(od.fd, base, tmpname, sizeof tmpname,
+                                    &out_fd) < 0) {
+        vqm_error_set_errno(err, errno, "cannot create a file in '%s'", dir);
+        tmpname[0] = '\0';
+        goto out;
     }
     /* Owner, group and mode of the source (chown needs privileges). */
     if (fchown(out_fd, c->st.st_uid, c->st.st_gid) < 0)
@@ -620,7 +665,8 @@ conv_copy(struct conv *c, const char *output, struct vqm_error *err)
     if (!p->use_cfr && !o->compress && p->qcs >= DIRECT_ALIGN &&
         !(direct && strcmp(direct, "0") == 0)) {
         if (tmpname[0])
-            dfd = open(tmpname, O_WRONLY | O_DIRECT | O_CLOEXEC);
+            dfd = openat(od.fd, tmpname, O_WRONLY | O_DIRECT | O_NOFOLLOW |
+                         O_CLOEXEC);
         else {
             snprintf(procpath, sizeof procpath, "/proc/self/fd/%d", out_fd);
             dfd = open(procpath, O_WRONLY | O_DIRECT | O_CLOEXEC);
@@ -651,23 +697,24 @@ conv_copy(struct conv *c, const char *output, struct vqm_error *err)
         goto out;
     }
     if (tmpname[0]) {
-        if (link(tmpname, output) < 0) {
+        if (linkat(od.fd, tmpname, od.fd, base, 0) < 0) {
             vqm_error_set_errno(err, errno, "cannot create '%s'", output);
             goto out;
         }
-        unlink(tmpname);
+        unlinkat(od.fd, tmpname, 0);
         tmpname[0] = '\0';
     } else {
         snprintf(procpath, sizeof procpath, "/proc/self/fd/%d", out_fd);
-        if (linkat(AT_FDCWD, procpath, AT_FDCWD, output,
-                   AT_SYMLINK_FOLLOW) < 0) {
+        if (linkat(AT_FDCWD, procpath, od.fd, base, AT_SYMLINK_FOLLOW) < 0) {
             vqm_error_set_errno(err, errno, "cannot create '%s'", output);
             goto out;
         }
     }
     linked = true;
-    if (vqm_sync_dir(output, err) < 0)
+    if (vqm_fault_point("sync", dir, 0, 0) < 0 || fsync(od.fd) < 0) {
+        vqm_error_set_errno(err, errno, "cannot sync directory '%s'", dir);
         goto out;
+    }
     c->res->data_bytes_written = qcow2w_stream_data_bytes(p->s);
     c->res->metadata_bytes = qcow2w_stream_metadata_bytes(p->s);
 
@@ -675,12 +722,14 @@ conv_copy(struct conv *c, const char *output, struct vqm_error *err)
         struct vqm_image *out_img = NULL;
         int r;
 
+        /* Both through the descriptors already open: nothing is looked
+         * up by name again but the backing files (under the policy). */
         if (!c->chain &&
-            vqm_image_open(c->path, "qed", true, &o->policy, &c->chain,
-                           err) < 0)
+            vqm_image_open_fd(c->fd, c->path, c->real, "qed", true,
+                              &o->policy, &c->chain, err) < 0)
             goto out;
-        if (vqm_image_open(output, "qcow2", true, &o->policy, &out_img,
-                           err) < 0)
+        if (vqm_image_open_fd(out_fd, output, out_real, "qcow2", true,
+                              &o->policy, &out_img, err) < 0)
             goto out;
         r = conv_compare_images(c->chain, out_img, output, err);
         vqm_image_close(out_img);
@@ -693,10 +742,11 @@ conv_copy(struct conv *c, const char *output, struct vqm_error *err)
  out:
     if (ret < 0) {
         if (tmpname[0])
-            unlink(tmpname);
+            unlinkat(od.fd, tmpname, 0);
         if (linked)
-            unlink(output);
+            unlinkat(od.fd, base, 0);
     }
+    vqm_file_close(&od);
     qcow2w_stream_free(p->s);   /* the writer thread is gone */
     p->s = NULL;
     unmap_slot(p, 0, NULL);

@@ -635,8 +635,8 @@ conv_inplace(struct conv *c, struct vqm_error *err)
         /* The guest data through the new qcow2, against the hash taken
          * through the QED before anything was written.
          */
-        if (vqm_image_open(c->path, "qcow2", true, &c->o->policy, &img,
-                           err) < 0)
+        if (vqm_image_open_fd(c->fd, c->path, c->real, "qcow2", true,
+                              &c->o->policy, &img, err) < 0)
             goto fail;
         r = conv_hash_image(img, &hash_after, err);
         vqm_image_close(img);

@@ -16,6 +16,8 @@ struct conv {
     const struct vqm_convert_opts *o;
     struct vqm_convert_result *res;
     int fd;                          /* the source, locked */
+    char *real;                      /* its name as resolved when opened
+                                        (vqm_open), malloc'ed */
     struct stat st;
     bool is_blk;
     uint64_t length;                 /* file or device length */

@@ -15,7 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cleanup.h"
+#include "vqm-open.h"
 #include "convert-internal.h"
 
 static const int lock_bytes[] = {
@@ -79,10 +79,12 @@ vqm_lock_take(int fd, const char *path, struct vqm_error *err)
 int
 vqm_lock_probe(const char *path, struct vqm_error *err)
 {
-    CLEANUP_CLOSE int fd = -1;
+    struct vqm_file f;
+    int r;
 
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return vqm_error_set_errno(err, errno, "cannot open '%s'", path);
-    return lock_test(fd, path, err);
+    if (vqm_open(path, 0, NULL, &f, err) < 0)
+        return -1;
+    r = lock_test(f.fd, path, err);
+    vqm_file_close(&f);
+    return r;
 }

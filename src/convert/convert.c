@@ -31,6 +31,7 @@
 #include "vqm-debug.h"
 #include "vqm-endian.h"
 #include "vqm-io.h"
+#include "vqm-open.h"
 #include "convert-internal.h"
 #include "../qcow2/qcow2-reader.h"
 
@@ -284,8 +285,8 @@ settle_backing(struct conv *c, const char *output, struct vqm_error *err)
         /* A relative name in a copy written elsewhere: make it absolute. */
         if (output && c->bname[0] != '/' && !dir_equal(c->path, output)) {
             struct vqm_image *b = c->chain ? vqm_image_backing(c->chain) : NULL;
-            if (b && vqm_image_path(b) &&
-                realpath(vqm_image_path(b), c->bname_buf)) {
+            if (b && strlen(vqm_image_real(b)) < sizeof c->bname_buf) {
+                strcpy(c->bname_buf, vqm_image_real(b));
                 c->bname = c->bname_buf;
                 c->bname_len = strlen(c->bname_buf);
             }
@@ -311,16 +312,16 @@ settle_backing(struct conv *c, const char *output, struct vqm_error *err)
 static int
 open_source(struct conv *c, bool rw, struct vqm_error *err)
 {
-    c->fd = open(c->path, (rw ? O_RDWR : O_RDONLY) | O_CLOEXEC);
-    if (c->fd < 0)
-        return vqm_error_set_errno(err, errno, "cannot open '%s'", c->path);
-    if (fstat(c->fd, &c->st) < 0)
-        return vqm_error_set_errno(err, errno, "cannot stat '%s'", c->path);
+    struct vqm_file f;
+
+    /* Resolved without others' symlinks, FIFOs, sockets and character
+     * devices refused before anything is opened (vqm-open.h). */
+    if (vqm_open(c->path, rw ? VQM_OPEN_RDWR : 0, NULL, &f, err) < 0)
+        return -1;
+    c->fd = f.fd;
+    c->real = f.real;
+    c->st = f.st;
     c->is_blk = S_ISBLK(c->st.st_mode);
-    if (!c->is_blk && !S_ISREG(c->st.st_mode))
-        return vqm_error_set(err, VQM_ERR_INVALID,
-                             "'%s' is not a regular file or block device",
-                             c->path);
     if (c->is_blk) {
         uint64_t sz = 0;
         if (ioctl(c->fd, BLKGETSIZE64, &sz) < 0)
@@ -431,8 +432,8 @@ vqm_convert(const char *path, const struct vqm_convert_opts *opts,
     if ((c->info->has_backing && !(opts->new_backing_name
                                    && opts->new_backing_format)) ||
         opts->verify_full || (opts->verify && want_copy) || opts->flatten) {
-        if (vqm_image_open(path, "qed", true, &opts->policy, &c->chain,
-                           err) < 0)
+        if (vqm_image_open_fd(c->fd, path, c->real, "qed", true,
+                              &opts->policy, &c->chain, err) < 0)
             goto out;
     }
 
@@ -502,6 +503,7 @@ vqm_convert(const char *path, const struct vqm_convert_opts *opts,
         qed_close(c->qed);
     if (c->fd >= 0)
         close(c->fd);
+    free(c->real);
     return ret;
 }
 
@@ -512,6 +514,7 @@ vqm_qcow2_set_backing(const char *path, const char *backing_name,
                       const char *backing_format, struct vqm_error *err)
 {
     CLEANUP_CLOSE int fd = -1;
+    struct vqm_file f;
     CLEANUP_FREE uint8_t *old = NULL;
     CLEANUP_FREE uint8_t *neu = NULL;
     struct qcow2_header h;
@@ -529,9 +532,10 @@ vqm_qcow2_set_backing(const char *path, const char *backing_name,
     if (backing_format && (flen == 0 || flen >= 16))
         return vqm_error_set(err, VQM_ERR_INVALID,
                              "invalid backing format '%s'", backing_format);
-    fd = open(path, O_RDWR | O_CLOEXEC);
-    if (fd < 0)
-        return vqm_error_set_errno(err, errno, "cannot open '%s'", path);
+    if (vqm_open(path, VQM_OPEN_RDWR, NULL, &f, err) < 0)
+        return -1;
+    fd = f.fd;
+    free(f.real);
     if (vqm_lock_take(fd, path, err) < 0)
         return -1;
     /* The shared parser checks the name and the extension area against

@@ -6,8 +6,13 @@
  * (QEMU's bdrv_block_status rules: depth of the first layer that
  * allocates a range, zeros past the end of a shorter backing file, holes
  * of raw files reported as zero through SEEK_DATA/SEEK_HOLE).
- * Invariant: a backing file is opened only after its resolved path has
- * passed every policy check; nothing of a refused file is read.
+ * Every file is opened once, through vqm_open (src/common/vqm-open.h):
+ * resolved without following symlinks others planted, judged on its
+ * descriptor.  A backing file is opened on behalf of the owner of the
+ * image naming it (it must be able to reach and read it) and under the
+ * policy of image.h.  Invariant: a backing file is opened for I/O only
+ * after its resolved name and its type passed every check; nothing of a
+ * refused file is read.
  */
 #include <config.h>
 
@@ -22,15 +27,19 @@
 #include <unistd.h>
 
 #include "../qcow2/qcow2-reader.h"
+#include "cleanup.h"
 #include "image.h"
 #include "overflow.h"
 #include "qed.h"
 #include "vqm-io.h"
+#include "vqm-open.h"
 
 #define DEFAULT_MAX_DEPTH 16
 
 struct vqm_image {
-    char *path;                   /* as opened (resolved, not realpath) */
+    char *path;                   /* as named (for messages) */
+    char *real;                   /* as resolved when opened */
+    uid_t uid;                    /* owner of the open file */
     enum vqm_format fmt;
     const char *fmt_name;
     int fd;
@@ -61,6 +70,12 @@ vqm_image_path(const struct vqm_image *img)
     return img->path;
 }
 
+const char *
+vqm_image_real(const struct vqm_image *img)
+{
+    return img->real;
+}
+
 struct vqm_image *
 vqm_image_backing(const struct vqm_image *img)
 {
@@ -78,6 +93,7 @@ vqm_image_close(struct vqm_image *img)
         if (img->fd >= 0)
             close(img->fd);
         free(img->path);
+        free(img->real);
         free(img);
         img = next;
     }
@@ -102,15 +118,13 @@ format_from_name(const char *name, const char **canon)
     return VQM_FORMAT_OTHER;
 }
 
-/* Open the file at open_path (already vetted by the caller when it is a
- * backing file) with the given format (NULL: probe); path is its name
- * for messages and for resolving its own backing name. */
+/* Make an image of the opened file f (its descriptor is taken) with the
+ * given format (NULL: probe); path is its name for messages. */
 static int
-open_one(const char *path, const char *open_path, int open_flags,
-         const char *format, struct vqm_image **out, struct vqm_error *err)
+open_one(const char *path, struct vqm_file *f, const char *format,
+         struct vqm_image **out, struct vqm_error *err)
 {
     struct vqm_image *img;
-    struct stat st;
     const char *canon;
     int ret = -1;
 
@@ -118,25 +132,16 @@ open_one(const char *path, const char *open_path, int open_flags,
     img = calloc(1, sizeof *img);
     if (!img || !(img->path = strdup(path))) {
         free(img);
+        vqm_file_close(f);
         return vqm_error_set_errno(err, errno, "out of memory");
     }
-    img->fd = open(open_path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK |
-                   open_flags);
-    if (img->fd < 0) {
-        vqm_error_set_errno(err, errno, "cannot open '%s'", path);
-        goto out;
-    }
-    if (fstat(img->fd, &st) < 0) {
-        vqm_error_set_errno(err, errno, "cannot stat '%s'", path);
-        goto out;
-    }
-    if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) {
-        vqm_error_set(err, VQM_ERR_INVALID, "'%s' is not a regular file or "
-                      "a block device", path);
-        goto out;
-    }
-    img->dev = st.st_dev;
-    img->ino = st.st_ino;
+    img->fd = f->fd;
+    img->real = f->real;
+    f->fd = -1;
+    f->real = NULL;
+    img->dev = f->st.st_dev;
+    img->ino = f->st.st_ino;
+    img->uid = f->st.st_uid;
 
     if (!format) {
         unsigned char buf[512];
@@ -214,18 +219,17 @@ static const char *const system_dirs[] = {
  * the top image's own directory (or a trusted directory) and that
  * directory is strictly inside the system tree: images kept in
  * /root/vms may use /root/vms/base.img, but never /root/.ssh or /etc.
+ * top_dir is the resolved directory of the top image.
  */
 static bool
-inside_own_tree(const char *real, const char *sysdir, const char *top_path,
+inside_own_tree(const char *real, const char *sysdir, const char *top_dir,
                 const struct vqm_chain_policy *pol)
 {
-    char *d = dir_of(top_path);
-    char *rd = d ? realpath(d, NULL) : NULL;
     bool ok = false;
     size_t i;
 
-    if (rd && strlen(rd) > strlen(sysdir) && path_under(rd, sysdir) &&
-        path_under(real, rd))
+    if (strlen(top_dir) > strlen(sysdir) && path_under(top_dir, sysdir) &&
+        path_under(real, top_dir))
         ok = true;
     for (i = 0; !ok && pol && i < pol->n_trusted_dirs; i++) {
         char *t = realpath(pol->trusted_dirs[i], NULL);
@@ -234,139 +238,190 @@ inside_own_tree(const char *real, const char *sysdir, const char *top_path,
             ok = true;
         free(t);
     }
-    free(d);
-    free(rd);
     return ok;
 }
 
-/* Vet the backing name of the image at child_path; on success *resolved
- * is the path to open (malloc'ed).  VQM_ERR_REFUSED for policy refusals. */
+/* What the policy needs to judge one backing file. */
+struct vet_ctx {
+    const char *name;             /* the backing name, for messages */
+    const char *child_path;       /* the image naming it, for messages */
+    const char *child_dir;        /* its resolved directory */
+    const char *top_dir;          /* the top image's resolved directory */
+    const struct vqm_chain_policy *pol;
+    bool lexical;                 /* judging the name before resolving */
+    bool failed;                  /* the error is the policy's */
+};
+
+/* The system trees, the trusted directories, the allowed devices: judged
+ * on the resolved name and the stat of the object found, before it is
+ * opened for I/O (vqm_open_vetted's callback). */
 static int
-vet_backing(const char *child_path, const char *top_path,
-            const char *name, const struct vqm_chain_policy *pol,
-            char **resolved, char **realp, struct stat *stp,
-            struct vqm_error *err)
+vet_resolved(void *opaque, const char *real, const struct stat *st,
+             struct vqm_error *err)
 {
-    char *dir = NULL, *joined = NULL, *real = NULL, *cdir = NULL;
-    char *tdir = NULL;
-    struct stat st;
+    struct vet_ctx *v = opaque;
+    const struct vqm_chain_policy *pol = v->pol;
     bool device_ok = false, trusted;
     size_t i;
-    int ret = -1;
-    const char *colon = strchr(name, ':'), *slash = strchr(name, '/');
 
-    *resolved = NULL;
-    *realp = NULL;
-    if (strncmp(name, "json:", 5) == 0 ||
-        (colon && (!slash || colon < slash) && strncmp(name, "file:", 5))) {
-        vqm_error_set(err, VQM_ERR_REFUSED, "backing file '%s' of '%s' is not "
-                      "a local file name (protocol prefix)", name,
-                      child_path);
-        goto out;
+    v->failed = true;
+    if (v->lexical && pol && pol->n_allowed_devices > 0 &&
+        path_under(real, "/dev")) {
+        v->failed = false;
+        return 0;
     }
-    if (strncmp(name, "file:", 5) == 0)
-        name += 5;
-    if (name[0] == '/')
-        joined = strdup(name);
-    else {
-        dir = dir_of(child_path);
-        if (dir && asprintf(&joined, "%s/%s", dir, name) < 0)
-            joined = NULL;
-    }
-    if (!joined) {
-        vqm_error_set_errno(err, ENOMEM, "out of memory");
-        goto out;
-    }
-    real = realpath(joined, NULL);
-    if (!real) {
-        vqm_error_set_errno(err, errno, "backing file '%s' of '%s' "
-                            "cannot be resolved", name, child_path);
-        goto out;
-    }
-    for (i = 0; pol && i < pol->n_allowed_devices; i++) {
-        char *d = realpath(pol->allowed_devices[i], NULL);
-        if (d && strcmp(d, real) == 0)
+    for (i = 0; S_ISBLK(st->st_mode) && pol && i < pol->n_allowed_devices;
+         i++) {
+        struct stat ds;
+        if (stat(pol->allowed_devices[i], &ds) == 0 && S_ISBLK(ds.st_mode) &&
+            ds.st_rdev == st->st_rdev)
             device_ok = true;
-        free(d);
     }
     if (!device_ok) {
         for (i = 0; i < sizeof system_dirs / sizeof system_dirs[0]; i++) {
             if (path_under(real, system_dirs[i]) &&
-                !inside_own_tree(real, system_dirs[i], top_path, pol)) {
-                vqm_error_set(err, VQM_ERR_REFUSED, "backing file '%s' of "
-                              "'%s' is refused: '%s' is under %s", name,
-                              child_path, real, system_dirs[i]);
-                goto out;
-            }
+                !inside_own_tree(real, system_dirs[i], v->top_dir, pol))
+                return vqm_error_set(err, VQM_ERR_REFUSED, "backing file "
+                                     "'%s' of '%s' is refused: '%s' is under "
+                                     "%s", v->name, v->child_path, real,
+                                     system_dirs[i]);
         }
     }
-    if (stat(real, &st) < 0) {
-        vqm_error_set_errno(err, errno, "cannot stat backing file '%s'", real);
-        goto out;
-    }
-    if (!S_ISREG(st.st_mode) && !(device_ok && S_ISBLK(st.st_mode))) {
-        vqm_error_set(err, VQM_ERR_REFUSED, "backing file '%s' of '%s' is "
-                      "refused: '%s' is not a regular file", name,
-                      child_path, real);
-        goto out;
-    }
-    if (pol && pol->n_trusted_dirs > 0 && !device_ok) {
-        trusted = false;
-        dir = dir ? dir : dir_of(child_path);
-        cdir = dir ? realpath(dir, NULL) : NULL;
-        if (cdir && path_under(real, cdir))
-            trusted = true;
-        free(dir);
-        dir = dir_of(top_path);
-        tdir = dir ? realpath(dir, NULL) : NULL;
-        if (tdir && path_under(real, tdir))
-            trusted = true;
+    if (!S_ISREG(st->st_mode) && !device_ok)
+        return vqm_error_set(err, VQM_ERR_REFUSED, "backing file '%s' of "
+                             "'%s' is refused: '%s' is not a regular file "
+                             "(it is a %s)", v->name, v->child_path, real,
+                             vqm_file_type_name(st->st_mode));
+    if (pol && pol->n_trusted_dirs > 0 && !device_ok && !v->lexical) {
+        trusted = path_under(real, v->child_dir) ||
+            path_under(real, v->top_dir);
         for (i = 0; !trusted && i < pol->n_trusted_dirs; i++) {
             char *t = realpath(pol->trusted_dirs[i], NULL);
             if (t && path_under(real, t))
                 trusted = true;
             free(t);
         }
-        if (!trusted) {
-            vqm_error_set(err, VQM_ERR_REFUSED, "backing file '%s' of '%s' is "
-                          "refused: '%s' is outside the image's directory "
-                          "and the trusted directories", name, child_path,
-                          real);
-            goto out;
-        }
+        if (!trusted)
+            return vqm_error_set(err, VQM_ERR_REFUSED, "backing file '%s' of "
+                                 "'%s' is refused: '%s' is outside the "
+                                 "image's directory and the trusted "
+                                 "directories", v->name, v->child_path,
+                                 real);
     }
-    *resolved = vqm_steal(&joined);
-    *realp = vqm_steal(&real);
-    *stp = st;
-    ret = 0;
-out:
-    free(dir);
-    free(joined);
-    free(real);
-    free(cdir);
-    free(tdir);
-    return ret;
+    v->failed = false;
+    return 0;
 }
 
-int
-vqm_image_open(const char *path, const char *format, bool follow,
-               const struct vqm_chain_policy *policy,
-               struct vqm_image **out, struct vqm_error *err)
+/* Resolve and open the backing name of child under the policy and the
+ * trust rule: the file is opened on behalf of the owner of child (the
+ * uid of its open descriptor), so it must be reachable and readable by
+ * that user (vqm-open.h).  On success *f is open and *display is the name
+ * for messages (relative names joined to the child's name, malloc'ed).
+ * VQM_ERR_REFUSED for refusals; nothing of a refused file is read.
+ */
+static int
+open_backing(const struct vqm_image *child, const struct vqm_image *top,
+             const char *name, const struct vqm_chain_policy *pol,
+             struct vqm_file *f, char **display, struct vqm_error *err)
 {
-    struct vqm_image *top = NULL, *cur;
+    CLEANUP_FREE char *dir = NULL;
+    CLEANUP_FREE char *rdir = NULL;
+    CLEANUP_FREE char *tdir = NULL;
+    CLEANUP_FREE char *abs = NULL;
+    CLEANUP_FREE char *joined = NULL;
+    struct vqm_reader reader, *rp = NULL;
+    struct vqm_error e2 = { 0 };
+    struct vet_ctx v;
+    const char *colon = strchr(name, ':'), *slash = strchr(name, '/');
+    int r;
+
+    *display = NULL;
+    f->fd = -1;
+    f->real = NULL;
+    if (strncmp(name, "json:", 5) == 0 ||
+        (colon && (!slash || colon < slash) && strncmp(name, "file:", 5)))
+        return vqm_error_set(err, VQM_ERR_REFUSED, "backing file '%s' of '%s' "
+                             "is not a local file name (protocol prefix)",
+                             name, child->path);
+    if (strncmp(name, "file:", 5) == 0)
+        name += 5;
+    if (!(dir = dir_of(child->path)) || !(rdir = dir_of(child->real)) ||
+        !(tdir = dir_of(top->real)))
+        return vqm_error_set_errno(err, ENOMEM, "out of memory");
+    if (name[0] == '/') {
+        joined = strdup(name);
+        abs = strdup(name);
+    } else if (asprintf(&joined, "%s/%s", dir, name) < 0 ||
+               asprintf(&abs, "%s/%s", rdir, name) < 0) {
+        joined = abs = NULL;
+    }
+    if (!joined || !abs)
+        return vqm_error_set_errno(err, ENOMEM, "out of memory");
+
+    v.name = name;
+    v.child_path = child->path;
+    v.child_dir = rdir;
+    v.top_dir = tdir;
+    v.pol = pol;
+    v.lexical = true;
+    v.failed = false;
+    /* The system trees by name first: nothing under them is resolved. */
+    {
+        char *lex = strdup(abs);
+        struct stat fake = { .st_mode = S_IFREG };
+        if (!lex)
+            return vqm_error_set_errno(err, ENOMEM, "out of memory");
+        vqm_path_normalize(lex);
+        r = vet_resolved(&v, lex, &fake, err);
+        free(lex);
+        if (r < 0)
+            return -1;
+        v.lexical = false;
+    }
+    if (child->uid != 0) {
+        if (vqm_reader_init(&reader, child->uid, err) < 0)
+            return -1;
+        rp = &reader;
+    }
+    r = vqm_open_vetted(abs, 0, rp, vet_resolved, &v, f, &e2);
+    if (rp)
+        vqm_reader_free(rp);
+    if (r < 0) {
+        const char *msg = e2.msg, *tail = strstr(msg, "' is refused: ");
+
+        if (v.failed) {
+            if (err)
+                *err = e2;
+            return -1;
+        }
+        if (e2.errnum)
+            return vqm_error_set_errno(err, e2.errnum, "backing file '%s' of "
+                                       "'%s' cannot be resolved", name,
+                                       child->path);
+        if (msg[0] == '\'' && tail)
+            msg = tail + strlen("' is refused: ");
+        return vqm_error_set(err, VQM_ERR_REFUSED, "backing file '%s' of '%s' "
+                             "is refused: %s", name, child->path, msg);
+    }
+    *display = vqm_steal(&joined);
+    return 0;
+}
+
+/* Follow the backing chain of top (opened) under the policy. */
+static int
+follow_chain(struct vqm_image *top, const struct vqm_chain_policy *policy,
+             struct vqm_error *err)
+{
+    struct vqm_image *cur = top;
     unsigned depth = 0, max_depth;
 
-    *out = NULL;
     max_depth = policy && policy->max_depth ? policy->max_depth :
         DEFAULT_MAX_DEPTH;
-    if (open_one(path, path, 0, format, &top, err) < 0)
-        return -1;
-    cur = top;
-    while (follow) {
+    for (;;) {
         const char *name = NULL, *bfmt = NULL;
-        char *resolved = NULL, *real = NULL;
+        CLEANUP_FREE char *display = NULL;
         struct vqm_image *b = NULL, *p;
-        struct stat st;
+        struct vqm_file f;
 
         if (cur->qed && qed_get_info(cur->qed)->has_backing) {
             name = qed_get_info(cur->qed)->backing_name;
@@ -378,58 +433,85 @@ vqm_image_open(const char *path, const char *format, bool follow,
             bfmt = q2_backing_format(cur->q2);
         }
         if (!name)
-            break;
-        if (++depth > max_depth) {
-            vqm_error_set(err, VQM_ERR_REFUSED, "backing chain of '%s' is "
-                          "deeper than %u", path, max_depth);
-            goto fail;
-        }
-        if (vet_backing(cur->path, path, name, policy, &resolved, &real, &st,
-                        err) < 0)
-            goto fail;
-        for (p = top; p; p = p->backing) {
-            if (p->dev == st.st_dev && p->ino == st.st_ino) {
-                vqm_error_set(err, VQM_ERR_REFUSED, "backing chain of '%s' "
-                              "has a loop at '%s'", path, resolved);
-                free(resolved);
-                free(real);
-                goto fail;
-            }
-        }
+            return 0;
+        if (++depth > max_depth)
+            return vqm_error_set(err, VQM_ERR_REFUSED, "backing chain of '%s' "
+                                 "is deeper than %u", top->path, max_depth);
         if (bfmt) {
             const char *canon;
-            if (format_from_name(bfmt, &canon) == VQM_FORMAT_OTHER) {
-                vqm_error_set(err, VQM_ERR_UNSUPPORTED, "backing file '%s' "
-                              "of '%s' has unsupported format '%s'",
-                              resolved, cur->path, bfmt);
-                free(resolved);
-                free(real);
-                goto fail;
+            if (format_from_name(bfmt, &canon) == VQM_FORMAT_OTHER)
+                return vqm_error_set(err, VQM_ERR_UNSUPPORTED, "backing file "
+                                     "'%s' of '%s' has unsupported format "
+                                     "'%s'", name, cur->path, bfmt);
+        }
+        if (open_backing(cur, top, name, policy, &f, &display, err) < 0)
+            return -1;
+        for (p = top; p; p = p->backing) {
+            if (p->dev == f.st.st_dev && p->ino == f.st.st_ino) {
+                vqm_file_close(&f);
+                return vqm_error_set(err, VQM_ERR_REFUSED, "backing chain of "
+                                     "'%s' has a loop at '%s'", top->path,
+                                     display);
             }
         }
-        /* Open the vetted real path itself, and make sure it is still
-         * the file that was vetted. */
-        if (open_one(resolved, real, O_NOFOLLOW, bfmt, &b, err) < 0) {
-            free(resolved);
-            free(real);
-            goto fail;
-        }
-        free(resolved);
-        free(real);
-        if (b->dev != st.st_dev || b->ino != st.st_ino) {
-            vqm_error_set(err, VQM_ERR_REFUSED, "backing file '%s' changed "
-                          "while it was opened", b->path);
-            vqm_image_close(b);
-            goto fail;
-        }
+        if (open_one(display, &f, bfmt, &b, err) < 0)
+            return -1;
         cur->backing = b;
         cur = b;
     }
+}
+
+/* The top image from the opened file f (taken), and its chain. */
+static int
+open_top(const char *path, struct vqm_file *f, const char *format,
+         bool follow, const struct vqm_chain_policy *policy,
+         struct vqm_image **out, struct vqm_error *err)
+{
+    struct vqm_image *top = NULL;
+
+    if (open_one(path, f, format, &top, err) < 0)
+        return -1;
+    if (follow && follow_chain(top, policy, err) < 0) {
+        vqm_image_close(top);
+        return -1;
+    }
     *out = top;
     return 0;
-fail:
-    vqm_image_close(top);
-    return -1;
+}
+
+int
+vqm_image_open(const char *path, const char *format, bool follow,
+               const struct vqm_chain_policy *policy,
+               struct vqm_image **out, struct vqm_error *err)
+{
+    struct vqm_file f;
+
+    *out = NULL;
+    if (vqm_open(path, 0, NULL, &f, err) < 0)
+        return -1;
+    return open_top(path, &f, format, follow, policy, out, err);
+}
+
+int
+vqm_image_open_fd(int fd, const char *path, const char *real,
+                  const char *format, bool follow,
+                  const struct vqm_chain_policy *policy,
+                  struct vqm_image **out, struct vqm_error *err)
+{
+    struct vqm_file f;
+
+    *out = NULL;
+    f.fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (f.fd < 0)
+        return vqm_error_set_errno(err, errno, "cannot open '%s'", path);
+    f.real = strdup(real);
+    if (!f.real || fstat(f.fd, &f.st) < 0) {
+        vqm_error_set_errno(err, f.real ? errno : ENOMEM, "cannot open '%s'",
+                            path);
+        vqm_file_close(&f);
+        return -1;
+    }
+    return open_top(path, &f, format, follow, policy, out, err);
 }
 
 /* One layer's own status at off: what its driver would say. */
@@ -626,12 +708,23 @@ vqm_image_vet_backing(const char *image_path, const char *top_path,
                       const char *name, const struct vqm_chain_policy *policy,
                       char **resolved, struct vqm_error *err)
 {
-    char *real = NULL;
-    struct stat st;
-    int r;
+    struct vqm_image *child = NULL, *top = NULL;
+    struct vqm_file f;
+    int r = -1;
 
-    r = vet_backing(image_path, top_path, name, policy, resolved, &real,
-                    &st, err);
-    free(real);
+    *resolved = NULL;
+    if (vqm_image_open(image_path, "raw", false, NULL, &child, err) < 0)
+        return -1;
+    if (strcmp(top_path, image_path) != 0 &&
+        vqm_image_open(top_path, "raw", false, NULL, &top, err) < 0)
+        goto out;
+    if (open_backing(child, top ? top : child, name, policy, &f, resolved,
+                     err) < 0)
+        goto out;
+    vqm_file_close(&f);
+    r = 0;
+ out:
+    vqm_image_close(child);
+    vqm_image_close(top);
     return r;
 }

@@ -15,11 +15,18 @@
 
 #include "vqm-error.h"
 
-/* Where backing files may be.  A backing name is resolved relative to the
- * directory of the image naming it.  The result (after realpath) must be
- * a regular file (or a block device listed in allowed_devices), must not
+/* Where backing files may be.  Every image and backing file is opened
+ * once with vqm_open (src/common/vqm-open.h): no symlink but root's (and,
+ * for a backing file, its naming image owner's) is followed, FIFOs,
+ * sockets and character devices are never opened.  A backing name is
+ * resolved relative to the resolved directory of the image naming it,
+ * on behalf of that image's owner: the owner must be able to search
+ * every directory on the way and read the file (root-owned images may
+ * follow anything the rest of the policy allows).  The result must be a
+ * regular file (or a block device listed in allowed_devices), must not
  * be under /etc /proc /sys /boot /root /run /dev (unless a listed
- * device), and, when trusted_dirs is not empty, must be under the image's
+ * device; judged on the name before it is resolved and on the resolved
+ * name), and, when trusted_dirs is not empty, must be under the image's
  * own directory or one of trusted_dirs.  Loops and chains deeper than
  * max_depth are refused.  Refusals are VQM_ERR_REFUSED and read nothing
  * of the refused file.
@@ -49,11 +56,21 @@ struct vqm_image;
 int vqm_image_open(const char *path, const char *format, bool follow,
                    const struct vqm_chain_policy *policy,
                    struct vqm_image **out, struct vqm_error *err);
+/* The same for an image already open on fd (not taken: it is
+ * duplicated), named path in messages, whose resolved absolute name is
+ * real (relative backing names are resolved against its directory).
+ */
+int vqm_image_open_fd(int fd, const char *path, const char *real,
+                      const char *format, bool follow,
+                      const struct vqm_chain_policy *policy,
+                      struct vqm_image **out, struct vqm_error *err);
 void vqm_image_close(struct vqm_image *img);
 
 const char *vqm_image_format_name(const struct vqm_image *img);
 uint64_t vqm_image_size(const struct vqm_image *img);   /* guest bytes */
 const char *vqm_image_path(const struct vqm_image *img);
+/* The absolute name it was resolved to when opened. */
+const char *vqm_image_real(const struct vqm_image *img);
 /* The backing image, or NULL (none, or not followed). */
 struct vqm_image *vqm_image_backing(const struct vqm_image *img);
 

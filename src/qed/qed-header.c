@@ -24,6 +24,7 @@
 #include "qed-internal.h"
 #include "vqm-endian.h"
 #include "vqm-io.h"
+#include "vqm-open.h"
 
 static int
 add_warning(struct qed_image *img, const char *fmt, ...)
@@ -305,14 +306,14 @@ qed_open_fd(int fd, const char *name, struct qed_image **out,
 int
 qed_open(const char *path, struct qed_image **out, struct vqm_error *err)
 {
-    int fd;
+    struct vqm_file f;
 
     *out = NULL;
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return vqm_error_set_errno(err, errno, "cannot open '%s'", path);
-    if (qed_open_fd(fd, path, out, err) < 0) {
-        close(fd);
+    if (vqm_open(path, 0, NULL, &f, err) < 0)
+        return -1;
+    free(f.real);
+    if (qed_open_fd(f.fd, path, out, err) < 0) {
+        close(f.fd);
         return -1;
     }
     (*out)->own_fd = true;

@@ -3,7 +3,7 @@
 /* fuzz-seeds: qcow2 */
 /* virt-qed-migrate: libFuzzer target for the read-only qcow2 reader.
  *
- * The input bytes become a file (a memfd) opened by vqm_image_open as
+ * The input bytes become a file (a memfd) opened by vqm_image_open_fd as
  * qcow2 (backing files not followed): header and extension parsing,
  * L1/L2 lookups, map entries, guest reads including compressed
  * clusters.  Also opened with a probed format.
@@ -34,7 +34,8 @@ exercise_image(int fd, const char *format)
     int i;
 
     snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
-    if (vqm_image_open(path, format, false, NULL, &img, &err) < 0)
+    if (vqm_image_open_fd(fd, path, path, format, false, NULL, &img,
+                          &err) < 0)
         return;
     size = vqm_image_size(img);
     for (i = 0; i < 256 && off < size; i++) {

@@ -91,7 +91,8 @@ exercise_image(int fd, const char *format)
     int i;
 
     snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
-    if (vqm_image_open(path, format, false, NULL, &img, &err) < 0)
+    if (vqm_image_open_fd(fd, path, path, format, false, NULL, &img,
+                          &err) < 0)
         return;
     size = vqm_image_size(img);
     for (i = 0; i < 256 && off < size; i++) {
