@@ -338,8 +338,8 @@ vqm_cmd_rollback(const struct vqm_opts *o)
     struct vqm_error err = { 0 };
     char msg[1024];
 
-    if (vqm_virt_rollback(o->uri, o->state_dir, o->rollback, msg,
-                          sizeof msg, &err) < 0) {
+    if (vqm_virt_rollback(o->uri, o->state_dir, o->rollback,
+                          o->rollback_to, msg, sizeof msg, &err) < 0) {
         vqm_report_error("%s", err.msg);
         return VQM_EXIT_FAILED;
     }

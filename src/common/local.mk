@@ -11,4 +11,6 @@ src_common_libvqmcommon_a_SOURCES = \
 	src/common/vqm-error.h \
 	src/common/vqm-io.c \
 	src/common/vqm-io.h \
+	src/common/vqm-quote.c \
+	src/common/vqm-quote.h \
 	$(NULL)
