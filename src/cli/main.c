@@ -15,21 +15,37 @@
 
 #include "options.h"
 #include "vqm-debug.h"
+#include "vqm-quote.h"
 
 static const char *program = "virt-qed-migrate";
 
 char **vqm_argv;
+
+/* "virt-qed-migrate: KIND: message", the message in its printable form
+ * (vqm_quote_line): names in it come from images and definitions and
+ * must not fake lines or drive the terminal. */
+static void
+report(FILE *fp, const char *kind, const char *fmt, va_list ap)
+{
+    char *msg = NULL, *q = NULL;
+
+    if (vasprintf(&msg, fmt, ap) < 0)
+        msg = NULL;
+    q = msg ? vqm_quote_line(msg) : NULL;
+    fprintf(fp, "%s: %s: %s\n", program, kind,
+            q ? q : "(out of memory)");
+    free(q);
+    free(msg);
+}
 
 void
 vqm_report_error(const char *fmt, ...)
 {
     va_list ap;
 
-    fprintf(stderr, "%s: error: ", program);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    report(stderr, "error", fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
 }
 
 void
@@ -37,11 +53,9 @@ vqm_report_warning(const char *fmt, ...)
 {
     va_list ap;
 
-    fprintf(stderr, "%s: warning: ", program);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    report(stderr, "warning", fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
 }
 
 static void

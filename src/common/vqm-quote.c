@@ -47,15 +47,15 @@ utf8_len(const unsigned char *s)
     return n;
 }
 
-/* Does s need escaping at all? */
+/* Does s need escaping at all (a backslash only if bs)? */
 static bool
-plain(const char *s)
+plain(const char *s, bool bs)
 {
     const unsigned char *p = (const unsigned char *) s;
     size_t n;
 
     while (*p) {
-        if (*p >= 0x20 && *p < 0x7f && *p != '\\') {
+        if (*p >= 0x20 && *p < 0x7f && (*p != '\\' || !bs)) {
             p++;
             continue;
         }
@@ -66,15 +66,15 @@ plain(const char *s)
     return true;
 }
 
-/* Append the escaped form of s to fp. */
+/* Append the escaped form of s to fp (escaping backslashes if bs). */
 static void
-put_quoted(FILE *fp, const char *s)
+put_quoted(FILE *fp, const char *s, bool bs)
 {
     const unsigned char *p = (const unsigned char *) s;
     size_t n;
 
     while (*p) {
-        if (*p >= 0x20 && *p < 0x7f && *p != '\\') {
+        if (*p >= 0x20 && *p < 0x7f && (*p != '\\' || !bs)) {
             fputc(*p++, fp);
             continue;
         }
@@ -94,8 +94,8 @@ put_quoted(FILE *fp, const char *s)
     }
 }
 
-char *
-vqm_quote(const char *s)
+static char *
+quote(const char *s, bool bs)
 {
     char *buf = NULL;
     size_t len = 0;
@@ -103,16 +103,28 @@ vqm_quote(const char *s)
 
     if (!s)
         return strdup("(null)");
-    if (plain(s))
+    if (plain(s, bs))
         return strdup(s);
     if (!(fp = open_memstream(&buf, &len)))
         return NULL;
-    put_quoted(fp, s);
+    put_quoted(fp, s, bs);
     if (fclose(fp) != 0) {
         free(buf);
         return NULL;
     }
     return buf;
+}
+
+char *
+vqm_quote(const char *s)
+{
+    return quote(s, true);
+}
+
+char *
+vqm_quote_line(const char *s)
+{
+    return quote(s, false);
 }
 
 char *
@@ -127,7 +139,7 @@ vqm_shell_quote(const char *s)
         s = "";
     if (!(fp = open_memstream(&buf, &len)))
         return NULL;
-    if (plain(s)) {
+    if (plain(s, true)) {
         /* 'it'\''s': the only byte special inside '...' is '. */
         fputc('\'', fp);
         for (p = s; *p; p++) {

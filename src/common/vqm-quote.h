@@ -20,7 +20,12 @@
  */
 char *vqm_quote(const char *s);
 
-/* The same, in one of a small ring of buffers owned by the calling
+/* The same, but a backslash is kept as it is: for a whole message line
+ * whose names may already be escaped, or that holds a shell-quoted
+ * command; it still cannot hold a control character.  malloc'ed. */
+char *vqm_quote_line(const char *s);
+
+/* vqm_quote() in one of a small ring of buffers owned by the calling
  * thread, so that several can appear in one printf call:
  *     printf("'%s' -> '%s'\n", vqm_q(a), vqm_q(b));
  * The result stays valid until the 8th following call in the same

@@ -35,7 +35,6 @@
 #include "virt-live.h"
 #include "virt-xml.h"
 #include "vqm-debug.h"
-#include "vqm-quote.h"
 
 /* Seconds to wait for a job to go away after a pivot or an abort. */
 #define JOB_END_TIMEOUT 60
@@ -305,7 +304,7 @@ vqm_live_plan(struct vqm_virt_run *run)
          * QEMU has opened its QED disks; a block copy that fails leaves
          * it running on them (copy_disk). */
         vqm_virt_warn(run, "domain '%s' is not running: converted offline",
-                      vqm_q(d->name));
+                      d->name);
     }
 }
 

@@ -38,7 +38,6 @@
 #include "virt-snapshot.h"
 #include "vqm-debug.h"
 #include "vqm-io.h"
-#include "vqm-quote.h"
 
 #ifndef RENAME_NOREPLACE
 #define RENAME_NOREPLACE (1 << 0)
@@ -749,8 +748,7 @@ vqm_virt_rollback(const char *uri, const char *state_dir,
     /* The saved file must be the one the journal recorded (digest), of
      * this very domain (UUID and name). */
     if (vqm_journal_saved_xml(j, uuid, run, &xml, &path, err) < 0) {
-        vqm_error_prefix(err, "cannot roll back domain '%s'",
-                         vqm_q(domain));
+        vqm_error_prefix(err, "cannot roll back domain '%s'", domain);
         goto out;
     }
     if (vqm_domxml_disks(xml, &dd, &n, &name, &xuuid, err) < 0)
@@ -759,8 +757,8 @@ vqm_virt_rollback(const char *uri, const char *state_dir,
         || strcmp(name, cur_name) != 0) {
         vqm_error_set(err, VQM_ERR_REFUSED, "cannot roll back domain '%s' "
                       "(%s): the saved definition '%s' is of domain '%s' "
-                      "(%s): refused", vqm_q(cur_name), uuid, path,
-                      vqm_q(name ? name : "?"), xuuid ? vqm_q(xuuid) : "?");
+                      "(%s): refused", cur_name, uuid, path,
+                      name ? name : "?", xuuid ? xuuid : "?");
         goto out;
     }
     /* Every source the saved definition names must still be there, in
