@@ -25,6 +25,8 @@ TESTS += \
 	tests/test-virt-interrupt.sh \
 	tests/test-virt-rollback.sh \
 	tests/test-virt-hostile.sh \
+	tests/test-virt-statedir.sh \
+	tests/test-virt-escape.sh \
 	$(NULL)
 EXTRA_DIST += \
 	tests/libvirtd.sh \
@@ -37,4 +39,6 @@ EXTRA_DIST += \
 	tests/test-virt-interrupt.sh \
 	tests/test-virt-rollback.sh \
 	tests/test-virt-hostile.sh \
+	tests/test-virt-statedir.sh \
+	tests/test-virt-escape.sh \
 	$(NULL)

@@ -227,22 +227,20 @@ check_fd(int fd, const char *path, bool dir, struct vqm_error *err)
     if (fstat(fd, &st) < 0)
         return vqm_error_set_errno(err, errno, "cannot stat '%s'", path);
     if (dir ? !S_ISDIR(st.st_mode) : !S_ISREG(st.st_mode))
-        return vqm_error_set(err, VQM_ERR_REFUSED, "state directory: "
-                             "'%s' is not a %s: refused", path,
+        return vqm_error_set(err, VQM_ERR_REFUSED, "'%s' is not a %s: "
+                             "refused", path,
                              dir ? "directory" : "regular file");
     if (st.st_uid != geteuid())
-        return vqm_error_set(err, VQM_ERR_REFUSED, "state directory: "
-                             "'%s' is owned by uid %u, not by uid %u: "
-                             "refused", path, (unsigned) st.st_uid,
-                             (unsigned) geteuid());
+        return vqm_error_set(err, VQM_ERR_REFUSED, "'%s' is owned by uid "
+                             "%u, not by uid %u: refused", path,
+                             (unsigned) st.st_uid, (unsigned) geteuid());
     if (st.st_mode & 022)
-        return vqm_error_set(err, VQM_ERR_REFUSED, "state directory: "
-                             "'%s' is writable by group or others (mode "
-                             "%04o): refused", path,
+        return vqm_error_set(err, VQM_ERR_REFUSED, "'%s' is writable by "
+                             "group or others (mode %04o): refused", path,
                              (unsigned) (st.st_mode & 07777));
     if (!dir && st.st_nlink != 1)
-        return vqm_error_set(err, VQM_ERR_REFUSED, "state directory: "
-                             "'%s' has %lu hard links: refused", path,
+        return vqm_error_set(err, VQM_ERR_REFUSED, "'%s' has %lu hard "
+                             "links: refused", path,
                              (unsigned long) st.st_nlink);
     return 0;
 }
@@ -252,9 +250,9 @@ static int
 open_error(int errnum, const char *path, struct vqm_error *err)
 {
     if (errnum == ELOOP || errnum == ENOTDIR)
-        return vqm_error_set(err, VQM_ERR_REFUSED, "state directory: "
-                             "'%s' is a symbolic link or not of the "
-                             "expected type: refused", path);
+        return vqm_error_set(err, VQM_ERR_REFUSED, "'%s' is a symbolic "
+                             "link or not of the expected type: refused",
+                             path);
     return vqm_error_set_errno(err, errnum, "cannot open '%s'", path);
 }
 
@@ -307,8 +305,8 @@ open_file_at(int dfd, const char *dpath, const char *name, int flags,
         int e = errno;
 
         if (e == EEXIST)
-            vqm_error_set(err, VQM_ERR_REFUSED, "state directory: '%s' "
-                          "exists already: refused", path);
+            vqm_error_set(err, VQM_ERR_REFUSED, "'%s' exists already: "
+                          "refused", path);
         else
             open_error(e, path, err);
         errno = e;
@@ -526,6 +524,8 @@ vqm_journal_open(const char *dir, bool read_only, struct vqm_journal **out,
  nomem:
     vqm_error_set(err, VQM_ERR_NOMEM, "out of memory");
  fail:
+    if (err && err->code == VQM_ERR_REFUSED)
+        vqm_error_prefix(err, "state directory '%s'", dir);
     vqm_journal_close(j, false);
     return -1;
 }
@@ -1157,9 +1157,9 @@ vqm_journal_set_active(struct vqm_journal *j, const char *uuid,
      * anything else there (a link planted to a victim) is refused. */
     if (fstatat(afd, uuid, &st, AT_SYMLINK_NOFOLLOW) == 0) {
         if (!S_ISREG(st.st_mode) || st.st_uid != geteuid())
-            return vqm_error_set(err, VQM_ERR_REFUSED, "state directory: "
-                                 "'%s' is not a regular file of uid %u "
-                                 "(a symbolic link?): refused", path,
+            return vqm_error_set(err, VQM_ERR_REFUSED, "'%s' is not a "
+                                 "regular file of uid %u (a symbolic "
+                                 "link?): refused", path,
                                  (unsigned) geteuid());
         if (unlinkat(afd, uuid, 0) < 0)
             return vqm_error_set_errno(err, errno, "cannot remove '%s'",
