@@ -123,15 +123,21 @@ static void
 hook_log(int prio, const char *fmt, ...)
 {
     char buf[4096];
+    char *q;
     va_list ap;
 
     va_start(ap, fmt);
     vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
+    /* Names in it are escaped already (printable, vqm_q); this catches
+     * what libraries put into messages (vqm_quote_line keeps the
+     * backslashes of those escapes). */
+    q = vqm_quote_line(buf);
     fprintf(stderr, "%s: %s: %s\n", hook_name,
             prio <= LOG_ERR ? "error" : prio == LOG_WARNING ? "warning"
-            : "hook", buf);
-    syslog(prio, "%s", buf);
+            : "hook", q ? q : buf);
+    syslog(prio, "%s", q ? q : buf);
+    free(q);
 }
 
 static void
@@ -851,6 +857,7 @@ static void
 worker_log(const char *fmt, ...)
 {
     char buf[2048], ts[64];
+    char *q;
     time_t now = time(NULL);
     struct tm tm;
     va_list ap;
@@ -863,9 +870,11 @@ worker_log(const char *fmt, ...)
     else
         strcpy(ts, "?");
     /* stdout is the worker's log file (or /dev/null). */
-    printf("%s [%ld] %s\n", ts, (long) getpid(), buf);
+    q = vqm_quote_line(buf);
+    printf("%s [%ld] %s\n", ts, (long) getpid(), q ? q : buf);
     fflush(stdout);
-    syslog(LOG_NOTICE, "%s", buf);
+    syslog(LOG_NOTICE, "%s", q ? q : buf);
+    free(q);
 }
 
 #ifdef VQM_WITH_LIBVIRT
@@ -1483,19 +1492,23 @@ vqm_cmd_hook(const struct vqm_opts *o)
             if (len == 0)
                 vqm_error_set(&err, VQM_ERR_INVALID,
                               "no domain XML on stdin");
-            else
-                parsed = domain_parse(buf, len, &d, &err) == 0;
         }
         r = prepare_markers(&c, &markers, argname, have_uuid ? uuid : NULL,
-                            parsed ? NULL : err.msg);
-        if (r == VQM_EXIT_OK && parsed)
-            r = prepare_markers(&c, &markers, d.name, d.uuid, NULL);
+                            NULL);
+        /* While any marker exists, a parse that times out refuses the
+         * start too (hook_deny_on_timeout). */
+        if (r == VQM_EXIT_OK && !err.msg[0])
+            parsed = domain_parse(buf, len, &d, &err) == 0;
+        if (r == VQM_EXIT_OK)
+            r = parsed ? prepare_markers(&c, &markers, d.name, d.uuid, NULL)
+                : prepare_markers(&c, &markers, argname,
+                                  have_uuid ? uuid : NULL, err.msg);
         if (r != VQM_EXIT_OK) {
             ret = r;
             goto done;
         }
-        /* No marker concerns this domain: the policy alone decides what
-         * a timeout means from here on. */
+        /* No marker names this domain: the policy alone decides what a
+         * timeout means from here on. */
         hook_deny_on_timeout = c.policy == POLICY_DENY
             || c.policy == POLICY_INVALID;
     }

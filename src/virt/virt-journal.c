@@ -1013,8 +1013,9 @@ history_saves(struct vqm_journal *j, const char *uuid, struct saved **v,
             ret = -1;
             break;
         }
-        if (read_records(&h, fd, e->d_name, err) < 0
-            || collect_saves(h.recs, h.n, uuid, v, nv) < 0)
+        if (read_records(&h, fd, e->d_name, err) < 0)
+            ret = -1;
+        else if (collect_saves(h.recs, h.n, uuid, v, nv) < 0)
             ret = vqm_error_set(err, VQM_ERR_NOMEM, "out of memory");
         free_records(&h);
         close(fd);

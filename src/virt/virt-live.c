@@ -611,20 +611,32 @@ define_now(struct vqm_virt_run *run, struct vqm_vdomain *d, virDomainPtr dom,
 
 /* QEMU created the copy (mode 0600, the daemon's user): give it the
  * source's mode, owner and group, as the conversion engine does, so that
- * whoever could use the QED file can use the qcow2 one.  Best effort. */
+ * whoever could use the QED file can use the qcow2 one.  Through a
+ * descriptor opened without following a link, so that a link put in
+ * its place is never chown'ed.  Best effort. */
 static void
 copy_ownership(struct vqm_vimage *img)
 {
     struct stat src, dst;
+    int fd;
 
-    if (stat(img->cur_path, &src) < 0 || stat(img->new_path, &dst) < 0)
+    if (stat(img->cur_path, &src) < 0)
         return;
+    fd = open(img->new_path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC
+              | O_NOCTTY);
+    if (fd < 0)
+        return;
+    if (fstat(fd, &dst) < 0 || !S_ISREG(dst.st_mode)) {
+        close(fd);
+        return;
+    }
     if ((src.st_uid != dst.st_uid || src.st_gid != dst.st_gid)
-        && chown(img->new_path, src.st_uid, src.st_gid) < 0)
+        && fchown(fd, src.st_uid, src.st_gid) < 0)
         vqm_debug("cannot chown '%s': %m", img->new_path);
     if ((src.st_mode & 07777) != (dst.st_mode & 07777)
-        && chmod(img->new_path, src.st_mode & 07777) < 0)
+        && fchmod(fd, src.st_mode & 07777) < 0)
         vqm_debug("cannot chmod '%s': %m", img->new_path);
+    close(fd);
 }
 
 int
