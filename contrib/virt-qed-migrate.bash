@@ -58,7 +58,7 @@ _virt_qed_migrate ()
         COMPREPLY=($(compgen -W "64K 128K 256K 512K 1M 2M" -- "$cur"))
         return
         ;;
-    --bandwidth|--shutdown)
+    --bandwidth|--shutdown|--to)
         return
         ;;
     esac

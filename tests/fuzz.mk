@@ -38,6 +38,7 @@ tests_fuzz_fuzz_journal_replay_CFLAGS = $(AM_CFLAGS) -Wno-comment
 tests_fuzz_fuzz_journal_replay_LDADD = \
 	src/virt/libvqmvirt.a \
 	src/common/libvqmcommon.a \
+	$(GLIB_LIBS) \
 	$(NULL)
 
 # fuzz-hook.c includes src/cli/hook-cmd.c (its parsers are static).

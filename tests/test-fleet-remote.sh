@@ -66,7 +66,7 @@ hidden virt-qed-migrate -c "$uri" --state-dir "$d/state" --pool p \
     2> "$d/err" || rc=$?
 cat "$d/err"
 [ $rc = 1 ]
-grep -q "is a connection to host 'hv1.example': the conversion needs the image files to be local; run on 'hv1.example': virt-qed-migrate -c qemu:///session --pool p" "$d/err"
+grep -q "is a connection to host 'hv1.example': the conversion needs the image files to be local; run on 'hv1.example': virt-qed-migrate -c 'qemu:///session' --pool 'p'" "$d/err"
 
 md5sum -c "$d/sums"
 for dom in dv df; do dumpxml $dom | diff -u "$d/$dom.xml" -; done

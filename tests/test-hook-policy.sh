@@ -76,7 +76,7 @@ test ! -s "$d/out"
 conf policy=warn
 hook "$d/qed.xml" guest prepare begin
 grep -q "vda $d/b.qed" "$d/err"
-grep -q "virt-qed-migrate -c qemu:///system --domain 'guest'" "$d/err"
+grep -q "virt-qed-migrate -c 'qemu:///system' --domain 'guest'" "$d/err"
 hook "$d/liar.xml" liar prepare begin
 grep -q "vda $d/a.qed" "$d/err"
 # No QED: silent.
@@ -87,7 +87,7 @@ test ! -s "$d/err"
 conf policy=deny 'uri=qemu+ssh://host/system'
 must_fail 1 hook "$d/qed.xml" guest prepare begin
 test "$(wc -l < "$d/err")" = 1
-grep -q "error: domain 'guest' was not started: it uses QED disk image (vda $d/b.qed), refused by the policy in $d/hook.conf; convert it with: virt-qed-migrate -c qemu+ssh://host/system --domain 'guest'" "$d/err"
+grep -q "error: domain 'guest' was not started: it uses QED disk image (vda $d/b.qed), refused by the policy in $d/hook.conf; convert it with: virt-qed-migrate -c 'qemu+ssh://host/system' --domain 'guest'" "$d/err"
 must_fail 1 virt-qed-migrate --hook=prepare:begin < "$d/liar.xml"
 # --hook=OP alone means the sub-operation libvirt uses for OP.
 must_fail 1 virt-qed-migrate --hook=prepare < "$d/qed.xml"

@@ -55,7 +55,9 @@ check_done ()   # N: everything migrated, consistent, started again
     uuid=$(lv_virsh domuuid d$n)
     [ ! -e "$d/state$n/active/$uuid" ]
     [ ! -e "$d/state$n/journal" ]
-    diff -u "$d/d$n.before.xml" "$d/state$n/domains/$uuid.xml"
+    for f in "$d/state$n/domains/$uuid/"*.xml; do
+        diff -u "$d/d$n.before.xml" "$f"
+    done
 }
 
 n=${VQM_TEST_FIRST_STEP:-1}
@@ -108,7 +110,9 @@ check_copy ()   # N
     uuid=$(lv_virsh domuuid e$n)
     [ ! -e "$d/cstate$n/active/$uuid" ]
     [ ! -e "$d/cstate$n/journal" ]
-    diff -u "$d/e$n.before.xml" "$d/cstate$n/domains/$uuid.xml"
+    for f in "$d/cstate$n/domains/$uuid/"*.xml; do
+        diff -u "$d/e$n.before.xml" "$f"
+    done
 }
 
 n=1

@@ -103,8 +103,8 @@ grep -e "$p2/" -e c.raw "$d/sums.before" | md5sum -c -
 [ ! -e "$state/journal" ]
 [ -z "$(ls "$state/active")" ]
 [ "$(stat -c %a "$state")" = 700 ]
-for f in "$state"/domains/*.xml; do [ "$(stat -c %a "$f")" = 600 ]; done
-grep -q "s3cret" "$state"/domains/*.xml
+for f in "$state"/domains/*/*.xml; do [ "$(stat -c %a "$f")" = 600 ]; done
+grep -q "s3cret" "$state"/domains/*/*.xml
 
 # The migrated domain starts (TCG) with its qcow2 disks.
 lv_virsh start d1
@@ -126,8 +126,9 @@ cmp "$d/x.qed.orig" "$p2/x.qed"
 
 # Failures change nothing (no space left, injected with VQM_FAULT): the
 # state directory cannot be written (first write: the domain's active
-# marker), or the conversion itself fails (the fifth write: after the
-# marker, the saved definition and two journal records).  The image and
+# marker), or the conversion itself fails (the seventh write: after the
+# marker, the saved definition, its two "save" records and two more
+# journal records).  The image and
 # the definition stay as they were, the domain is not left marked active,
 # and the next run does the job.
 VQM_FAULT=write:1:enospc must_fail 1 virt-qed-migrate --state-dir "$state" \
@@ -135,7 +136,7 @@ VQM_FAULT=write:1:enospc must_fail 1 virt-qed-migrate --state-dir "$state" \
 cat "$d/out3" "$d/err"
 grep -q "error: state directory '$state': .*No space left on device" "$d/err"
 grep -q "SKIPPED: not done: the run stopped" "$d/out3"
-VQM_FAULT=write:5:enospc run_vqm "$d/out4" 1 --state-dir "$state" --pool p2
+VQM_FAULT=write:7:enospc run_vqm "$d/out4" 1 --state-dir "$state" --pool p2
 grep -q "$p2/x.qed: FAILED: .*No space left on device" "$d/out4"
 for f in "$d/out3" "$d/out4"; do
     cmp "$d/x.qed.orig" "$p2/x.qed"

@@ -45,5 +45,5 @@ for n in a b; do
     qemu-img compare -f qed -F qcow2 "$d/$n.orig" "$d/$n.qcow2"
 done
 [ "$(stat -c %a "$d/state")" = 700 ]
-[ "$(stat -c %a "$d"/state/domains/*.xml)" = 600 ]
-grep -q "<source file='$d/a.qed'/>" "$d"/state/domains/*.xml
+[ "$(stat -c %a "$d"/state/domains/*/*.xml)" = 600 ]
+grep -q "<source file='$d/a.qed'/>" "$d"/state/domains/*/*.xml

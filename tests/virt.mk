@@ -26,6 +26,8 @@ TESTS += \
 	tests/test-virt-rollback.sh \
 	tests/test-virt-hostile.sh \
 	tests/test-virt-probe-hostile.sh \
+	tests/test-virt-statedir.sh \
+	tests/test-virt-escape.sh \
 	$(NULL)
 EXTRA_DIST += \
 	tests/libvirtd.sh \
@@ -39,4 +41,6 @@ EXTRA_DIST += \
 	tests/test-virt-rollback.sh \
 	tests/test-virt-hostile.sh \
 	tests/test-virt-probe-hostile.sh \
+	tests/test-virt-statedir.sh \
+	tests/test-virt-escape.sh \
 	$(NULL)

@@ -15,6 +15,7 @@
 
 #include "options.h"
 #include "convert/convert.h"
+#include "vqm-quote.h"
 
 struct progress_state {
     int fd;                 /* -1: bar on stdout */
@@ -75,7 +76,7 @@ dropped_print(struct dropped_list *dl, bool dry_run, bool print)
     for (i = 0; i < dl->n; i++) {
         if (print)
             printf("  %s: %s\n", dry_run ? "would drop" : "dropped",
-                   dl->v[i]);
+                   vqm_q(dl->v[i]));
         free(dl->v[i]);
     }
     if (print && dl->more)
@@ -174,7 +175,7 @@ vqm_cmd_file(const struct vqm_opts *o)
     }
 
     if (res.already_qcow2) {
-        printf("'%s' is already qcow2\n", o->file);
+        printf("'%s' is already qcow2\n", vqm_q(o->file));
         return VQM_EXIT_OK;
     }
     if (res.dropped_clusters)
@@ -192,15 +193,15 @@ vqm_cmd_file(const struct vqm_opts *o)
             printf("would convert '%s' to qcow2 in place: the check found no "
                    "corruption and every cluster can stay where it is, so "
                    "only new metadata is written (at most %s; %s of guest "
-                   "data stay in place", o->file, sz, data);
+                   "data stay in place", vqm_q(o->file), sz, data);
             if (res.leaks)
                 printf("; %" PRIu64 " leaked cluster%s freed", res.leaks,
                        res.leaks == 1 ? "" : "s");
             printf(")\n");
         } else {
             printf("would convert '%s' to qcow2 by copy into '%s' (%s of "
-                   "guest data): %s\n", o->file, res.output, data,
-                   res.reason[0] ? res.reason :
+                   "guest data): %s\n", vqm_q(o->file), vqm_q(res.output),
+                   data, res.reason[0] ? vqm_q(res.reason) :
                    o->output ? "--output names a new file" :
                    o->copy ? "--copy asks for a copy" : "copy mode");
         }
@@ -210,12 +211,13 @@ vqm_cmd_file(const struct vqm_opts *o)
     if (res.mode == VQM_CONVERT_IN_PLACE) {
         human_size(res.metadata_bytes, sz, sizeof sz);
         printf("converted '%s' to qcow2 in place in %.3f s (%s of metadata "
-               "written%s)\n", o->file, res.seconds, sz, extra);
+               "written%s)\n", vqm_q(o->file), res.seconds, sz, extra);
     } else {
         human_size(res.data_bytes_written, sz, sizeof sz);
         printf("converted '%s' to qcow2 '%s' by copy in %.3f s (%s of data "
-               "written%s)%s%s\n", o->file, res.output, res.seconds, sz,
-               extra, res.reason[0] ? ": " : "", res.reason);
+               "written%s)%s%s\n", vqm_q(o->file), vqm_q(res.output),
+               res.seconds, sz, extra, res.reason[0] ? ": " : "",
+               vqm_q(res.reason));
     }
     dropped_print(&dl, false, true);
     return VQM_EXIT_OK;

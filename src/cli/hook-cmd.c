@@ -15,6 +15,7 @@
 #include <config.h>
 
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -25,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -48,11 +50,18 @@
 #include "vqm-debug.h"
 #include "vqm-endian.h"
 #include "vqm-error.h"
+#include "vqm-quote.h"
 
 #define HOOK_MAX_XML (16u * 1024 * 1024)
 #define HOOK_DEFAULT_TIMEOUT 10
 #define HOOK_MAX_DISKS 4096
 #define WORKER_WAIT_SECONDS 600
+/* Markers read from <state_dir>/active, and the bytes read of each. */
+#define HOOK_MAX_MARKERS 4096
+#define HOOK_MAX_MARKER_SIZE 65536
+/* Where the first <uuid> element may start in a domain XML libvirt
+ * wrote (it follows <name> at the top). */
+#define HOOK_UUID_SCAN 65536
 
 enum hook_policy {
     POLICY_WARN,
@@ -102,6 +111,7 @@ struct hook_domain {
 
 static const char *hook_name = "virt-qed-migrate";
 static volatile sig_atomic_t hook_deny_on_timeout;
+static volatile sig_atomic_t hook_filter_mode;   /* --hook-filter */
 
 /* Diagnostics: stderr (libvirt's log, and the API caller when the hook
  * fails) and syslog.
@@ -113,15 +123,21 @@ static void
 hook_log(int prio, const char *fmt, ...)
 {
     char buf[4096];
+    char *q;
     va_list ap;
 
     va_start(ap, fmt);
     vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
+    /* Names in it are escaped already (printable, vqm_q); this catches
+     * what libraries put into messages (vqm_quote_line keeps the
+     * backslashes of those escapes). */
+    q = vqm_quote_line(buf);
     fprintf(stderr, "%s: %s: %s\n", hook_name,
             prio <= LOG_ERR ? "error" : prio == LOG_WARNING ? "warning"
-            : "hook", buf);
-    syslog(prio, "%s", buf);
+            : "hook", q ? q : buf);
+    syslog(prio, "%s", q ? q : buf);
+    free(q);
 }
 
 static void
@@ -133,8 +149,16 @@ hook_alarm(int sig)
     static const char msg_allow[] =
         "virt-qed-migrate: warning: the hook timed out reading the domain "
         "and its disk images; nothing done\n";
+    static const char msg_filter[] =
+        "virt-qed-migrate: error: --hook-filter timed out reading the "
+        "domain and its disk images\n";
 
     (void) sig;
+    if (hook_filter_mode) {
+        if (write(STDERR_FILENO, msg_filter, sizeof msg_filter - 1) < 0)
+            _exit(1);
+        _exit(1);
+    }
     if (hook_deny_on_timeout) {
         if (write(STDERR_FILENO, msg_deny, sizeof msg_deny - 1) < 0)
             _exit(1);
@@ -427,19 +451,12 @@ uuid_valid(const char *u)
     return true;
 }
 
-/* Copy s for a one-line message: control characters become '?'. */
+/* Copy s for a one-line message: control characters, escapes and bytes
+ * that are not UTF-8 escaped (vqm_quote). */
 static char *
 printable(const char *s)
 {
-    char *d, *p;
-
-    d = strdup(s ? s : "?");
-    if (!d)
-        return NULL;
-    for (p = d; *p; p++)
-        if ((unsigned char) *p < 0x20 || *p == 0x7f)
-            *p = '?';
-    return d;
+    return vqm_quote(s ? s : "?");
 }
 
 static void
@@ -842,6 +859,7 @@ static void
 worker_log(const char *fmt, ...)
 {
     char buf[2048], ts[64];
+    char *q;
     time_t now = time(NULL);
     struct tm tm;
     va_list ap;
@@ -854,9 +872,11 @@ worker_log(const char *fmt, ...)
     else
         strcpy(ts, "?");
     /* stdout is the worker's log file (or /dev/null). */
-    printf("%s [%ld] %s\n", ts, (long) getpid(), buf);
+    q = vqm_quote_line(buf);
+    printf("%s [%ld] %s\n", ts, (long) getpid(), q ? q : buf);
     fflush(stdout);
-    syslog(LOG_NOTICE, "%s", buf);
+    syslog(LOG_NOTICE, "%s", q ? q : buf);
+    free(q);
 }
 
 #ifdef VQM_WITH_LIBVIRT
@@ -986,6 +1006,46 @@ vqm_hook_worker(const struct vqm_opts *o, const char *name)
 }
 #endif /* VQM_WITH_LIBVIRT */
 
+/* The worker's log: log= of hook.conf, or hook.log in the state
+ * directory.  Never through a link, only a regular file of ours that
+ * nobody else can write, in a state directory that passes the same test
+ * (created 0700 when missing).  The descriptor, or -1. */
+static int
+open_log(const struct hook_conf *c)
+{
+    struct stat st;
+    int dfd = AT_FDCWD, fd;
+    const char *name = c->log;
+
+    if (!c->log || !*c->log) {
+        if (mkdir(c->state_dir, 0700) < 0 && errno != EEXIST)
+            return -1;
+        dfd = open(c->state_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW
+                   | O_CLOEXEC);
+        if (dfd < 0)
+            return -1;
+        if (fstat(dfd, &st) < 0 || st.st_uid != geteuid()
+            || (st.st_mode & 022)) {
+            close(dfd);
+            return -1;
+        }
+        name = "hook.log";
+    }
+    fd = openat(dfd, name, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW
+                | O_NONBLOCK | O_CLOEXEC | O_NOCTTY, 0600);
+    if (dfd != AT_FDCWD)
+        close(dfd);
+    if (fd < 0)
+        return -1;
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)
+        || st.st_uid != geteuid() || (st.st_mode & 022)
+        || st.st_nlink != 1) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
 /* Double fork and setsid: the worker has no controlling terminal, is not
  * our child, and holds none of the hook's descriptors (libvirt waits for
  * EOF on the hook's stdout and stderr).
@@ -1018,7 +1078,6 @@ spawn_worker(const struct hook_conf *c, const char *name, const char *uuid)
         return -1;
     }
     if (pid == 0) {
-        char logpath[PATH_MAX];
         int fd, maxfd;
 
         if (setsid() < 0)
@@ -1041,21 +1100,11 @@ spawn_worker(const struct hook_conf *c, const char *name, const char *uuid)
         dup2(fd, STDERR_FILENO);
         if (fd > STDERR_FILENO)
             close(fd);
-        if (c->log && *c->log)
-            snprintf(logpath, sizeof logpath, "%s", c->log);
-        else {
-            snprintf(logpath, sizeof logpath, "%s/hook.log", c->state_dir);
-            if (mkdir(c->state_dir, 0700) < 0 && errno != EEXIST)
-                logpath[0] = '\0';
-        }
-        if (logpath[0]) {
-            fd = open(logpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC
-                      | O_NOCTTY, 0600);
-            if (fd >= 0) {
-                dup2(fd, STDOUT_FILENO);
-                dup2(fd, STDERR_FILENO);
-                close(fd);
-            }
+        fd = open_log(c);
+        if (fd >= 0) {
+            dup2(fd, STDOUT_FILENO);
+            dup2(fd, STDERR_FILENO);
+            close(fd);
         }
         maxfd = (int) sysconf(_SC_OPEN_MAX);
         if (maxfd < 0 || maxfd > 65536)
@@ -1086,19 +1135,180 @@ spawn_worker(const struct hook_conf *c, const char *name, const char *uuid)
 /* ---------------------------------------------------------------- */
 /* Operations                                                        */
 
-/* Is a conversion of this domain in progress (the journal's marker)? */
-static bool
-domain_busy(const struct hook_conf *c, const char *uuid, char *path,
-            size_t pathlen)
+/* ---- migration markers (<state_dir>/active/UUID, see virt-internal.h:
+ * "PID\nname=NAME", the name to the end of the file) ----
+ *
+ * Read without following links and without parsing any XML, so that a
+ * start can be refused whatever the domain XML holds.
+ */
+struct hook_markers {
+    bool unknown;                /* the directory exists but is unreadable */
+    size_t n;
+    char *uuid[HOOK_MAX_MARKERS];
+    char *name[HOOK_MAX_MARKERS]; /* NULL when the marker names none */
+};
+
+static void
+markers_free(struct hook_markers *m)
 {
+    size_t i;
+
+    for (i = 0; i < m->n; i++) {
+        free(m->uuid[i]);
+        free(m->name[i]);
+    }
+    m->n = 0;
+}
+
+/* The name a marker holds (malloc'ed), NULL when none. */
+static char *
+marker_name(int afd, const char *entry)
+{
+    char *buf, *p, *name = NULL;
+    ssize_t r;
+    size_t len = 0;
+    int fd = openat(afd, entry, O_RDONLY | O_NOFOLLOW | O_NONBLOCK
+                    | O_CLOEXEC | O_NOCTTY);
     struct stat st;
 
-    snprintf(path, pathlen, "%s/active/%s", c->state_dir, uuid);
-    if (lstat(path, &st) == 0)
-        return true;
-    if (errno != ENOENT && errno != ENOTDIR)
-        vqm_debug("%s: %s", path, strerror(errno));
+    if (fd < 0)
+        return NULL;
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)
+        || !(buf = malloc(HOOK_MAX_MARKER_SIZE + 1))) {
+        close(fd);
+        return NULL;
+    }
+    while (len < HOOK_MAX_MARKER_SIZE
+           && (r = read(fd, buf + len, HOOK_MAX_MARKER_SIZE - len)) != 0) {
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            break;
+        }
+        len += (size_t) r;
+    }
+    close(fd);
+    buf[len] = '\0';
+    if ((p = strstr(buf, "\nname=")) && p[6])
+        name = strdup(p + 6);
+    free(buf);
+    return name;
+}
+
+/* Read the markers of c->state_dir.  A missing directory has none; one
+ * that cannot be read (or is a link) counts as unknown. */
+static void
+markers_load(const struct hook_conf *c, struct hook_markers *m)
+{
+    DIR *dp;
+    struct dirent *e;
+    int sfd, afd;
+
+    memset(m, 0, sizeof *m);
+    sfd = open(c->state_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW
+               | O_CLOEXEC);
+    if (sfd < 0) {
+        m->unknown = errno != ENOENT;
+        return;
+    }
+    afd = openat(sfd, "active", O_RDONLY | O_DIRECTORY | O_NOFOLLOW
+                 | O_CLOEXEC);
+    close(sfd);
+    if (afd < 0) {
+        m->unknown = errno != ENOENT;
+        return;
+    }
+    if (!(dp = fdopendir(afd))) {
+        close(afd);
+        m->unknown = true;
+        return;
+    }
+    while ((e = readdir(dp))) {
+        if (e->d_name[0] == '.')
+            continue;
+        if (m->n == HOOK_MAX_MARKERS) {
+            m->unknown = true;           /* too many to look at */
+            break;
+        }
+        if (!(m->uuid[m->n] = strdup(e->d_name))) {
+            m->unknown = true;
+            break;
+        }
+        for (char *p = m->uuid[m->n]; *p; p++)
+            *p = (char) tolower((unsigned char) *p);
+        m->name[m->n] = marker_name(dirfd(dp), e->d_name);
+        m->n++;
+    }
+    closedir(dp);
+}
+
+/* The marker for this name or uuid (either may be NULL), or NULL. */
+static const char *
+markers_match(const struct hook_markers *m, const char *name,
+              const char *uuid)
+{
+    size_t i;
+
+    for (i = 0; i < m->n; i++) {
+        if (uuid && strcasecmp(m->uuid[i], uuid) == 0)
+            return m->uuid[i];
+        if (name && *name && m->name[i] && strcmp(m->name[i], name) == 0)
+            return m->uuid[i];
+    }
+    return NULL;
+}
+
+/* The UUID of the domain XML in buf, found without parsing: the text of
+ * the first <uuid> element within the first HOOK_UUID_SCAN bytes (libvirt
+ * writes it right after <name>, whose text cannot hold a '<').  uuid
+ * receives 36 characters, lower case; false when there is none. */
+static bool
+scan_uuid(const char *buf, size_t len, char uuid[37])
+{
+    static const char tag[] = "<uuid>";
+    size_t i, k, lim = len < HOOK_UUID_SCAN ? len : HOOK_UUID_SCAN;
+
+    for (i = 0; i + sizeof tag - 1 <= lim; i++) {
+        if (memcmp(buf + i, tag, sizeof tag - 1) != 0)
+            continue;
+        i += sizeof tag - 1;
+        while (i < len && isspace((unsigned char) buf[i]))
+            i++;
+        if (len - i < 36)
+            return false;
+        for (k = 0; k < 36; k++)
+            uuid[k] = (char) tolower((unsigned char) buf[i + k]);
+        uuid[36] = '\0';
+        return uuid_valid(uuid);
+    }
     return false;
+}
+
+/* The start of a domain that a migration marker names is refused, and
+ * so is any start whose XML cannot be read while any marker exists. */
+static int
+prepare_markers(const struct hook_conf *c, const struct hook_markers *m,
+                const char *name, const char *uuid, const char *load_error)
+{
+    const char *hit = markers_match(m, name, uuid);
+
+    if (hit) {
+        hook_log(LOG_ERR, "domain '%s' cannot start: virt-qed-migrate is "
+                 "converting its disks (%s/active/%s exists); start it "
+                 "again when the conversion has finished",
+                 vqm_q(name ? name : uuid), vqm_q(c->state_dir),
+                 vqm_q(hit));
+        return VQM_EXIT_FAILED;
+    }
+    if (load_error && (m->n || m->unknown)) {
+        hook_log(LOG_ERR, "domain '%s' cannot start: %s; virt-qed-migrate "
+                 "has migrations in progress (%s/active%s), so the start "
+                 "is refused until they have finished",
+                 vqm_q(name ? name : "?"), load_error, vqm_q(c->state_dir),
+                 m->unknown ? " cannot be read" : "");
+        return VQM_EXIT_FAILED;
+    }
+    return VQM_EXIT_OK;
 }
 
 static int
@@ -1106,15 +1316,8 @@ op_prepare(const struct hook_conf *c, struct hook_domain *d)
 {
     CLEANUP_FREE char *name = printable(d->name);
     CLEANUP_FREE char *list = NULL;
-    char marker[PATH_MAX + 64];
     size_t n;
 
-    if (d->uuid && domain_busy(c, d->uuid, marker, sizeof marker)) {
-        hook_log(LOG_ERR, "domain '%s' cannot start: virt-qed-migrate is "
-                 "converting its disks (%s exists); start it again when "
-                 "the conversion has finished", name, marker);
-        return VQM_EXIT_FAILED;
-    }
     n = count_qed(d);
     if (n == 0)
         return VQM_EXIT_OK;
@@ -1123,8 +1326,9 @@ op_prepare(const struct hook_conf *c, struct hook_domain *d)
     case POLICY_WARN:
         hook_log(LOG_WARNING, "domain '%s' starts with %zu QED disk "
                  "image%s (%s); convert %s with: virt-qed-migrate -c %s "
-                 "--domain '%s'", name, n, n == 1 ? "" : "s",
-                 list ? list : "?", n == 1 ? "it" : "them", c->uri, name);
+                 "--domain %s", name, n, n == 1 ? "" : "s",
+                 list ? list : "?", n == 1 ? "it" : "them", vqm_sq(c->uri),
+                 vqm_sq(d->name));
         return VQM_EXIT_OK;
     case POLICY_CONVERT_ON_STOP:
         hook_log(LOG_WARNING, "domain '%s' starts with %zu QED disk "
@@ -1135,14 +1339,14 @@ op_prepare(const struct hook_conf *c, struct hook_domain *d)
     case POLICY_DENY:
         hook_log(LOG_ERR, "domain '%s' was not started: it uses QED disk "
                  "image%s (%s), refused by the policy in %s; convert "
-                 "%s with: virt-qed-migrate -c %s --domain '%s'", name,
-                 n == 1 ? "" : "s", list ? list : "?", c->path,
-                 n == 1 ? "it" : "them", c->uri, name);
+                 "%s with: virt-qed-migrate -c %s --domain %s", name,
+                 n == 1 ? "" : "s", list ? list : "?", vqm_q(c->path),
+                 n == 1 ? "it" : "them", vqm_sq(c->uri), vqm_sq(d->name));
         return VQM_EXIT_FAILED;
     case POLICY_INVALID:
         hook_log(LOG_ERR, "domain '%s' was not started: it uses QED disk "
                  "image%s (%s) and the hook policy is unusable (%s)", name,
-                 n == 1 ? "" : "s", list ? list : "?", c->problem);
+                 n == 1 ? "" : "s", list ? list : "?", vqm_q(c->problem));
         return VQM_EXIT_FAILED;
     }
     return VQM_EXIT_FAILED;
@@ -1188,22 +1392,40 @@ vqm_cmd_hook(const struct vqm_opts *o)
     struct hook_domain d = { 0 };
     struct hook_conf c;
     struct vqm_error err = { 0 };
+    static struct hook_markers markers;
     CLEANUP_FREE char *op = NULL;
+    CLEANUP_FREE char *buf = NULL;
+    size_t len = 0;
     const char *subop = "-";
     const char *conf_path;
-    bool filter;
+    bool filter, prepare, parsed = false;
     int ret;
 
     openlog("virt-qed-migrate", LOG_PID, LOG_DAEMON);
     xmlInitParser();
+    conf_path = getenv("VQM_HOOK_CONF");
+    if (!conf_path || !*conf_path)
+        conf_path = VQM_HOOK_CONF;
 
     if (o->hook_filter) {
-        /* Stand-alone filter: no policy, errors are errors. */
+        /* Stand-alone filter: no policy, errors are errors; the limits
+         * of the hook (input size, hook.conf's timeout) hold. */
+        if (conf_load(&c, conf_path, o->state_dir) < 0) {
+            vqm_report_error("out of memory");
+            conf_free(&c);
+            return VQM_EXIT_FAILED;
+        }
+        hook_filter_mode = 1;
+        signal(SIGALRM, hook_alarm);
+        alarm(c.timeout);
+        conf_free(&c);
         if (load_domain(&d, &err) < 0 || op_filter(&d, &err) < 0) {
+            alarm(0);
             vqm_report_error("%s", err.msg);
             domain_free(&d);
             return VQM_EXIT_FAILED;
         }
+        alarm(0);
         domain_free(&d);
         return VQM_EXIT_OK;
     }
@@ -1235,9 +1457,6 @@ vqm_cmd_hook(const struct vqm_opts *o)
         && !(strcmp(op, "release") == 0 && strcmp(subop, "end") == 0))
         return VQM_EXIT_OK;
 
-    conf_path = getenv("VQM_HOOK_CONF");
-    if (!conf_path || !*conf_path)
-        conf_path = VQM_HOOK_CONF;
     if (conf_load(&c, conf_path, o->state_dir) < 0) {
         vqm_report_error("out of memory");
         conf_free(&c);
@@ -1245,19 +1464,57 @@ vqm_cmd_hook(const struct vqm_opts *o)
     }
     if (c.policy == POLICY_INVALID)
         syslog(LOG_ERR, "%s", c.problem);
+    prepare = strcmp(op, "prepare") == 0;
+    if (prepare)
+        markers_load(&c, &markers);
 
     /* The time limit: reading a header from a dead NFS server must not
      * hang a start forever.  On timeout a start is refused only where
      * the policy would refuse it.
      */
-    hook_deny_on_timeout = strcmp(op, "prepare") == 0
-        && (c.policy == POLICY_DENY || c.policy == POLICY_INVALID);
+    hook_deny_on_timeout = prepare
+        && (c.policy == POLICY_DENY || c.policy == POLICY_INVALID
+            || markers.n || markers.unknown);
     signal(SIGALRM, hook_alarm);
     alarm(c.timeout);
 
     vqm_debug("hook %s:%s, policy %s (%s)", op, subop,
               policy_name(c.policy), c.path);
-    if (load_domain(&d, &err) < 0) {
+    /* The migration markers are checked before the XML is parsed, on the
+     * domain name libvirt passed (argv, VQM_HOOK_DOMAIN) and a UUID found
+     * by a plain scan, so that no XML can get a start past them. */
+    if (prepare) {
+        const char *argname = getenv("VQM_HOOK_DOMAIN");
+        char uuid[37];
+        bool have_uuid = false;
+        int r;
+
+        if (read_stdin(&buf, &len, &err) == 0) {
+            have_uuid = scan_uuid(buf, len, uuid);
+            if (len == 0)
+                vqm_error_set(&err, VQM_ERR_INVALID,
+                              "no domain XML on stdin");
+        }
+        r = prepare_markers(&c, &markers, argname, have_uuid ? uuid : NULL,
+                            NULL);
+        /* While any marker exists, a parse that times out refuses the
+         * start too (hook_deny_on_timeout). */
+        if (r == VQM_EXIT_OK && !err.msg[0])
+            parsed = domain_parse(buf, len, &d, &err) == 0;
+        if (r == VQM_EXIT_OK)
+            r = parsed ? prepare_markers(&c, &markers, d.name, d.uuid, NULL)
+                : prepare_markers(&c, &markers, argname,
+                                  have_uuid ? uuid : NULL, err.msg);
+        if (r != VQM_EXIT_OK) {
+            ret = r;
+            goto done;
+        }
+        /* No marker names this domain: the policy alone decides what a
+         * timeout means from here on. */
+        hook_deny_on_timeout = c.policy == POLICY_DENY
+            || c.policy == POLICY_INVALID;
+    }
+    if (prepare ? !parsed : load_domain(&d, &err) < 0) {
         if (filter) {
             /* Leave the XML as libvirt has it. */
             hook_log(LOG_WARNING, "%s; domain XML left unchanged", err.msg);
@@ -1275,13 +1532,15 @@ vqm_cmd_hook(const struct vqm_opts *o)
             hook_log(LOG_WARNING, "%s", err.msg);
         }
         ret = VQM_EXIT_OK;
-    } else if (strcmp(op, "prepare") == 0) {
+    } else if (prepare) {
         ret = op_prepare(&c, &d);
     } else {
         ret = op_release(&c, &d);
     }
+ done:
     alarm(0);
     domain_free(&d);
+    markers_free(&markers);
     conf_free(&c);
     closelog();
     return ret;

@@ -19,6 +19,7 @@
 #include "options.h"
 #include "qed/qed.h"
 #include "vqm-open.h"
+#include "vqm-quote.h"
 
 static void
 human_size(uint64_t v, char *buf, size_t len)
@@ -112,7 +113,7 @@ print_problem(void *opaque, enum qed_problem_kind kind, const char *msg)
 
     pp->n++;
     printf("  %s: %s\n", kind == QED_PROBLEM_LEAK ? "leak" : "corruption",
-           msg);
+           vqm_q(msg));
 }
 
 static void
@@ -174,7 +175,7 @@ print_text(const char *path, const struct vqm_file *f, struct qed_image *q,
     int ret = VQM_EXIT_OK;
     char chain_err[sizeof err.msg] = "";
 
-    printf("%-22s %s\n", "image:", path);
+    printf("%-22s %s\n", "image:", vqm_q(path));
     printf("%-22s qed\n", "format:");
     human_size(h->image_size, hs, sizeof hs);
     printf("%-22s %" PRIu64 " (%s)\n", "virtual size:", h->image_size, hs);
@@ -190,13 +191,13 @@ print_text(const char *path, const struct vqm_file *f, struct qed_image *q,
     printf("%-22s %s\n", "dirty (need check):", h->need_check ? "yes" : "no");
 
     if (h->has_backing) {
-        printf("%-22s %s\n", "backing file:", h->backing_name);
+        printf("%-22s %s\n", "backing file:", vqm_q(h->backing_name));
         printf("%-22s %s\n", "backing format:", h->backing_no_probe ?
                "raw (no-probe bit set)" : "not recorded (probed)");
         policy_from_opts(o, &pol);
         if (vqm_image_open_fd(f->fd, path, f->real, "qed", true, &pol,
                               &chain, &err) < 0) {
-            printf("%-22s %s\n", "backing chain:", err.msg);
+            printf("%-22s %s\n", "backing chain:", vqm_q(err.msg));
             snprintf(chain_err, sizeof chain_err, "%s", err.msg);
         }
         else {
@@ -205,7 +206,7 @@ print_text(const char *path, const struct vqm_file *f, struct qed_image *q,
             for (b = vqm_image_backing(chain); b; b = vqm_image_backing(b)) {
                 printf("%-22s depth %u: %s (%s, %" PRIu64 " bytes)\n",
                        d == 1 ? "backing chain:" : "", d,
-                       vqm_image_path(b), vqm_image_format_name(b),
+                       vqm_q(vqm_image_path(b)), vqm_image_format_name(b),
                        vqm_image_size(b));
                 d++;
             }
@@ -217,7 +218,7 @@ print_text(const char *path, const struct vqm_file *f, struct qed_image *q,
 
     nwarn = qed_warnings(q, &warn);
     for (i = 0; i < nwarn; i++)
-        printf("warning: %s\n", warn[i]);
+        printf("warning: %s\n", vqm_q(warn[i]));
 
     printf("check:\n");
     if (qed_check(q, &res, print_problem, &pp, &err) < 0) {

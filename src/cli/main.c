@@ -15,21 +15,37 @@
 
 #include "options.h"
 #include "vqm-debug.h"
+#include "vqm-quote.h"
 
 static const char *program = "virt-qed-migrate";
 
 char **vqm_argv;
+
+/* "virt-qed-migrate: KIND: message", the message in its printable form
+ * (vqm_quote_line): names in it come from images and definitions and
+ * must not fake lines or drive the terminal. */
+static void
+report(FILE *fp, const char *kind, const char *fmt, va_list ap)
+{
+    char *msg = NULL, *q = NULL;
+
+    if (vasprintf(&msg, fmt, ap) < 0)
+        msg = NULL;
+    q = msg ? vqm_quote_line(msg) : NULL;
+    fprintf(fp, "%s: %s: %s\n", program, kind,
+            q ? q : "(out of memory)");
+    free(q);
+    free(msg);
+}
 
 void
 vqm_report_error(const char *fmt, ...)
 {
     va_list ap;
 
-    fprintf(stderr, "%s: error: ", program);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    report(stderr, "error", fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
 }
 
 void
@@ -37,11 +53,9 @@ vqm_report_warning(const char *fmt, ...)
 {
     va_list ap;
 
-    fprintf(stderr, "%s: warning: ", program);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    report(stderr, "warning", fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
 }
 
 static void
@@ -52,7 +66,7 @@ usage(FILE *fp)
 "  %1$s [-c URI] --pool NAME|--domain NAME|--all [OPTIONS]\n"
 "  %1$s --file IMAGE [--output NEW.qcow2|--copy] [OPTIONS]\n"
 "  %1$s --inspect IMAGE [--map] [--output=json|--json]\n"
-"  %1$s [-c URI] --rollback DOMAIN\n"
+"  %1$s [-c URI] --rollback DOMAIN [--to RUN]\n"
 "  %1$s --hook-filter < DOMAIN.xml\n"
 "\n"
 "Find the QED disk images libvirt knows of, convert them to qcow2 and\n"
@@ -64,6 +78,7 @@ usage(FILE *fp)
 "      --domain NAME|UUID   QED disks of this domain\n"
 "      --all                every pool and every domain\n"
 "      --rollback DOMAIN    restore the definition saved before migration\n"
+"      --to RUN             with --rollback: the one saved by that run\n"
 "      --state-dir DIR      journal directory (default " VQM_STATEDIR ")\n"
 "      --report FILE        write a machine-readable XML report\n"
 "      --shutdown[=SECONDS] shut running domains down, convert, start again\n"
@@ -116,7 +131,7 @@ enum {
     OPT_ALLOW_COPY, OPT_INSPECT, OPT_MAP, OPT_JSON, OPT_VERIFY, OPT_FLATTEN,
     OPT_REPAIR, OPT_KEEP_NAME, OPT_REMOVE_SOURCE, OPT_NO_PUNCH,
     OPT_CLUSTER_SIZE, OPT_LAZY_REFCOUNTS, OPT_COMPRESS, OPT_TRUST_DIR,
-    OPT_HOOK_FILTER, OPT_HOOK, OPT_FORCE_SHUTDOWN,
+    OPT_HOOK_FILTER, OPT_HOOK, OPT_FORCE_SHUTDOWN, OPT_TO,
 };
 
 static const struct option long_options[] = {
@@ -125,6 +140,7 @@ static const struct option long_options[] = {
     { "domain", required_argument, NULL, OPT_DOMAIN },
     { "all", no_argument, NULL, OPT_ALL },
     { "rollback", required_argument, NULL, OPT_ROLLBACK },
+    { "to", required_argument, NULL, OPT_TO },
     { "state-dir", required_argument, NULL, OPT_STATE_DIR },
     { "report", required_argument, NULL, OPT_REPORT },
     { "shutdown", optional_argument, NULL, OPT_SHUTDOWN },
@@ -237,6 +253,7 @@ main(int argc, char *argv[])
         case OPT_DOMAIN: strlist_add(&o.domains, optarg); break;
         case OPT_ALL: o.all = true; break;
         case OPT_ROLLBACK: o.rollback = optarg; break;
+        case OPT_TO: o.rollback_to = optarg; break;
         case OPT_STATE_DIR: o.state_dir = optarg; break;
         case OPT_REPORT: o.report = optarg; break;
         case OPT_SHUTDOWN:
@@ -347,6 +364,8 @@ main(int argc, char *argv[])
                                "'human'");
         o.output = NULL;
     }
+    if (o.rollback_to && !o.rollback)
+        return usage_error("--to goes with --rollback");
     if ((o.map || o.json) && !o.inspect)
         return usage_error("--map and --json go with --inspect");
     if (o.output && !o.file)

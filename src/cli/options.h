@@ -61,6 +61,7 @@ struct vqm_opts {
     const char *state_dir;
     const char *report;
     const char *rollback;         /* --rollback DOMAIN */
+    const char *rollback_to;      /* --to RUN */
     bool shutdown;                /* --shutdown[=SECONDS] */
     unsigned shutdown_timeout;
     bool force_shutdown;          /* --force-shutdown: destroy after it */

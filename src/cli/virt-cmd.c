@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "options.h"
+#include "vqm-quote.h"
 #include "virt/virt.h"
 #include "virt/virt-remote.h"
 
@@ -56,38 +57,42 @@ print_image_line(FILE *fp, const char *indent, const struct vqm_vimage *img,
     human_size(img->new_file_size ? img->new_file_size : img->file_size, fs,
                sizeof fs);
     if (!img->migrate) {
-        fprintf(fp, "%s%s: %s, left alone\n", indent, img->path,
+        fprintf(fp, "%s%s: %s, left alone\n", indent, vqm_q(img->path),
                 img->format ? img->format : "unknown");
         return;
     }
     switch (img->outcome) {
     case VQM_OUTCOME_PLANNED:
         fprintf(fp, "%s%s: qed -> qcow2 %s%s%s (%s virtual, %s file)\n",
-                indent, img->path, img_mode(img),
+                indent, vqm_q(img->path), img_mode(img),
                 strcmp(img->new_path, img->path) ? ", new name " : "",
-                strcmp(img->new_path, img->path) ? img->new_path : "", vs,
+                strcmp(img->new_path, img->path) ? vqm_q(img->new_path)
+                : "", vs,
                 fs);
         break;
     case VQM_OUTCOME_DONE:
         fprintf(fp, "%s%s: %s %s%s%s (%s virtual, %s file, %.1f s)\n",
-                indent, img->path, dry_run ? "will be" : "now", "qcow2",
-                strcmp(img->new_path, img->path) ? " at " : "",
-                strcmp(img->new_path, img->path) ? img->new_path : "", vs,
+                indent, vqm_q(img->path), dry_run ? "will be" : "now",
+                "qcow2", strcmp(img->new_path, img->path) ? " at " : "",
+                strcmp(img->new_path, img->path) ? vqm_q(img->new_path)
+                : "", vs,
                 fs, img->seconds);
         break;
     case VQM_OUTCOME_SKIPPED:
-        fprintf(fp, "%s%s: SKIPPED: %s\n", indent, img->path, img->reason);
+        fprintf(fp, "%s%s: SKIPPED: %s\n", indent, vqm_q(img->path),
+                vqm_q(img->reason));
         break;
     case VQM_OUTCOME_FAILED:
-        fprintf(fp, "%s%s: FAILED: %s\n", indent, img->path, img->reason);
+        fprintf(fp, "%s%s: FAILED: %s\n", indent, vqm_q(img->path),
+                vqm_q(img->reason));
         break;
     case VQM_OUTCOME_NONE:
-        fprintf(fp, "%s%s: %s\n", indent, img->path,
+        fprintf(fp, "%s%s: %s\n", indent, vqm_q(img->path),
                 img->format ? img->format : "unknown");
         break;
     }
     if (img->note[0])
-        fprintf(fp, "%s  (%s)\n", indent, img->note);
+        fprintf(fp, "%s  (%s)\n", indent, vqm_q(img->note));
 }
 
 /* Is something about d skipped or failed (a disk, an image)? */
@@ -120,14 +125,14 @@ print_run(FILE *fp, const struct vqm_virt_run *run)
                 "%s.\n", dry ? "running without --dry-run finishes it"
                 : "finishing it");
     for (i = 0; i < run->n_warnings; i++)
-        fprintf(fp, "warning: %s\n", run->warnings[i]);
+        fprintf(fp, "warning: %s\n", vqm_q(run->warnings[i]));
 
     for (i = 0; i < run->n_domains; i++) {
         const struct vqm_vdomain *d = &run->domains[i];
 
         if (!d->in_scope && !d->involved && d->outcome == VQM_OUTCOME_NONE)
             continue;
-        fprintf(fp, "domain %s (%s%s%s):", d->name,
+        fprintf(fp, "domain %s (%s%s%s):", vqm_q(d->name),
                 d->active || d->shut_down ? "running" : "shut off",
                 d->persistent ? "" : ", transient",
                 d->managed_save ? ", managed save" : "");
@@ -149,10 +154,10 @@ print_run(FILE *fp, const struct vqm_virt_run *run)
                     : d->live ? ", disks copied live" : "");
             break;
         case VQM_OUTCOME_SKIPPED:
-            fprintf(fp, " SKIPPED: %s\n", d->reason);
+            fprintf(fp, " SKIPPED: %s\n", vqm_q(d->reason));
             break;
         case VQM_OUTCOME_FAILED:
-            fprintf(fp, " FAILED: %s\n", d->reason);
+            fprintf(fp, " FAILED: %s\n", vqm_q(d->reason));
             break;
         }
         for (k = 0; k < d->n_disks; k++) {
@@ -160,13 +165,13 @@ print_run(FILE *fp, const struct vqm_virt_run *run)
             const struct vqm_vimage *c;
 
             fprintf(fp, "  disk %s (%s, type %s, format %s): %s\n",
-                    dk->target, dk->device, dk->type,
-                    dk->xml_format ? dk->xml_format : "none",
-                    dk->source ? dk->source : "no source");
+                    vqm_q(dk->target), vqm_q(dk->device), vqm_q(dk->type),
+                    dk->xml_format ? vqm_q(dk->xml_format) : "none",
+                    dk->source ? vqm_q(dk->source) : "no source");
             if (dk->new_source)
-                fprintf(fp, "    new source: %s\n", dk->new_source);
+                fprintf(fp, "    new source: %s\n", vqm_q(dk->new_source));
             if (dk->reason[0])
-                fprintf(fp, "    %s\n", dk->reason);
+                fprintf(fp, "    %s\n", vqm_q(dk->reason));
             if (!dk->has_qed)
                 continue;
             for (c = dk->image; c; c = c->backing)
@@ -178,8 +183,9 @@ print_run(FILE *fp, const struct vqm_virt_run *run)
     for (i = 0; i < run->n_images; i++)
         if (!run->images[i]->migrate
             && run->images[i]->outcome == VQM_OUTCOME_FAILED)
-            fprintf(fp, "image %s: FAILED: %s\n", run->images[i]->path,
-                    run->images[i]->reason);
+            fprintf(fp, "image %s: FAILED: %s\n",
+                    vqm_q(run->images[i]->path),
+                    vqm_q(run->images[i]->reason));
 
     /* Volumes of the selected pools that no domain uses. */
     for (i = 0; i < run->n_images; i++) {
@@ -197,8 +203,8 @@ print_run(FILE *fp, const struct vqm_virt_run *run)
         }
         if (!used) {
             fprintf(fp, "volume %s/%s (no domain uses it):\n",
-                    img->pool ? img->pool : "-",
-                    img->volume ? img->volume : img->path);
+                    img->pool ? vqm_q(img->pool) : "-",
+                    vqm_q(img->volume ? img->volume : img->path));
             print_image_line(fp, "  ", img, dry);
         }
     }
@@ -242,7 +248,7 @@ progress(void *opaque, const struct vqm_vimage *img, uint64_t done,
     if (o->progress_fd >= 0)
         dprintf(o->progress_fd, "%u/100\n", pct);
     else if (isatty(STDERR_FILENO))
-        fprintf(stderr, "\r%s: %3u%%%s", img->path, pct,
+        fprintf(stderr, "\r%s: %3u%%%s", vqm_q(img->path), pct,
                 done >= total ? "\n" : "");
 }
 
@@ -266,13 +272,15 @@ vqm_cmd_virt(const struct vqm_opts *o)
             size_t i, n;
 
             n = (size_t) snprintf(cmd, sizeof cmd, "virt-qed-migrate%s%s",
-                                  local ? " -c " : "", local ? local : "");
+                                  local ? " -c " : "",
+                                  local ? vqm_sq(local) : "");
             for (i = 0; i < o->pools.n && n < sizeof cmd; i++)
                 n += (size_t) snprintf(cmd + n, sizeof cmd - n, " --pool %s",
-                                       o->pools.v[i]);
+                                       vqm_sq(o->pools.v[i]));
             for (i = 0; i < o->domains.n && n < sizeof cmd; i++)
                 n += (size_t) snprintf(cmd + n, sizeof cmd - n,
-                                       " --domain %s", o->domains.v[i]);
+                                       " --domain %s",
+                                       vqm_sq(o->domains.v[i]));
             if (o->all && n < sizeof cmd)
                 snprintf(cmd + n, sizeof cmd - n, " --all");
             vqm_report_error("'%s' is a connection to host '%s': the "
@@ -338,12 +346,12 @@ vqm_cmd_rollback(const struct vqm_opts *o)
     struct vqm_error err = { 0 };
     char msg[1024];
 
-    if (vqm_virt_rollback(o->uri, o->state_dir, o->rollback, msg,
-                          sizeof msg, &err) < 0) {
+    if (vqm_virt_rollback(o->uri, o->state_dir, o->rollback,
+                          o->rollback_to, msg, sizeof msg, &err) < 0) {
         vqm_report_error("%s", err.msg);
         return VQM_EXIT_FAILED;
     }
     if (!o->quiet)
-        printf("%s\n", msg);
+        printf("%s\n", vqm_q(msg));
     return VQM_EXIT_OK;
 }

@@ -13,4 +13,6 @@ src_common_libvqmcommon_a_SOURCES = \
 	src/common/vqm-io.h \
 	src/common/vqm-open.c \
 	src/common/vqm-open.h \
+	src/common/vqm-quote.c \
+	src/common/vqm-quote.h \
 	$(NULL)

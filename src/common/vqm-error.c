@@ -71,3 +71,13 @@ vqm_error_prefix(struct vqm_error *err, const char *fmt, ...)
     snprintf(err->msg, sizeof err->msg, "%s: %s", prefix, old);
     return -1;
 }
+
+void
+vqm_error_clear(struct vqm_error *err)
+{
+    if (err) {
+        err->code = VQM_ERR_NONE;
+        err->errnum = 0;
+        err->msg[0] = '\0';
+    }
+}

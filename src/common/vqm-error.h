@@ -49,6 +49,10 @@ int vqm_error_set_errno(struct vqm_error *err, int errnum,
 int vqm_error_prefix(struct vqm_error *err, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* Forget the error in err (if not NULL): an expected failure that the
+ * caller handled. */
+void vqm_error_clear(struct vqm_error *err);
+
 /* Steal a pointer: return *pp and set *pp to NULL. */
 #define vqm_steal(pp) \
     __extension__ ({ __typeof__(*(pp)) vqm_s_ = *(pp); *(pp) = NULL; vqm_s_; })

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include "cleanup.h"
@@ -171,4 +172,37 @@ vqm_sync_dir(const char *path, struct vqm_error *err)
         return vqm_error_set_errno(err, errno, "cannot sync directory '%s'",
                                    dir);
     return 0;
+}
+
+int
+vqm_create_temp(int dfd, const char *prefix, char *name, size_t namelen,
+                struct vqm_error *err)
+{
+    static const char chars[] =
+        "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    unsigned char rnd[12];
+    char suffix[sizeof rnd + 1];
+    size_t i;
+    int tries, fd;
+
+    for (tries = 0; tries < 100; tries++) {
+        if (getrandom(rnd, sizeof rnd, 0) != (ssize_t) sizeof rnd)
+            return vqm_error_set_errno(err, errno, "getrandom");
+        for (i = 0; i < sizeof rnd; i++)
+            suffix[i] = chars[rnd[i] % (sizeof chars - 1)];
+        suffix[sizeof rnd] = '\0';
+        if ((size_t) snprintf(name, namelen, "%s%s", prefix, suffix)
+            >= namelen)
+            return vqm_error_set(err, VQM_ERR_INVALID, "temporary name "
+                                 "too long");
+        fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW
+                    | O_CLOEXEC | O_NOCTTY, 0600);
+        if (fd >= 0)
+            return fd;
+        if (errno != EEXIST)
+            return vqm_error_set_errno(err, errno, "cannot create a "
+                                       "temporary file");
+    }
+    return vqm_error_set(err, VQM_ERR_IO, "cannot create a temporary file: "
+                         "every name tried exists");
 }

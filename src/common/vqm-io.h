@@ -41,6 +41,15 @@ int vqm_sync(int fd, int full, const char *path, struct vqm_error *err);
 /* fsync the directory holding path (after a rename or create).  0 or -1. */
 int vqm_sync_dir(const char *path, struct vqm_error *err);
 
+/* Create a new file of an unpredictable name, prefix followed by 12
+ * random characters, in the directory dfd: O_CREAT | O_EXCL |
+ * O_NOFOLLOW, mode 0600, so that nothing planted at that name (a link
+ * to a victim) is ever opened.  The name goes to name[namelen].
+ * Returns the descriptor (write only, close-on-exec) or -1.
+ */
+int vqm_create_temp(int dfd, const char *prefix, char *name, size_t namelen,
+                    struct vqm_error *err);
+
 /* Fault-injection hook, called by the functions above and by any other
  * write-like operation (ftruncate, fallocate, rename, copy_file_range)
  * before it happens.  op is "write" or "sync".  Returns 0 to go on, or

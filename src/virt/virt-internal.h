@@ -11,13 +11,20 @@
 
 /* ---- virt-journal.c: the state directory ----
  *
- * Layout of <state-dir> (mode 0700):
+ * Layout of <state-dir> (mode 0700, owned by the effective uid; every
+ * entry is checked on its descriptor and never followed if a link):
  *   lock                 flock()ed by the run in progress
  *   journal              the current journal, one record per line
- *   history/             journals of runs that completed
- *   domains/<uuid>.xml   definition before migration (0600: secrets)
- *   active/<uuid>        exists while that domain is being migrated
- *                        (the hook refuses to start it)
+ *   history/journal-RUN  journals of runs that completed
+ *   domains/UUID/RUN.xml definition a run replaced (0600: secrets); one
+ *                        file per run, never overwritten
+ *   domains/UUID.xml     the same, written by older versions (no digest:
+ *                        --rollback refuses it)
+ *   active/UUID          exists while that domain is being migrated
+ *                        (the hook refuses to start it); holds
+ *                        "PID\nname=NAME", the name to the end of file
+ * RUN, a run id, is TIME.USECZ-PID (20261202T113012.123456Z-4242): it
+ * sorts by time.
  *
  * A record is written and synced before a step starts ("B") and after it
  * ended ("D" done, "F" failed).  Steps and their arguments:
@@ -29,6 +36,7 @@
  *   rename OLD NEW
  *   rebase IMAGE NAME FORMAT      backing reference rewritten
  *   define UUID NAME
+ *   save UUID RUN SHA256          domains/UUID/RUN.xml written, its digest
  *   remove PATH                   --remove-source
  * Recovery works from what the files are now plus these records, see
  * virt-migrate.c.
@@ -76,11 +84,27 @@ bool vqm_journal_migrating(const struct vqm_journal *j, const char *uuid);
 const char **vqm_journal_unfinished(const struct vqm_journal *j);
 
 /* Saved definitions and active markers. */
+/* Save xml, the definition of uuid this run replaces, as
+ * domains/UUID/RUN.xml (a new file) and record its SHA-256.  0 or -1. */
 int vqm_journal_save_xml(struct vqm_journal *j, const char *uuid,
                          const char *xml, struct vqm_error *err);
-char *vqm_journal_saved_xml_path(const char *dir, const char *uuid);
+/* The definition of uuid saved by run (NULL: by the newest run that
+ * saved one), found through the save records of the journal and of
+ * history/, read and checked against the recorded SHA-256.  *xml and
+ * *path (the file) are malloc'ed.  0, or -1 with err set (refused when
+ * the digest differs or only an old-layout file without a digest is
+ * there). */
+int vqm_journal_saved_xml(struct vqm_journal *j, const char *uuid,
+                          const char *run, char **xml, char **path,
+                          struct vqm_error *err);
+/* This run's id (see the layout above). */
+const char *vqm_journal_run_id(const struct vqm_journal *j);
+/* Create (on) or remove the active marker of uuid; name is written into
+ * it for the hook.  Anything but a regular file of ours there is
+ * refused. */
 int vqm_journal_set_active(struct vqm_journal *j, const char *uuid,
-                           bool on, struct vqm_error *err);
+                           const char *name, bool on,
+                           struct vqm_error *err);
 const char *vqm_journal_dir(const struct vqm_journal *j);
 /* After a successful --rollback of domain uuid: close its interrupted
  * migration (if any), forget the copies and renames made for the source

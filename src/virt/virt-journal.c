@@ -5,6 +5,14 @@
  * ended, so that after a crash the journal plus the files themselves
  * tell what was happening.  Records are only ever appended.
  *
+ * Invariant of the state directory: it and everything in it belong to
+ * the effective uid and are writable by nobody else (checked on the
+ * descriptors, refused otherwise); every entry is opened relative to the
+ * directory's descriptor with O_NOFOLLOW, so a symbolic link planted
+ * there is refused, never followed; files that are new are created with
+ * O_EXCL.  Saved definitions are never overwritten: one file per run
+ * (domains/UUID/RUN.xml), its SHA-256 in the journal.
+ *
  * Test hook: VQM_TEST_KILL_AT_STEP=N sends SIGKILL to the process right
  * after the N-th record (counting from 1) of this run reached the disk.
  */
@@ -23,6 +31,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <glib.h>
+
 #include "cleanup.h"
 #include "virt-internal.h"
 #include "vqm-io.h"
@@ -39,6 +49,8 @@ struct rec {
 struct vqm_journal {
     char *dir;
     char *path;
+    int dir_fd;                   /* the state directory; -1 if missing */
+    char run_id[64];              /* this run: TIME-PID, sorts by time */
     int lock_fd;
     int fd;                       /* journal, O_APPEND; -1 when read only */
     bool read_only;
@@ -185,20 +197,234 @@ struct mig;
 static struct mig *open_migrations(const struct vqm_journal *j,
                                    size_t *n_out);
 
+/* ---- the state directory: descriptors only ---- */
+
+/* Is s a name we create in the state directory ourselves (a UUID, a run
+ * id): letters, digits, '-', '.', not starting with '.'? */
+static bool
+safe_name(const char *s)
+{
+    size_t i;
+
+    if (!s || !*s || *s == '.' || strlen(s) > 64)
+        return false;
+    for (i = 0; s[i]; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'z')
+              || (s[i] >= 'A' && s[i] <= 'Z') || s[i] == '-'
+              || s[i] == '.'))
+            return false;
+    return true;
+}
+
+/* The checks every state directory entry passes, on its descriptor:
+ * the right type, owned by the effective uid, not writable by group or
+ * others, and (files) one link only. */
 static int
-read_journal(struct vqm_journal *j, struct vqm_error *err)
+check_fd(int fd, const char *path, bool dir, struct vqm_error *err)
+{
+    struct stat st;
+
+    if (fstat(fd, &st) < 0)
+        return vqm_error_set_errno(err, errno, "cannot stat '%s'", path);
+    if (dir ? !S_ISDIR(st.st_mode) : !S_ISREG(st.st_mode))
+        return vqm_error_set(err, VQM_ERR_REFUSED, "'%s' is not a %s: "
+                             "refused", path,
+                             dir ? "directory" : "regular file");
+    if (st.st_uid != geteuid())
+        return vqm_error_set(err, VQM_ERR_REFUSED, "'%s' is owned by uid "
+                             "%u, not by uid %u: refused", path,
+                             (unsigned) st.st_uid, (unsigned) geteuid());
+    if (st.st_mode & 022)
+        return vqm_error_set(err, VQM_ERR_REFUSED, "'%s' is writable by "
+                             "group or others (mode %04o): refused", path,
+                             (unsigned) (st.st_mode & 07777));
+    if (!dir && st.st_nlink != 1)
+        return vqm_error_set(err, VQM_ERR_REFUSED, "'%s' has %lu hard "
+                             "links: refused", path,
+                             (unsigned long) st.st_nlink);
+    return 0;
+}
+
+/* openat() failed for path: say why, naming a planted link as such. */
+static int
+open_error(int errnum, const char *path, struct vqm_error *err)
+{
+    if (errnum == ELOOP || errnum == ENOTDIR)
+        return vqm_error_set(err, VQM_ERR_REFUSED, "'%s' is a symbolic "
+                             "link or not of the expected type: refused",
+                             path);
+    return vqm_error_set_errno(err, errnum, "cannot open '%s'", path);
+}
+
+/* Open the directory name under dfd (dpath for messages) without
+ * following a link, creating it (0700) first when create is set, and
+ * check it.  The descriptor, or -1 (errno ENOENT for a missing one
+ * when !create). */
+static int
+open_dir_at(int dfd, const char *dpath, const char *name, bool create,
+            struct vqm_error *err)
+{
+    CLEANUP_FREE char *path = NULL;
+    int fd;
+
+    if (asprintf(&path, "%s/%s", dpath, name) < 0)
+        return vqm_error_set(err, VQM_ERR_NOMEM, "out of memory");
+    if (create && mkdirat(dfd, name, 0700) < 0 && errno != EEXIST)
+        return vqm_error_set_errno(err, errno, "cannot create '%s'", path);
+    fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) {
+        int e = errno;
+
+        open_error(e, path, err);
+        errno = e;
+        return -1;
+    }
+    if (check_fd(fd, path, true, err) < 0) {
+        close(fd);
+        errno = EPERM;
+        return -1;
+    }
+    return fd;
+}
+
+/* Open (create) the file name under dfd with flags | O_NOFOLLOW and
+ * check it.  The descriptor, or -1 (errno ENOENT when it is missing and
+ * flags has no O_CREAT). */
+static int
+open_file_at(int dfd, const char *dpath, const char *name, int flags,
+             struct vqm_error *err)
+{
+    CLEANUP_FREE char *path = NULL;
+    int fd;
+
+    if (asprintf(&path, "%s/%s", dpath, name) < 0)
+        return vqm_error_set(err, VQM_ERR_NOMEM, "out of memory");
+    fd = openat(dfd, name, flags | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC
+                | O_NOCTTY, 0600);
+    if (fd < 0) {
+        int e = errno;
+
+        if (e == EEXIST)
+            vqm_error_set(err, VQM_ERR_REFUSED, "'%s' exists already: "
+                          "refused", path);
+        else
+            open_error(e, path, err);
+        errno = e;
+        return -1;
+    }
+    if (check_fd(fd, path, false, err) < 0) {
+        close(fd);
+        errno = EPERM;
+        return -1;
+    }
+    return fd;
+}
+
+/* Open the state directory dir.  With create, the directory and the
+ * parents it lacks are made (0700); a parent made here, and the state
+ * directory itself, are opened without following a link and must pass
+ * check_fd().  Parents that exist are the admin's and are followed.
+ * The descriptor, or -1 (errno ENOENT when it is missing and !create).
+ */
+static int
+statedir_open(const char *dir, bool create, struct vqm_error *err)
+{
+    CLEANUP_FREE char *copy = strdup(dir);
+    CLEANUP_FREE char *sofar = NULL;
+    char *p, *next;
+    int fd, nfd;
+    struct stat st;
+
+    if (!copy)
+        return vqm_error_set(err, VQM_ERR_NOMEM, "out of memory");
+    fd = open(dir[0] == '/' ? "/" : ".", O_RDONLY | O_DIRECTORY
+              | O_CLOEXEC);
+    if (fd < 0)
+        return vqm_error_set_errno(err, errno, "cannot open '%s'", dir);
+    sofar = strdup(dir[0] == '/' ? "" : ".");
+    for (p = copy; p; p = next) {
+        bool last, made = false;
+        char *s;
+
+        while (*p == '/')
+            p++;
+        next = strchr(p, '/');
+        if (next)
+            *next++ = '\0';
+        while (next && *next == '/')
+            next++;
+        last = !next || !*next;
+        if (!*p) {
+            if (last)
+                break;
+            continue;
+        }
+        if (!sofar || asprintf(&s, "%s/%s", sofar, p) < 0) {
+            close(fd);
+            return vqm_error_set(err, VQM_ERR_NOMEM, "out of memory");
+        }
+        free(sofar);
+        sofar = s;
+        if (create && fstatat(fd, p, &st, AT_SYMLINK_NOFOLLOW) < 0
+            && errno == ENOENT) {
+            if (mkdirat(fd, p, 0700) < 0 && errno != EEXIST) {
+                vqm_error_set_errno(err, errno, "cannot create '%s'", s);
+                close(fd);
+                return -1;
+            }
+            made = true;
+        }
+        if (last || made)
+            nfd = openat(fd, p, O_RDONLY | O_DIRECTORY | O_NOFOLLOW
+                         | O_CLOEXEC);
+        else
+            nfd = openat(fd, p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (nfd < 0) {
+            int e = errno;
+
+            if (e == ENOENT && !create)
+                vqm_error_set_errno(err, e, "state directory '%s'", dir);
+            else
+                open_error(e, s, err);
+            close(fd);
+            errno = e;
+            return -1;
+        }
+        close(fd);
+        fd = nfd;
+        if ((last || made) && check_fd(fd, s, true, err) < 0) {
+            close(fd);
+            errno = EPERM;
+            return -1;
+        }
+        if (last)
+            break;
+    }
+    if (fstat(fd, &st) == 0 && (st.st_mode & 077) && !(st.st_mode & 022)
+        && create && fchmod(fd, 0700) < 0) {
+        vqm_error_set_errno(err, errno, "cannot chmod '%s'", dir);
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* Read the journal records from the descriptor fd (from its start). */
+static int
+read_records(struct vqm_journal *j, int fd, const char *path,
+             struct vqm_error *err)
 {
     CLEANUP_FCLOSE FILE *fp = NULL;
     CLEANUP_FREE char *line = NULL;
     size_t cap = 0;
     ssize_t len;
+    int dfd = dup(fd);
 
-    fp = fopen(j->path, "re");
-    if (!fp) {
-        if (errno == ENOENT)
-            return 0;
+    if (dfd < 0 || lseek(dfd, 0, SEEK_SET) < 0 || !(fp = fdopen(dfd, "r"))) {
+        if (dfd >= 0)
+            close(dfd);
         return vqm_error_set_errno(err, errno, "cannot read journal '%s'",
-                                   j->path);
+                                   path);
     }
     while ((len = getline(&line, &cap, fp)) > 0) {
         if (line[len - 1] != '\n')
@@ -206,18 +432,22 @@ read_journal(struct vqm_journal *j, struct vqm_error *err)
         line[len - 1] = '\0';
         parse_line(j, line);
     }
-    j->found = vqm_journal_pending(j);
     return 0;
 }
 
 static int
-mkdir_0700(const char *path, struct vqm_error *err)
+read_journal(struct vqm_journal *j, struct vqm_error *err)
 {
-    if (mkdir(path, 0700) < 0 && errno != EEXIST)
-        return vqm_error_set_errno(err, errno, "cannot create '%s'", path);
-    if (chmod(path, 0700) < 0)
-        return vqm_error_set_errno(err, errno, "cannot chmod '%s'", path);
-    return 0;
+    CLEANUP_CLOSE int fd = -1;
+
+    if (j->dir_fd < 0)
+        return 0;
+    if (j->fd >= 0)
+        return read_records(j, j->fd, j->path, err);
+    fd = open_file_at(j->dir_fd, j->dir, "journal", O_RDONLY, err);
+    if (fd < 0)
+        return errno == ENOENT ? 0 : -1;
+    return read_records(j, fd, j->path, err);
 }
 
 int
@@ -227,11 +457,14 @@ vqm_journal_open(const char *dir, bool read_only, struct vqm_journal **out,
     struct vqm_journal *j = calloc(1, sizeof *j);
     static const char *const subdirs[] = { "history", "domains", "active" };
     size_t i;
+    struct timespec ts;
+    struct tm tm;
+    char stamp[32];
 
     *out = NULL;
     if (!j)
         return vqm_error_set(err, VQM_ERR_NOMEM, "out of memory");
-    j->lock_fd = j->fd = -1;
+    j->dir_fd = j->lock_fd = j->fd = -1;
     j->read_only = read_only;
     j->next_seq = 1;
     j->dir = strdup(dir);
@@ -245,86 +478,101 @@ vqm_journal_open(const char *dir, bool read_only, struct vqm_journal **out,
             j->kill_at = atoi(k);
     }
 #endif
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%S", &tm);
+    snprintf(j->run_id, sizeof j->run_id, "%s.%06ldZ-%ld", stamp,
+             ts.tv_nsec / 1000, (long) getpid());
 
+    j->dir_fd = statedir_open(dir, !read_only, err);
+    if (j->dir_fd < 0) {
+        if (read_only && errno == ENOENT) {
+            vqm_error_clear(err);
+            *out = j;          /* a missing directory: an empty journal */
+            return 0;
+        }
+        goto fail;
+    }
     if (!read_only) {
-        CLEANUP_FREE char *lock = join(dir, "lock");
-
-        if (!lock)
-            goto nomem;
-        if (mkdir_0700(dir, err) < 0)
-            goto fail;
         for (i = 0; i < 3; i++) {
-            CLEANUP_FREE char *s = join(dir, subdirs[i]);
-            if (!s)
-                goto nomem;
-            if (mkdir_0700(s, err) < 0)
+            int fd = open_dir_at(j->dir_fd, dir, subdirs[i], true, err);
+            if (fd < 0)
                 goto fail;
+            close(fd);
         }
-        j->lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-        if (j->lock_fd < 0) {
-            vqm_error_set_errno(err, errno, "cannot open '%s'", lock);
+        j->lock_fd = open_file_at(j->dir_fd, dir, "lock",
+                                  O_RDWR | O_CREAT, err);
+        if (j->lock_fd < 0)
             goto fail;
-        }
         if (flock(j->lock_fd, LOCK_EX | LOCK_NB) < 0) {
             if (errno == EWOULDBLOCK)
                 vqm_error_set(err, VQM_ERR_BUSY,
                               "another virt-qed-migrate is using the state "
                               "directory '%s'", dir);
             else
-                vqm_error_set_errno(err, errno, "cannot lock '%s'", lock);
+                vqm_error_set_errno(err, errno, "cannot lock '%s/lock'",
+                                    dir);
             goto fail;
         }
+        j->fd = open_file_at(j->dir_fd, dir, "journal",
+                             O_RDWR | O_APPEND | O_CREAT, err);
+        if (j->fd < 0)
+            goto fail;
     }
     if (read_journal(j, err) < 0)
         goto fail;
-    if (!read_only) {
-        j->fd = open(j->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
-                     0600);
-        if (j->fd < 0) {
-            vqm_error_set_errno(err, errno, "cannot open journal '%s'",
-                                j->path);
-            goto fail;
-        }
-    }
+    j->found = vqm_journal_pending(j);
     *out = j;
     return 0;
 
  nomem:
     vqm_error_set(err, VQM_ERR_NOMEM, "out of memory");
  fail:
+    if (err && err->code == VQM_ERR_REFUSED)
+        vqm_error_prefix(err, "state directory '%s'", dir);
     vqm_journal_close(j, false);
     return -1;
 }
 
-void
-vqm_journal_close(struct vqm_journal *j, bool archive)
+static void
+free_records(struct vqm_journal *j)
 {
     size_t i, k;
 
-    if (!j)
-        return;
-    if (archive && j->fd >= 0) {
-        char name[64];
-        CLEANUP_FREE char *dest = NULL;
-        time_t t = time(NULL);
-        struct tm tm;
-
-        gmtime_r(&t, &tm);
-        strftime(name, sizeof name, "history/journal-%Y%m%dT%H%M%SZ", &tm);
-        if (asprintf(&dest, "%s/%s-%ld", j->dir, name, (long) getpid()) > 0
-            && rename(j->path, dest) == 0)
-            vqm_sync_dir(j->path, NULL);
-    }
-    if (j->fd >= 0)
-        close(j->fd);
-    if (j->lock_fd >= 0)
-        close(j->lock_fd);
     for (i = 0; i < j->n; i++) {
         free(j->recs[i].step);
         for (k = 0; k < 3; k++)
             free(j->recs[i].a[k]);
     }
     free(j->recs);
+    j->recs = NULL;
+    j->n = j->cap = 0;
+}
+
+void
+vqm_journal_close(struct vqm_journal *j, bool archive)
+{
+    if (!j)
+        return;
+    if (archive && j->fd >= 0) {
+        char name[96];
+        int hfd = open_dir_at(j->dir_fd, j->dir, "history", false, NULL);
+
+        snprintf(name, sizeof name, "journal-%s", j->run_id);
+        if (hfd >= 0 && renameat(j->dir_fd, "journal", hfd, name) == 0) {
+            fsync(hfd);
+            fsync(j->dir_fd);
+        }
+        if (hfd >= 0)
+            close(hfd);
+    }
+    if (j->fd >= 0)
+        close(j->fd);
+    if (j->lock_fd >= 0)
+        close(j->lock_fd);
+    if (j->dir_fd >= 0)
+        close(j->dir_fd);
+    free_records(j);
     free(j->dir);
     free(j->path);
     free(j);
@@ -338,8 +586,9 @@ vqm_journal_pending(const struct vqm_journal *j)
 
     for (i = 0; i < j->n; i++)
         if (j->recs[i].state == REC_BEGUN
-            && strcmp(j->recs[i].step, "migrate") != 0)
-            return true;
+            && strcmp(j->recs[i].step, "migrate") != 0
+            && strcmp(j->recs[i].step, "save") != 0)
+            return true;          /* an unfinished "save" changed nothing */
     m = open_migrations(j, &n);
     free(m);
     return !m || n > 0;         /* out of memory: assume there is work */
@@ -616,66 +865,336 @@ vqm_journal_unfinished(const struct vqm_journal *j)
     return v;
 }
 
-char *
-vqm_journal_saved_xml_path(const char *dir, const char *uuid)
+const char *
+vqm_journal_run_id(const struct vqm_journal *j)
 {
-    char *s;
+    return j->run_id;
+}
 
-    if (asprintf(&s, "%s/domains/%s.xml", dir, uuid) < 0)
-        return NULL;
-    return s;
+/* The lower-case hex SHA-256 of len bytes at buf, in out[65]. */
+static void
+sha256_hex(const void *buf, size_t len, char out[65])
+{
+    GChecksum *c = g_checksum_new(G_CHECKSUM_SHA256);
+
+    g_checksum_update(c, buf, (gssize) len);
+    snprintf(out, 65, "%s", g_checksum_get_string(c));
+    g_checksum_free(c);
+}
+
+/* Open domains/UUID (creating both when create). */
+static int
+open_domain_dir(struct vqm_journal *j, const char *uuid, bool create,
+                struct vqm_error *err)
+{
+    CLEANUP_FREE char *dpath = NULL;
+    CLEANUP_CLOSE int dfd = -1;
+    int fd;
+
+    if (!safe_name(uuid))
+        return vqm_error_set(err, VQM_ERR_INVALID, "invalid domain UUID "
+                             "'%s'", uuid);
+    if (j->dir_fd < 0)
+        return vqm_error_set(err, VQM_ERR_NOTFOUND, "state directory '%s' "
+                             "does not exist", j->dir);
+    dfd = open_dir_at(j->dir_fd, j->dir, "domains", create, err);
+    if (dfd < 0 || asprintf(&dpath, "%s/domains", j->dir) < 0)
+        return -1;
+    fd = open_dir_at(dfd, dpath, uuid, create, err);
+    if (fd >= 0 && create)
+        fsync(dfd);
+    return fd;
 }
 
 int
 vqm_journal_save_xml(struct vqm_journal *j, const char *uuid,
                      const char *xml, struct vqm_error *err)
 {
-    CLEANUP_FREE char *path = vqm_journal_saved_xml_path(j->dir, uuid);
-    CLEANUP_FREE char *tmp = NULL;
+    CLEANUP_FREE char *upath = NULL;
+    CLEANUP_FREE char *path = NULL;
+    CLEANUP_CLOSE int ufd = -1;
     CLEANUP_CLOSE int fd = -1;
+    char name[80], digest[65];
+    size_t len = strlen(xml);
+    int seq;
 
-    if (!path || asprintf(&tmp, "%s.tmp", path) < 0)
-        return vqm_error_set(err, VQM_ERR_NOMEM, "out of memory");
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return vqm_error_set_errno(err, errno, "cannot create '%s'", tmp);
-    if (fchmod(fd, 0600) < 0)
-        return vqm_error_set_errno(err, errno, "cannot chmod '%s'", tmp);
-    if (vqm_pwrite_full(fd, xml, strlen(xml), 0, tmp, err) < 0
-        || vqm_sync(fd, 1, tmp, err) < 0)
+    if (j->read_only)
+        return 0;
+    if ((ufd = open_domain_dir(j, uuid, true, err)) < 0)
         return -1;
-    if (rename(tmp, path) < 0)
-        return vqm_error_set_errno(err, errno, "cannot rename '%s'", tmp);
-    return vqm_sync_dir(path, err);
+    if (asprintf(&upath, "%s/domains/%s", j->dir, uuid) < 0
+        || asprintf(&path, "%s/%s.xml", upath, j->run_id) < 0)
+        return vqm_error_set(err, VQM_ERR_NOMEM, "out of memory");
+    snprintf(name, sizeof name, "%s.xml", j->run_id);
+    fd = open_file_at(ufd, upath, name, O_WRONLY | O_CREAT | O_EXCL, err);
+    if (fd < 0)
+        return -1;
+    if (fchmod(fd, 0600) < 0)
+        return vqm_error_set_errno(err, errno, "cannot chmod '%s'", path);
+    if (vqm_pwrite_full(fd, xml, len, 0, path, err) < 0
+        || vqm_sync(fd, 1, path, err) < 0)
+        return -1;
+    if (fsync(ufd) < 0)
+        return vqm_error_set_errno(err, errno, "cannot sync '%s'", upath);
+    /* The journal says which file this run saved and what it holds. */
+    sha256_hex(xml, len, digest);
+    seq = vqm_journal_begin(j, "save", uuid, j->run_id, digest, err);
+    if (seq < 0 || vqm_journal_done(j, seq, err) < 0)
+        return -1;
+    return 0;
+}
+
+/* One "save" record: a run that saved a definition of the domain. */
+struct saved {
+    char *run;
+    char *digest;
+};
+
+static void
+saved_free(struct saved *v, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        free(v[i].run);
+        free(v[i].digest);
+    }
+    free(v);
+}
+
+/* Add the save records of uuid found in recs[0..n) to *v. */
+static int
+collect_saves(const struct rec *recs, size_t n, const char *uuid,
+              struct saved **v, size_t *nv)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        struct saved *nvp;
+
+        if (strcmp(recs[i].step, "save") != 0 || recs[i].state != REC_DONE
+            || strcasecmp(recs[i].a[0], uuid) != 0
+            || !safe_name(recs[i].a[1]))
+            continue;
+        if (!(nvp = realloc(*v, (*nv + 1) * sizeof **v)))
+            return -1;
+        *v = nvp;
+        nvp[*nv].run = strdup(recs[i].a[1]);
+        nvp[*nv].digest = strdup(recs[i].a[2]);
+        (*nv)++;
+        if (!nvp[*nv - 1].run || !nvp[*nv - 1].digest)
+            return -1;
+    }
+    return 0;
+}
+
+/* The save records of uuid in the archived journals (history/). */
+static int
+history_saves(struct vqm_journal *j, const char *uuid, struct saved **v,
+              size_t *nv, struct vqm_error *err)
+{
+    CLEANUP_FREE char *hpath = NULL;
+    int hfd;
+    DIR *dp;
+    struct dirent *e;
+    int ret = 0;
+
+    hfd = open_dir_at(j->dir_fd, j->dir, "history", false, err);
+    if (hfd < 0)
+        return errno == ENOENT ? 0 : -1;
+    if (asprintf(&hpath, "%s/history", j->dir) < 0 || !(dp = fdopendir(hfd))) {
+        close(hfd);
+        return vqm_error_set(err, VQM_ERR_NOMEM, "out of memory");
+    }
+    while (ret == 0 && (e = readdir(dp))) {
+        struct vqm_journal h = { .next_seq = 1 };
+        int fd;
+
+        if (strncmp(e->d_name, "journal", 7) != 0)
+            continue;
+        fd = open_file_at(dirfd(dp), hpath, e->d_name, O_RDONLY, err);
+        if (fd < 0) {
+            ret = -1;
+            break;
+        }
+        if (read_records(&h, fd, e->d_name, err) < 0)
+            ret = -1;
+        else if (collect_saves(h.recs, h.n, uuid, v, nv) < 0)
+            ret = vqm_error_set(err, VQM_ERR_NOMEM, "out of memory");
+        free_records(&h);
+        close(fd);
+    }
+    closedir(dp);
+    return ret;
+}
+
+/* Saved definitions larger than this are refused (libvirt's own limit
+ * for a domain XML is 10 MiB). */
+#define SAVED_XML_MAX (16u << 20)
+
+int
+vqm_journal_saved_xml(struct vqm_journal *j, const char *uuid,
+                      const char *run, char **xml, char **path,
+                      struct vqm_error *err)
+{
+    struct saved *v = NULL;
+    size_t nv = 0, i, pick = SIZE_MAX;
+    CLEANUP_FREE char *upath = NULL;
+    CLEANUP_FREE char *fpath = NULL;
+    CLEANUP_FREE char *buf = NULL;
+    CLEANUP_CLOSE int ufd = -1;
+    CLEANUP_CLOSE int fd = -1;
+    char name[80], digest[65];
+    struct stat st;
+    int ret = -1;
+
+    *xml = *path = NULL;
+    if (j->dir_fd < 0)
+        return vqm_error_set(err, VQM_ERR_NOTFOUND, "no saved definition "
+                             "of domain %s: state directory '%s' does not "
+                             "exist", uuid, j->dir);
+    if (collect_saves(j->recs, j->n, uuid, &v, &nv) < 0) {
+        vqm_error_set(err, VQM_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    if (history_saves(j, uuid, &v, &nv, err) < 0)
+        goto out;
+    /* Run ids begin with the time: the newest sorts last. */
+    for (i = 0; i < nv; i++) {
+        if (run ? strcmp(v[i].run, run) == 0
+            : pick == SIZE_MAX || strcmp(v[i].run, v[pick].run) > 0)
+            pick = i;
+    }
+    if (pick == SIZE_MAX) {
+        CLEANUP_FREE char *old = NULL;
+
+        if (run) {
+            vqm_error_set(err, VQM_ERR_NOTFOUND, "no definition of domain "
+                          "%s was saved by run '%s' (see the 'save' "
+                          "records in '%s/journal' and '%s/history')",
+                          uuid, run, j->dir, j->dir);
+            goto out;
+        }
+        if (asprintf(&old, "%s.xml", uuid) > 0) {
+            CLEANUP_CLOSE int dfd = open_dir_at(j->dir_fd, j->dir,
+                                                 "domains", false, NULL);
+            if (dfd >= 0
+                && fstatat(dfd, old, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+                vqm_error_set(err, VQM_ERR_REFUSED, "'%s/domains/%s' was "
+                              "saved by an older version of virt-qed-"
+                              "migrate, which recorded no digest of it: "
+                              "refused (check it, then restore it with "
+                              "'virsh define')", j->dir, old);
+                goto out;
+            }
+        }
+        vqm_error_set(err, VQM_ERR_NOTFOUND, "no saved definition of "
+                      "domain %s in '%s'", uuid, j->dir);
+        goto out;
+    }
+    if ((ufd = open_domain_dir(j, uuid, false, err)) < 0)
+        goto out;
+    if (asprintf(&upath, "%s/domains/%s", j->dir, uuid) < 0
+        || asprintf(&fpath, "%s/%s.xml", upath, v[pick].run) < 0) {
+        vqm_error_set(err, VQM_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    snprintf(name, sizeof name, "%s.xml", v[pick].run);
+    if ((fd = open_file_at(ufd, upath, name, O_RDONLY, err)) < 0)
+        goto out;
+    if (fstat(fd, &st) < 0 || st.st_size > SAVED_XML_MAX) {
+        vqm_error_set(err, VQM_ERR_REFUSED, "saved definition '%s' is "
+                      "larger than %u MiB: refused", fpath,
+                      SAVED_XML_MAX >> 20);
+        goto out;
+    }
+    if (!(buf = malloc((size_t) st.st_size + 1))) {
+        vqm_error_set(err, VQM_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    if (vqm_pread_full(fd, buf, (size_t) st.st_size, 0, 0, fpath, err) < 0)
+        goto out;
+    buf[st.st_size] = '\0';
+    sha256_hex(buf, (size_t) st.st_size, digest);
+    if (strcasecmp(digest, v[pick].digest) != 0) {
+        vqm_error_set(err, VQM_ERR_REFUSED, "saved definition '%s' does not "
+                      "match the SHA-256 the journal recorded when run %s "
+                      "saved it (it was changed since): refused", fpath,
+                      v[pick].run);
+        goto out;
+    }
+    if (strlen(buf) != (size_t) st.st_size) {
+        vqm_error_set(err, VQM_ERR_REFUSED, "saved definition '%s' holds "
+                      "a NUL byte: refused", fpath);
+        goto out;
+    }
+    *xml = vqm_steal(&buf);
+    *path = vqm_steal(&fpath);
+    ret = 0;
+ out:
+    saved_free(v, nv);
+    return ret;
 }
 
 int
-vqm_journal_set_active(struct vqm_journal *j, const char *uuid, bool on,
-                       struct vqm_error *err)
+vqm_journal_set_active(struct vqm_journal *j, const char *uuid,
+                       const char *name, bool on, struct vqm_error *err)
 {
+    CLEANUP_FREE char *apath = NULL;
     CLEANUP_FREE char *path = NULL;
+    CLEANUP_FREE char *buf = NULL;
+    CLEANUP_CLOSE int afd = -1;
     CLEANUP_CLOSE int fd = -1;
-    char buf[64];
+    struct stat st;
     int len;
 
     if (j->read_only)
         return 0;
-    if (asprintf(&path, "%s/active/%s", j->dir, uuid) < 0)
+    if (!safe_name(uuid))
+        return vqm_error_set(err, VQM_ERR_INVALID, "invalid domain UUID "
+                             "'%s'", uuid);
+    if (asprintf(&apath, "%s/active", j->dir) < 0
+        || asprintf(&path, "%s/%s", apath, uuid) < 0)
         return vqm_error_set(err, VQM_ERR_NOMEM, "out of memory");
-    if (!on) {
-        if (unlink(path) < 0 && errno != ENOENT)
+    if ((afd = open_dir_at(j->dir_fd, j->dir, "active", true, err)) < 0)
+        return -1;
+    /* A marker left by an interrupted run is a regular file of ours;
+     * anything else there (a link planted to a victim) is refused. */
+    if (fstatat(afd, uuid, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+        if (!S_ISREG(st.st_mode) || st.st_uid != geteuid())
+            return vqm_error_set(err, VQM_ERR_REFUSED, "'%s' is not a "
+                                 "regular file of uid %u (a symbolic "
+                                 "link?): refused", path,
+                                 (unsigned) geteuid());
+        if (unlinkat(afd, uuid, 0) < 0)
             return vqm_error_set_errno(err, errno, "cannot remove '%s'",
                                        path);
-        return vqm_sync_dir(path, err);
+    } else if (errno != ENOENT) {
+        return vqm_error_set_errno(err, errno, "cannot stat '%s'", path);
     }
-    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (!on) {
+        if (fsync(afd) < 0)
+            return vqm_error_set_errno(err, errno, "cannot sync '%s'",
+                                       apath);
+        return 0;
+    }
+    fd = open_file_at(afd, apath, uuid, O_WRONLY | O_CREAT | O_EXCL, err);
     if (fd < 0)
-        return vqm_error_set_errno(err, errno, "cannot create '%s'", path);
-    len = snprintf(buf, sizeof buf, "%ld\n", (long) getpid());
+        return -1;
+    /* "PID\nname=NAME": the name runs to the end of the file, so that
+     * the hook can match it without any unescaping. */
+    len = asprintf(&buf, "%ld\nname=%s", (long) getpid(),
+                   name ? name : "");
+    if (len < 0)
+        return vqm_error_set(err, VQM_ERR_NOMEM, "out of memory");
     if (vqm_pwrite_full(fd, buf, (size_t) len, 0, path, err) < 0
-        || vqm_sync(fd, 0, path, err) < 0
-        || vqm_sync_dir(path, err) < 0) {
-        unlink(path);
+        || vqm_sync(fd, 0, path, err) < 0) {
+        unlinkat(afd, uuid, 0);
+        return -1;
+    }
+    if (fsync(afd) < 0) {
+        vqm_error_set_errno(err, errno, "cannot sync '%s'", apath);
+        unlinkat(afd, uuid, 0);
         return -1;
     }
     return 0;
@@ -684,18 +1203,23 @@ vqm_journal_set_active(struct vqm_journal *j, const char *uuid, bool on,
 void
 vqm_journal_sweep_active(struct vqm_journal *j)
 {
-    CLEANUP_FREE char *dir = NULL;
     DIR *dp;
     struct dirent *e;
+    int afd;
 
-    if (j->read_only || asprintf(&dir, "%s/active", j->dir) < 0)
+    if (j->read_only)
         return;
-    if (!(dp = opendir(dir)))
+    afd = open_dir_at(j->dir_fd, j->dir, "active", false, NULL);
+    if (afd < 0)
         return;
+    if (!(dp = fdopendir(afd))) {
+        close(afd);
+        return;
+    }
     while ((e = readdir(dp))) {
         if (e->d_name[0] == '.' || vqm_journal_migrating(j, e->d_name))
             continue;
-        vqm_journal_set_active(j, e->d_name, false, NULL);
+        vqm_journal_set_active(j, e->d_name, NULL, false, NULL);
     }
     closedir(dp);
 }
@@ -721,5 +1245,5 @@ vqm_journal_rolled_back(struct vqm_journal *j, const char *uuid,
         if (seq < 0 || vqm_journal_done(j, seq, err) < 0)
             return -1;
     }
-    return vqm_journal_set_active(j, uuid, false, err);
+    return vqm_journal_set_active(j, uuid, NULL, false, err);
 }

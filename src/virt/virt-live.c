@@ -18,13 +18,11 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <libvirt/libvirt.h>
@@ -38,10 +36,12 @@
 #include "virt-xml.h"
 #include "vqm-debug.h"
 
-extern char **environ;
-
 /* Seconds to wait for a job to go away after a pivot or an abort. */
 #define JOB_END_TIMEOUT 60
+/* Seconds a block copy may go without progress (bytes copied, or the
+ * mirror becoming ready once it caught up) before it is aborted.
+ * VQM_LIVE_STALL_TIMEOUT (seconds) overrides it, for tests. */
+#define COPY_STALL_TIMEOUT 300
 
 static volatile sig_atomic_t cancelled;
 
@@ -180,93 +180,6 @@ same_file(const char *a, const char *b)
         && sa.st_ino == sb.st_ino;
 }
 
-/* ---- QED support of a QEMU binary ---- */
-
-int
-vqm_live_qemu_has_qed(const char *emulator)
-{
-    posix_spawn_file_actions_t fa;
-    char *argv[] = { (char *) emulator, (char *) "-drive",
-                     (char *) "format=help", NULL };
-    char buf[8192];
-    size_t len = 0;
-    ssize_t r;
-    int fds[2], status, ret = -1;
-    pid_t pid;
-    char *line, *p, *save = NULL;
-
-    if (!emulator || pipe2(fds, O_CLOEXEC) < 0)
-        return -1;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, fds[1], STDOUT_FILENO);
-    posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null",
-                                     O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, "/dev/null",
-                                     O_WRONLY, 0);
-    if (posix_spawn(&pid, emulator, &fa, NULL, argv, environ) != 0) {
-        posix_spawn_file_actions_destroy(&fa);
-        close(fds[0]);
-        close(fds[1]);
-        return -1;
-    }
-    posix_spawn_file_actions_destroy(&fa);
-    close(fds[1]);
-    /* Read to the end (a full pipe would block the child forever), keep
-     * the start. */
-    for (;;) {
-        char scratch[4096];
-        bool room = len < sizeof buf - 1;
-
-        r = room ? read(fds[0], buf + len, sizeof buf - 1 - len)
-            : read(fds[0], scratch, sizeof scratch);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            break;
-        if (room)
-            len += (size_t) r;
-    }
-    close(fds[0]);
-    buf[len] = '\0';
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-        ;
-    /* "Supported formats: ... qcow2 qed raw ..." (first line only: the
-     * second one lists the read-only formats). */
-    line = strstr(buf, "Supported formats:");
-    if (!line)
-        return -1;
-    if ((p = strchr(line, '\n')))
-        *p = '\0';
-    ret = 0;
-    for (p = strtok_r(line + strlen("Supported formats:"), " \t", &save); p;
-         p = strtok_r(NULL, " \t", &save))
-        if (strcmp(p, "qed") == 0)
-            ret = 1;
-    return ret;
-}
-
-static char *
-emulator_of(const char *xml)
-{
-    xmlDocPtr doc = xmlReadMemory(xml, (int) strlen(xml), "domain.xml",
-                                  NULL, XML_PARSE_NONET | XML_PARSE_NOERROR
-                                  | XML_PARSE_NOWARNING);
-    xmlNodePtr e;
-    xmlChar *v;
-    char *s = NULL;
-
-    if (!doc)
-        return NULL;
-    e = vqm_xml_child(vqm_xml_child(xmlDocGetRootElement(doc), "devices"),
-                      "emulator");
-    if (e && (v = xmlNodeGetContent(e))) {
-        s = strdup((const char *) v);
-        xmlFree(v);
-    }
-    xmlFreeDoc(doc);
-    return s;
-}
-
 /* ---- planning ---- */
 
 static void
@@ -385,21 +298,13 @@ vqm_live_plan(struct vqm_virt_run *run)
         }
         if (!run->opts.live || !d->in_scope || !qed || d->active)
             continue;
-        {
-            /* The emulator of a remote host cannot be asked from here. */
-            CLEANUP_FREE char *emu = d->xml && !run->remote
-                ? emulator_of(d->xml) : NULL;
-            int has = emu ? vqm_live_qemu_has_qed(emu) : -1;
-
-            if (has == 0)
-                vqm_virt_warn(run, "domain '%s' is not running (its QEMU "
-                            "'%s' has no QED driver, so it cannot run from "
-                            "its QED disks): converted offline", d->name,
-                            emu);
-            else
-                vqm_virt_warn(run, "domain '%s' is not running: converted "
-                            "offline", d->name);
-        }
+        /* Whether its QEMU could open QED is not asked: libvirt does not
+         * say which block drivers a QEMU has, and the tool never runs a
+         * binary a definition names (<emulator>).  A running domain's
+         * QEMU has opened its QED disks; a block copy that fails leaves
+         * it running on them (copy_disk). */
+        vqm_virt_warn(run, "domain '%s' is not running: converted offline",
+                      d->name);
     }
 }
 
@@ -504,6 +409,10 @@ copy_disk(struct vqm_virt_run *run, virDomainPtr dom, bool persistent,
     virDomainBlockJobInfo info;
     struct live_disk ld;
     struct stat st;
+    unsigned long long last_cur;
+    double last_progress;
+    unsigned stall;
+    const char *env;
     int r;
 
     /* A job left by a killed run: abort it, drop its copy. */
@@ -538,7 +447,12 @@ copy_disk(struct vqm_virt_run *run, virDomainPtr dom, bool persistent,
         return -1;
     }
 
-    /* Wait until the mirror caught up. */
+    /* Wait until the mirror caught up, as long as it makes progress. */
+    stall = COPY_STALL_TIMEOUT;
+    if ((env = getenv("VQM_LIVE_STALL_TIMEOUT")) && atoi(env) > 0)
+        stall = (unsigned) atoi(env);
+    last_cur = 0;
+    last_progress = vqm_now();
     for (;;) {
         if (cancelled) {
             abandon_copy(dom, target, dest);
@@ -562,6 +476,16 @@ copy_disk(struct vqm_virt_run *run, virDomainPtr dom, bool persistent,
                                  "(aborted or failed; see the libvirt "
                                  "log): the domain keeps running on '%s'",
                                  target, img->cur_path);
+        }
+        if (info.cur != last_cur) {
+            last_cur = info.cur;
+            last_progress = vqm_now();
+        } else if (vqm_now() - last_progress > stall) {
+            abandon_copy(dom, target, dest);
+            return vqm_error_set(err, VQM_ERR_LIBVIRT, "the block copy of "
+                                 "disk %s made no progress for %u s: "
+                                 "aborted, the domain keeps running on "
+                                 "'%s'", target, stall, img->cur_path);
         }
         if (run->opts.progress && info.end > 0)
             run->opts.progress(run->opts.progress_opaque, img, info.cur,
@@ -687,20 +611,32 @@ define_now(struct vqm_virt_run *run, struct vqm_vdomain *d, virDomainPtr dom,
 
 /* QEMU created the copy (mode 0600, the daemon's user): give it the
  * source's mode, owner and group, as the conversion engine does, so that
- * whoever could use the QED file can use the qcow2 one.  Best effort. */
+ * whoever could use the QED file can use the qcow2 one.  Through a
+ * descriptor opened without following a link, so that a link put in
+ * its place is never chown'ed.  Best effort. */
 static void
 copy_ownership(struct vqm_vimage *img)
 {
     struct stat src, dst;
+    int fd;
 
-    if (stat(img->cur_path, &src) < 0 || stat(img->new_path, &dst) < 0)
+    if (stat(img->cur_path, &src) < 0)
         return;
+    fd = open(img->new_path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC
+              | O_NOCTTY);
+    if (fd < 0)
+        return;
+    if (fstat(fd, &dst) < 0 || !S_ISREG(dst.st_mode)) {
+        close(fd);
+        return;
+    }
     if ((src.st_uid != dst.st_uid || src.st_gid != dst.st_gid)
-        && chown(img->new_path, src.st_uid, src.st_gid) < 0)
+        && fchown(fd, src.st_uid, src.st_gid) < 0)
         vqm_debug("cannot chown '%s': %m", img->new_path);
     if ((src.st_mode & 07777) != (dst.st_mode & 07777)
-        && chmod(img->new_path, src.st_mode & 07777) < 0)
+        && fchmod(fd, src.st_mode & 07777) < 0)
         vqm_debug("cannot chmod '%s': %m", img->new_path);
+    close(fd);
 }
 
 int

@@ -9,8 +9,9 @@
  * file is kept (removed only with --remove-source once the copy is
  * checked).
  *
- * If the copy fails or is cancelled (SIGINT/SIGTERM during the copy, or
- * the job aborted by someone else), the job is aborted without a pivot:
+ * If the copy fails, makes no progress for COPY_STALL_TIMEOUT seconds or
+ * is cancelled (SIGINT/SIGTERM during the copy, or the job aborted by
+ * someone else), the job is aborted without a pivot:
  * the domain keeps running on its QED disk and the partial copy is
  * removed.
  *
@@ -31,7 +32,8 @@
  * (QED below the top of the chain, block devices, images shared with
  * another domain, the copy target exists, another block job).  Domains
  * in scope that are not running get a note that they are converted
- * offline (and why, when their QEMU has no QED driver).  Never fails.
+ * offline.  Nothing is executed: not the domain's <emulator>, not with
+ * --dry-run, not ever.  Never fails.
  */
 void vqm_live_plan(struct vqm_virt_run *run);
 
@@ -42,10 +44,5 @@ void vqm_live_plan(struct vqm_virt_run *run);
  */
 int vqm_live_execute(struct vqm_virt_run *run, struct vqm_vdomain *d,
                      struct vqm_error *err);
-
-/* Does the QEMU binary at path have a QED driver?  Asks the binary
- * itself ("-drive format=help").  1 yes, 0 no, -1 cannot tell.
- */
-int vqm_live_qemu_has_qed(const char *emulator);
 
 #endif

@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -508,7 +509,7 @@ vqm_virt_execute(struct vqm_virt_run *run, struct vqm_error *err)
 
         if (!d->affected || d->outcome == VQM_OUTCOME_SKIPPED)
             continue;
-        if (vqm_journal_set_active(j, d->uuid, true, err) < 0)
+        if (vqm_journal_set_active(j, d->uuid, d->name, true, err) < 0)
             goto state_error;
         if (vqm_journal_migrating(j, d->uuid))
             continue;            /* keep the definition saved before */
@@ -627,7 +628,7 @@ vqm_virt_execute(struct vqm_virt_run *run, struct vqm_error *err)
                 free(unfinished);
                 goto journal_error;
             }
-            if (vqm_journal_set_active(j, uuid, false, err) < 0) {
+            if (vqm_journal_set_active(j, uuid, NULL, false, err) < 0) {
                 free(unfinished);
                 goto state_error;
             }
@@ -697,8 +698,8 @@ vqm_virt_status(const struct vqm_virt_run *run)
 
 int
 vqm_virt_rollback(const char *uri, const char *state_dir,
-                  const char *domain, char *msg, size_t msglen,
-                  struct vqm_error *err)
+                  const char *domain, const char *run, char *msg,
+                  size_t msglen, struct vqm_error *err)
 {
     virConnectPtr conn = NULL;
     virDomainPtr dom = NULL;
@@ -709,8 +710,8 @@ vqm_virt_rollback(const char *uri, const char *state_dir,
     CLEANUP_FREE char *path = NULL;
     CLEANUP_FREE char *xml = NULL;
     CLEANUP_FREE char *name = NULL;
-    FILE *fp = NULL;
-    long len;
+    CLEANUP_FREE char *xuuid = NULL;
+    CLEANUP_FREE char *cur_name = NULL;
     int ret = -1, seq;
     char **paths = NULL;
     size_t npaths = 0;
@@ -732,6 +733,11 @@ vqm_virt_rollback(const char *uri, const char *state_dir,
         goto out;
     }
     virDomainGetUUIDString(dom, uuid);
+    if (!(cur_name = strdup(virDomainGetName(dom) ? virDomainGetName(dom)
+                            : ""))) {
+        vqm_error_set(err, VQM_ERR_NOMEM, "out of memory");
+        goto out;
+    }
     if (virDomainIsActive(dom) == 1) {
         vqm_error_set(err, VQM_ERR_BUSY, "domain '%s' is running: shut it "
                       "down before a rollback", domain);
@@ -739,22 +745,22 @@ vqm_virt_rollback(const char *uri, const char *state_dir,
     }
     if (vqm_journal_open(state_dir, false, &j, err) < 0)
         goto out;
-    path = vqm_journal_saved_xml_path(state_dir, uuid);
-    if (!path || !(fp = fopen(path, "re"))) {
-        vqm_error_set_errno(err, errno, "no saved definition of domain "
-                            "'%s' ('%s')", domain, path ? path : "");
+    /* The saved file must be the one the journal recorded (digest), of
+     * this very domain (UUID and name). */
+    if (vqm_journal_saved_xml(j, uuid, run, &xml, &path, err) < 0) {
+        vqm_error_prefix(err, "cannot roll back domain '%s'", domain);
         goto out;
     }
-    fseek(fp, 0, SEEK_END);
-    len = ftell(fp);
-    rewind(fp);
-    if (len < 0 || !(xml = calloc(1, (size_t) len + 1))
-        || fread(xml, 1, (size_t) len, fp) != (size_t) len) {
-        vqm_error_set(err, VQM_ERR_IO, "cannot read '%s'", path);
+    if (vqm_domxml_disks(xml, &dd, &n, &name, &xuuid, err) < 0)
+        goto out;
+    if (!xuuid || strcasecmp(xuuid, uuid) != 0 || !name
+        || strcmp(name, cur_name) != 0) {
+        vqm_error_set(err, VQM_ERR_REFUSED, "cannot roll back domain '%s' "
+                      "(%s): the saved definition '%s' is of domain '%s' "
+                      "(%s): refused", cur_name, uuid, path,
+                      name ? name : "?", xuuid ? xuuid : "?");
         goto out;
     }
-    if (vqm_domxml_disks(xml, &dd, &n, &name, NULL, err) < 0)
-        goto out;
     /* Every source the saved definition names must still be there, in
      * the format it names. */
     for (i = 0; i < n; i++) {
@@ -848,8 +854,6 @@ vqm_virt_rollback(const char *uri, const char *state_dir,
                  name ? name : domain, path);
     ret = 0;
  out:
-    if (fp)
-        fclose(fp);
     vqm_domxml_disks_free(dd, n);
     for (i = 0; i < npaths; i++)
         free(paths[i]);

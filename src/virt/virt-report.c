@@ -3,20 +3,28 @@
  * One XML document per run, valid against xml/report.rng: every image
  * the run looked at that is in scope or changed, every domain in scope or
  * affected with all of its disks, with action, outcome, sizes, timings
- * and reasons.  Written to FILE.tmp and renamed, so a reader never sees
- * half a report.
+ * and reasons.  Written to a new temporary of an unpredictable name in
+ * FILE's directory (created with O_EXCL, so a link planted there is
+ * never followed), synced and renamed over FILE, so a reader never sees
+ * half a report and a link at FILE is replaced, not followed.
  */
 #include <config.h>
 
 #include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <libxml/xmlwriter.h>
 
 #include "cleanup.h"
 #include "virt-internal.h"
+#include "vqm-io.h"
 
 static void
 iso_time(double t, char *buf, size_t len)
@@ -162,16 +170,41 @@ vqm_virt_write_report(const struct vqm_virt_run *run, const char *path,
                       int exit_status, struct vqm_error *err)
 {
     xmlTextWriterPtr w = NULL;
-    CLEANUP_FREE char *tmp = NULL;
+    xmlOutputBufferPtr ob;
+    CLEANUP_FREE char *dcopy = strdup(path);
+    CLEANUP_FREE char *bcopy = strdup(path);
+    CLEANUP_CLOSE int dfd = -1;
+    CLEANUP_CLOSE int fd = -1;
+    char tmp[64];
+    const char *base;
     char t0[32], t1[32], secs[32];
     size_t i, conv = 0, skip = 0, failed = 0, doms = 0;
     double end = run->end ? run->end : vqm_now();
+    mode_t mask;
 
-    if (asprintf(&tmp, "%s.tmp", path) < 0)
+    if (!dcopy || !bcopy)
         return vqm_error_set(err, VQM_ERR_NOMEM, "out of memory");
-    if (!(w = xmlNewTextWriterFilename(tmp, 0)))
-        return vqm_error_set(err, VQM_ERR_IO, "cannot write report '%s'",
-                             path);
+    base = basename(bcopy);
+    if (!*base || strcmp(base, "/") == 0 || strcmp(base, ".") == 0
+        || strcmp(base, "..") == 0)
+        return vqm_error_set(err, VQM_ERR_INVALID, "report '%s' is not a "
+                             "file name", path);
+    dfd = open(dirname(dcopy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0)
+        return vqm_error_set_errno(err, errno, "cannot write report '%s'",
+                                   path);
+    if ((fd = vqm_create_temp(dfd, ".report-", tmp, sizeof tmp, err)) < 0)
+        return vqm_error_prefix(err, "cannot write report '%s'", path);
+    mask = umask(0);
+    umask(mask);
+    if (fchmod(fd, 0666 & ~mask) < 0)
+        goto fail;
+    if (!(ob = xmlOutputBufferCreateFd(fd, NULL)))
+        goto fail;
+    if (!(w = xmlNewTextWriter(ob))) {
+        xmlOutputBufferClose(ob);
+        goto fail;
+    }
     xmlTextWriterSetIndent(w, 1);
     xmlTextWriterSetIndentString(w, BAD_CAST "  ");
     iso_time(run->start, t0, sizeof t0);
@@ -221,13 +254,18 @@ vqm_virt_write_report(const struct vqm_virt_run *run, const char *path,
     W(xmlTextWriterEndElement(w));
     W(xmlTextWriterEndDocument(w));
     xmlFreeTextWriter(w);
-    if (rename(tmp, path) < 0)
-        return vqm_error_set_errno(err, errno, "cannot write report '%s'",
-                                   path);
+    w = NULL;
+    if (fsync(fd) < 0 || renameat(dfd, tmp, dfd, base) < 0) {
+        vqm_error_set_errno(err, errno, "cannot write report '%s'", path);
+        unlinkat(dfd, tmp, 0);
+        return -1;
+    }
+    fsync(dfd);
     return 0;
 
  fail:
-    xmlFreeTextWriter(w);
-    remove(tmp);
+    if (w)
+        xmlFreeTextWriter(w);
+    unlinkat(dfd, tmp, 0);
     return vqm_error_set(err, VQM_ERR_IO, "cannot write report '%s'", path);
 }

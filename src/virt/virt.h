@@ -189,14 +189,15 @@ int vqm_virt_write_report(const struct vqm_virt_run *run, const char *path,
 
 void vqm_virt_free(struct vqm_virt_run *run);
 
-/* --rollback: restore the definition saved before the migration of
- * domain (name or UUID) when every source image it names still exists
- * in the format it names.  *msg (may be NULL) receives a one-line
- * description of what was done.  0 or -1.
+/* --rollback: restore the definition of domain (name or UUID) saved by
+ * run (NULL: the newest run that saved one) when its SHA-256 is the one
+ * the journal recorded, its UUID and name are the domain's, and every
+ * source image it names still exists in the format it names.  *msg (may
+ * be NULL) receives a one-line description of what was done.  0 or -1.
  */
 int vqm_virt_rollback(const char *uri, const char *state_dir,
-                      const char *domain, char *msg, size_t msglen,
-                      struct vqm_error *err);
+                      const char *domain, const char *run, char *msg,
+                      size_t msglen, struct vqm_error *err);
 
 /* ---- building blocks (used by the above and by tests) ---- */
 

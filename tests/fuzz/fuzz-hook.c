@@ -10,8 +10,9 @@
  * passes on stdin (without the "%%" line, the whole input is tried as
  * both).  The configuration is loaded (conf_load), the XML parsed
  * (domain_parse: the disks and backing layers it names are classified
- * by their headers), the "prepare" decision is taken (op_prepare: only
- * messages, no libvirt) and the migrate/restore filter rewrites the XML
+ * by their headers), the migration markers are matched (prepare_markers)
+ * and the "prepare" decision is taken (op_prepare: only messages, no
+ * libvirt) and the migrate/restore filter rewrites the XML
  * (filter_domain, write_xml), whose output must parse as a <domain>.
  * libxml2 must never try to load a file or URL.
  * The worker of convert-on-stop (op_release) is never started.
@@ -201,7 +202,8 @@ domain(const struct hook_conf *c, const char *xml, size_t len,
 {
     struct hook_domain d;
     struct vqm_error err = { 0 };
-    char marker[PATH_MAX + 64];
+    static struct hook_markers m;
+    char uuid[37];
     size_t i, n;
     char *list;
     int ret;
@@ -227,12 +229,21 @@ domain(const struct hook_conf *c, const char *xml, size_t len,
         abort();
     free(list);
 
-    /* prepare:begin refuses exactly a busy domain and, by policy, QED. */
+    /* The markers: refused exactly when one names the domain; the UUID
+     * scan finds only valid UUIDs. */
+    markers_load(c, &m);
+    if ((prepare_markers(c, &m, d.name, d.uuid, NULL) != VQM_EXIT_OK)
+        != (markers_match(&m, d.name, d.uuid) != NULL))
+        abort();
+    if (scan_uuid(xml, len, uuid) && !uuid_valid(uuid))
+        abort();
+    markers_free(&m);
+
+    /* prepare:begin refuses, by policy, QED. */
     ret = op_prepare(c, &d);
     if ((ret == VQM_EXIT_FAILED)
-        != ((d.uuid && domain_busy(c, d.uuid, marker, sizeof marker))
-            || (n > 0 && (c->policy == POLICY_DENY
-                          || c->policy == POLICY_INVALID)))) {
+        != (n > 0 && (c->policy == POLICY_DENY
+                      || c->policy == POLICY_INVALID))) {
         fprintf(stderr, "fuzz: prepare returned %d (policy %s, %zu QED)\n",
                 ret, policy_name(c->policy), n);
         abort();

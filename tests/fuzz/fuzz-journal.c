@@ -1,5 +1,6 @@
 /* fuzz-sources: src/virt/virt-journal.c src/common/*.c */
 /* fuzz-seeds: journal */
+/* fuzz-pkgs: glib-2.0 */
 /* fuzz-args: -max_len=65536 */
 /* virt-qed-migrate: libFuzzer target for the journal reader
  * (src/virt/virt-journal.c).
@@ -43,8 +44,13 @@ query(struct vqm_journal *j, char *text)
         abort();
     }
     for (i = 0; unfinished && unfinished[i]; i++) {
-        char *p = vqm_journal_saved_xml_path(vqm_journal_dir(j),
-                                             unfinished[i]);
+        char *xml = NULL, *p = NULL;
+
+        /* No saved file in the scratch directory: must fail cleanly. */
+        if (vqm_journal_saved_xml(j, unfinished[i], NULL, &xml, &p,
+                                  NULL) == 0 && (!xml || !p))
+            abort();
+        free(xml);
         if (!vqm_journal_migrating(j, unfinished[i])) {
             fprintf(stderr, "fuzz: '%s' listed as unfinished but not "
                     "migrating\n", unfinished[i]);
