@@ -35,7 +35,7 @@
 #include "cleanup.h"
 #include "virt-internal.h"
 #include "virt-live.h"
-#include "virt-xml.h"
+#include "domxml/domxml.h"
 #include "vqm-debug.h"
 
 extern char **environ;
@@ -117,10 +117,8 @@ live_disk_get(virDomainPtr dom, const char *target, struct live_disk *ld)
     memset(ld, 0, sizeof *ld);
     if (!xml)
         return -1;
-    doc = xmlReadMemory(xml, (int) strlen(xml), "domain.xml", NULL,
-                        XML_PARSE_NONET | XML_PARSE_NOERROR
-                        | XML_PARSE_NOWARNING);
-    if (!doc)
+    if (!(doc = vqm_xml_read(xml, strlen(xml), "live domain XML", "domain",
+                             NULL)))
         return -1;
     c = vqm_xml_child(vqm_xml_child(xmlDocGetRootElement(doc), "devices"),
                       "disk");
@@ -248,21 +246,14 @@ vqm_live_qemu_has_qed(const char *emulator)
 static char *
 emulator_of(const char *xml)
 {
-    xmlDocPtr doc = xmlReadMemory(xml, (int) strlen(xml), "domain.xml",
-                                  NULL, XML_PARSE_NONET | XML_PARSE_NOERROR
-                                  | XML_PARSE_NOWARNING);
-    xmlNodePtr e;
-    xmlChar *v;
-    char *s = NULL;
+    xmlDocPtr doc = vqm_xml_read(xml, strlen(xml), "domain XML", "domain",
+                                 NULL);
+    char *s;
 
     if (!doc)
         return NULL;
-    e = vqm_xml_child(vqm_xml_child(xmlDocGetRootElement(doc), "devices"),
-                      "emulator");
-    if (e && (v = xmlNodeGetContent(e))) {
-        s = strdup((const char *) v);
-        xmlFree(v);
-    }
+    s = vqm_xml_text(vqm_xml_child(vqm_xml_child(xmlDocGetRootElement(doc),
+                                                 "devices"), "emulator"));
     xmlFreeDoc(doc);
     return s;
 }
