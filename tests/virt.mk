@@ -21,9 +21,12 @@ TESTS += \
 	tests/test-virt-interrupt.sh \
 	tests/test-virt-rollback.sh \
 	tests/test-virt-hostile.sh \
+	tests/test-virt-every-disk.sh \
 	$(NULL)
 EXTRA_DIST += \
 	tests/libvirtd.sh \
+	tests/domxml-corpus.sh \
+	tests/test-virt-every-disk.sh \
 	tests/virt-lib.sh \
 	tests/test-virt-testdriver.sh \
 	tests/test-virt-pool.sh \

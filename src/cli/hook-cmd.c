@@ -675,7 +675,8 @@ filter_lookup(void *opaque, const struct vqm_domxml_disk *x, unsigned depth,
                  "changed from qed to qcow2", name, from);
         return true;
     }
-    if (k->kind == IMG_MISSING && k->form == VQM_SOURCE_FILE
+    if (k->kind == IMG_MISSING && (k->form == VQM_SOURCE_FILE
+                                   || k->form == VQM_SOURCE_BLOCK)
         && has_suffix(k->path, ".qed")) {
         size_t base = strlen(k->path) - 4;
         CLEANUP_FREE char *to = NULL;

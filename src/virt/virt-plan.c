@@ -1001,12 +1001,19 @@ decide(struct vqm_virt_run *run)
                          "format mismatch: the domain XML says '%s', "
                          "'%s' is %s; not changed", xf, img->path,
                          img->format);
+                bool ours = d->in_scope;
+
                 for (c = img; c; c = c->backing)
-                    if (c->migrate)
+                    if (c->migrate) {
+                        ours = true;
                         block_image(c, "domain '%s' disk %s: the XML says "
                                     "'%s' but the file is %s", d->name,
                                     dk->target, xf, img->format);
-                dk->outcome = VQM_OUTCOME_SKIPPED;
+                    }
+                /* Out of scope and naming nothing this run converts:
+                 * reported, not skipped. */
+                if (ours)
+                    dk->outcome = VQM_OUTCOME_SKIPPED;
             }
         }
     }
