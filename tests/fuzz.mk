@@ -19,10 +19,10 @@ tests_fuzz_fuzz_domxml_replay_SOURCES = \
 	tests/fuzz/replay-main.c \
 	$(NULL)
 tests_fuzz_fuzz_domxml_replay_CPPFLAGS = $(AM_CPPFLAGS) \
-	-I$(top_srcdir)/src -I$(top_srcdir)/src/virt $(LIBXML2_CFLAGS)
+	-I$(top_srcdir)/src $(LIBXML2_CFLAGS)
 tests_fuzz_fuzz_domxml_replay_CFLAGS = $(AM_CFLAGS) -Wno-comment
 tests_fuzz_fuzz_domxml_replay_LDADD = \
-	src/virt/libvqmvirt.a \
+	src/domxml/libvqmdomxml.a \
 	src/common/libvqmcommon.a \
 	$(LIBXML2_LIBS) \
 	$(NULL)
@@ -52,6 +52,7 @@ tests_fuzz_fuzz_hook_replay_CPPFLAGS = $(AM_CPPFLAGS) \
 	$(LIBVIRT_CFLAGS) $(LIBXML2_CFLAGS)
 tests_fuzz_fuzz_hook_replay_CFLAGS = $(AM_CFLAGS) -Wno-comment
 tests_fuzz_fuzz_hook_replay_LDADD = \
+	src/domxml/libvqmdomxml.a \
 	src/qed/libvqmqed.a \
 	src/common/libvqmcommon.a \
 	$(LIBVIRT_LIBS) $(LIBXML2_LIBS) \

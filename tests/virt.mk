@@ -4,15 +4,12 @@
 check_PROGRAMS += tests/unit/test-virt-domxml
 tests_unit_test_virt_domxml_SOURCES = tests/unit/test-virt-domxml.c
 tests_unit_test_virt_domxml_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/src \
-	-I$(top_srcdir)/src/virt $(LIBXML2_CFLAGS)
+	$(LIBXML2_CFLAGS)
 tests_unit_test_virt_domxml_LDADD = \
-	src/virt/libvqmvirt.a \
-	src/convert/libvqmconvert.a \
-	src/image/libvqmimage.a \
-	src/qcow2/libvqmqcow2.a \
-	src/qed/libvqmqed.a \
+	src/domxml/libvqmdomxml.a \
 	src/common/libvqmcommon.a \
 	$(LIBVIRT_LIBS) $(LIBXML2_LIBS) $(ZLIB_LIBS) $(ZSTD_LIBS) $(XXHASH_LIBS) -lm \
+	$(LIBXML2_LIBS) \
 	$(NULL)
 
 TESTS += \
@@ -28,9 +25,12 @@ TESTS += \
 	tests/test-virt-probe-hostile.sh \
 	tests/test-virt-statedir.sh \
 	tests/test-virt-escape.sh \
+	tests/test-virt-every-disk.sh \
 	$(NULL)
 EXTRA_DIST += \
 	tests/libvirtd.sh \
+	tests/domxml-corpus.sh \
+	tests/test-virt-every-disk.sh \
 	tests/virt-lib.sh \
 	tests/test-virt-testdriver.sh \
 	tests/test-virt-pool.sh \

@@ -39,14 +39,12 @@
 #include <libvirt/virterror.h>
 #endif
 #include <libxml/parser.h>
-#include <libxml/tree.h>
-#include <libxml/xmlsave.h>
 
 #include "cleanup.h"
+#include "domxml/domxml.h"
 #include "hooks/hook-paths.h"
 #include "options.h"
 #include "qed/qed.h"
-#include "virt/virt-xml.h"
 #include "vqm-debug.h"
 #include "vqm-endian.h"
 #include "vqm-error.h"
@@ -88,21 +86,21 @@ enum img_kind {
     IMG_OTHER,
 };
 
-/* One <disk> or <backingStore> element naming an image. */
+/* One layer of a disk (its top source or a <backingStore>) naming an
+ * image, as vqm_domxml_disks lists them. */
 struct hook_disk {
-    xmlNodePtr node;             /* <disk> or <backingStore> */
-    xmlNodePtr fmt;              /* <driver> or <format>, may be NULL */
-    xmlNodePtr src;              /* <source> */
-    const char *attr;            /* "file" or "dev" */
-    char *path;
+    unsigned index;              /* the disk's position in the XML */
+    unsigned depth;              /* 0: the top, 1...: backingStore */
+    enum vqm_disk_source form;   /* file, block or volume */
+    char *path;                  /* file/dev path, or "pool/volume" */
     char *claimed;               /* driver/format type attribute */
-    char *target;                /* target dev of the top disk */
+    char *target;                /* target dev of the disk */
     enum img_kind kind;
     uint64_t size;               /* QED virtual size when known */
 };
 
 struct hook_domain {
-    xmlDocPtr doc;
+    struct vqm_domxml *x;
     char *name;
     char *uuid;                  /* validated, or NULL */
     struct hook_disk *disks;
@@ -402,37 +400,6 @@ image_kind(const char *path, uint64_t *size)
 /* ---------------------------------------------------------------- */
 /* Domain XML                                                        */
 
-static xmlParserInputPtr
-no_entity_loader(const char *url, const char *id, xmlParserCtxtPtr ctxt)
-{
-    (void) url;
-    (void) id;
-    (void) ctxt;
-    return NULL;
-}
-
-static char *
-prop(xmlNodePtr n, const char *name)
-{
-    return n ? (char *) xmlGetNoNsProp(n, (const xmlChar *) name) : NULL;
-}
-
-static char *
-text_of(xmlNodePtr n)
-{
-    xmlChar *t;
-    char *s;
-
-    if (!n)
-        return NULL;
-    t = xmlNodeGetContent(n);
-    if (!t)
-        return NULL;
-    s = strdup(trim((char *) t));
-    xmlFree(t);
-    return s;
-}
-
 static bool
 uuid_valid(const char *u)
 {
@@ -465,176 +432,117 @@ domain_free(struct hook_domain *d)
     size_t i;
 
     for (i = 0; i < d->ndisks; i++) {
-        xmlFree(d->disks[i].path);
-        xmlFree(d->disks[i].claimed);
-        xmlFree(d->disks[i].target);
+        free(d->disks[i].path);
+        free(d->disks[i].claimed);
+        free(d->disks[i].target);
     }
     free(d->disks);
     free(d->name);
     free(d->uuid);
-    if (d->doc)
-        xmlFreeDoc(d->doc);
+    vqm_domxml_free(d->x);
+    memset(d, 0, sizeof *d);
 }
 
 static int
-domain_add_image(struct hook_domain *d, xmlNodePtr node, xmlNodePtr fmt,
-                 const char *target, struct vqm_error *err)
+domain_add_image(struct hook_domain *d, const struct vqm_domxml_disk *x,
+                 unsigned depth, const struct vqm_domxml_layer *l,
+                 struct vqm_error *err)
 {
     struct hook_disk *v, *k;
-    char *type = prop(node, "type");
-    xmlNodePtr src = vqm_xml_child(node, "source");
-    const char *attr;
-    bool volume = false;
-    char *path;
+    char *path = NULL;
 
-    if (!type)
-        type = (char *) xmlStrdup((const xmlChar *) "file");
-    if (strcmp(type, "file") == 0)
-        attr = "file";
-    else if (strcmp(type, "block") == 0)
-        attr = "dev";
-    else if (strcmp(type, "volume") == 0) {
-        attr = "volume";
-        volume = true;
-    } else
-        attr = NULL;    /* network, dir: nothing to read here */
-    xmlFree(type);
-    if (!attr || !src)
-        return 0;
-    if (volume) {
+    if (l->form == VQM_SOURCE_VOLUME) {
         /* Only libvirt can resolve pool/volume (the hook must not ask
          * it): such a disk is judged by the format its XML names.
          */
-        char *pool = prop(src, "pool");
-        char *vol = prop(src, "volume");
-
-        path = NULL;
-        if (pool && vol) {
-            path = (char *) xmlStrdup((const xmlChar *) pool);
-            path = (char *) xmlStrcat((xmlChar *) path,
-                                      (const xmlChar *) "/");
-            path = (char *) xmlStrcat((xmlChar *) path,
-                                      (const xmlChar *) vol);
-        }
-        xmlFree(pool);
-        xmlFree(vol);
-        if (!path)
+        if (!l->pool || !l->volume)
             return 0;
-    } else {
-        path = prop(src, attr);
-        if (!path)
-            return 0;
-    }
-    if (path[0] != '/' && !volume) {
+        if (asprintf(&path, "%s/%s", l->pool, l->volume) < 0)
+            return vqm_error_set(err, VQM_ERR_NOMEM, "out of memory");
+    } else if (l->form == VQM_SOURCE_FILE || l->form == VQM_SOURCE_BLOCK) {
         /* libvirt only accepts absolute paths; never guess a cwd. */
-        xmlFree(path);
-        return 0;
+        if (!l->path || l->path[0] != '/')
+            return 0;
+        if (!(path = strdup(l->path)))
+            return vqm_error_set(err, VQM_ERR_NOMEM, "out of memory");
+    } else {
+        return 0;       /* network, dir, ...: nothing to read here */
     }
     if (d->ndisks >= HOOK_MAX_DISKS) {
-        xmlFree(path);
+        free(path);
         return vqm_error_set(err, VQM_ERR_INVALID,
                              "domain XML names more than %u images",
                              HOOK_MAX_DISKS);
     }
     v = realloc(d->disks, (d->ndisks + 1) * sizeof *v);
     if (!v) {
-        xmlFree(path);
+        free(path);
         return vqm_error_set(err, VQM_ERR_NOMEM, "out of memory");
     }
     d->disks = v;
     k = &d->disks[d->ndisks++];
     memset(k, 0, sizeof *k);
-    k->node = node;
-    k->fmt = fmt;
-    k->src = src;
-    k->attr = attr;
+    k->index = x->index;
+    k->depth = depth;
+    k->form = l->form;
     k->path = path;
-    k->claimed = prop(fmt, "type");
-    k->target = target ? (char *) xmlStrdup((const xmlChar *) target) : NULL;
-    if (volume)
+    k->claimed = l->format ? strdup(l->format) : NULL;
+    k->target = x->target ? strdup(x->target) : NULL;
+    if (l->form == VQM_SOURCE_VOLUME)
         k->kind = IMG_UNREADABLE;
     else
         k->kind = image_kind(path, &k->size);
     return 0;
 }
 
-/* Parse the domain XML libvirt gave on stdin.  No network, no DTD, no
- * entity expansion: a document type declaration is refused outright
- * (libvirt never writes one).
+/* Parse the domain XML libvirt gave on stdin with the shared parser (no
+ * network, no DTD: a document type declaration is refused outright, no
+ * entity expansion), and list every image its disks name: the disks
+ * that can hold QED (disk, cdrom, floppy; never lun, network, ...), and
+ * their backing chains exactly as the XML spells them, never the
+ * backing names recorded in the images.
  */
 static int
 domain_parse(const char *buf, size_t len, struct hook_domain *d,
              struct vqm_error *err)
 {
-    xmlNodePtr root, devices, n;
-    const xmlError *xe;
+    struct vqm_domxml_disk *disks = NULL;
+    size_t n = 0, i, k;
+    const char *u;
+    int ret = -1;
 
     memset(d, 0, sizeof *d);
-    xmlSetExternalEntityLoader(no_entity_loader);
-    d->doc = xmlReadMemory(buf, (int) len, "domain.xml", NULL,
-                           XML_PARSE_NONET | XML_PARSE_NOERROR
-                           | XML_PARSE_NOWARNING);
-    if (!d->doc) {
-        xe = xmlGetLastError();
-        return vqm_error_set(err, VQM_ERR_INVALID,
-                             "domain XML on stdin does not parse: %s",
-                             xe && xe->message ? trim(xe->message)
-                             : "unknown error");
-    }
-    if (d->doc->intSubset || d->doc->extSubset)
-        return vqm_error_set(err, VQM_ERR_REFUSED,
-                             "domain XML on stdin has a document type "
-                             "declaration: refused");
-    root = xmlDocGetRootElement(d->doc);
-    if (!root || strcmp((const char *) root->name, "domain") != 0)
+    if (vqm_domxml_parse(buf, len, "domain XML on stdin", &d->x, err) < 0)
+        return -1;
+    if (!vqm_domxml_is_domain(d->x))
         return vqm_error_set(err, VQM_ERR_INVALID,
                              "XML on stdin is not a <domain>");
-    d->name = text_of(vqm_xml_child(root, "name"));
-    if (!d->name || !*d->name) {
+    if (vqm_domxml_name(d->x) && *vqm_domxml_name(d->x)) {
+        d->name = strdup(vqm_domxml_name(d->x));
+    } else {
         const char *env = getenv("VQM_HOOK_DOMAIN");
-        free(d->name);
         d->name = strdup(env ? env : "?");
     }
-    {
-        char *u = text_of(vqm_xml_child(root, "uuid"));
-        if (uuid_valid(u)) {
-            for (char *p = u; *p; p++)
-                *p = (char) tolower((unsigned char) *p);
-            d->uuid = u;
-        } else {
-            free(u);
-        }
-    }
-
-    devices = vqm_xml_child(root, "devices");
-    for (n = devices ? devices->children : NULL; n; n = n->next) {
-        xmlNodePtr bs, target;
-        char *dev;
-
-        if (n->type != XML_ELEMENT_NODE
-            || strcmp((const char *) n->name, "disk") != 0)
+    u = vqm_domxml_uuid(d->x);
+    if (uuid_valid(u) && (d->uuid = strdup(u)))
+        for (char *p = d->uuid; *p; p++)
+            *p = (char) tolower((unsigned char) *p);
+    if (vqm_domxml_disks(d->x, &disks, &n, err) < 0)
+        return -1;
+    for (i = 0; i < n; i++) {
+        if (!vqm_domxml_can_hold_qed(&disks[i]))
             continue;
-        target = vqm_xml_child(n, "target");
-        dev = prop(target, "dev");
-        if (domain_add_image(d, n, vqm_xml_child(n, "driver"), dev,
-                             err) < 0) {
-            xmlFree(dev);
-            return -1;
-        }
-        /* The backing chain exactly as the XML spells it; never the
-         * backing names recorded in the images.
-         */
-        for (bs = vqm_xml_child(n, "backingStore"); bs;
-             bs = vqm_xml_child(bs, "backingStore")) {
-            if (domain_add_image(d, bs, vqm_xml_child(bs, "format"), dev,
-                                 err) < 0) {
-                xmlFree(dev);
-                return -1;
-            }
-        }
-        xmlFree(dev);
+        if (domain_add_image(d, &disks[i], 0, &disks[i].top, err) < 0)
+            goto out;
+        for (k = 0; k < disks[i].n_backing; k++)
+            if (domain_add_image(d, &disks[i], (unsigned) k + 1,
+                                 &disks[i].backing[k], err) < 0)
+                goto out;
     }
-    return 0;
+    ret = 0;
+ out:
+    vqm_domxml_disks_free(disks, n);
+    return ret;
 }
 
 static int
@@ -756,96 +664,98 @@ has_suffix(const char *s, const char *suffix)
     return a >= b && strcmp(s + a - b, suffix) == 0;
 }
 
-static void
-set_format(struct hook_disk *k)
+/* The filter's lookup: the layer the XML calls QED that is qcow2 now,
+ * either the file itself (converted in place, --keep-name) or, when the
+ * .qed file is gone, its .qcow2 sibling.  Only layers the XML claims to
+ * be QED move: a raw disk whose guest wrote a qcow2 header is never
+ * turned into qcow2.
+ */
+static bool
+filter_lookup(void *opaque, const struct vqm_domxml_disk *x, unsigned depth,
+              const struct vqm_domxml_layer *l, struct vqm_domxml_move *mv)
 {
-    if (k->fmt)
-        xmlSetProp(k->fmt, (const xmlChar *) "type",
-                   (const xmlChar *) "qcow2");
+    struct hook_domain *d = opaque;
+    struct hook_disk *k = NULL;
+    CLEANUP_FREE char *name = NULL;
+    CLEANUP_FREE char *from = NULL;
+    size_t i;
+
+    (void) l;
+    for (i = 0; i < d->ndisks && !k; i++)
+        if (d->disks[i].index == x->index && d->disks[i].depth == depth)
+            k = &d->disks[i];
+    if (!k || !k->claimed || strcmp(k->claimed, "qed") != 0)
+        return false;
+    name = printable(d->name);
+    from = printable(k->path);
+    if (k->kind == IMG_QCOW2) {
+        mv->new_format = "qcow2";
+        hook_log(LOG_NOTICE, "domain '%s': %s is qcow2 now: format "
+                 "changed from qed to qcow2", name, from);
+        return true;
+    }
+    if (k->kind == IMG_MISSING && (k->form == VQM_SOURCE_FILE
+                                   || k->form == VQM_SOURCE_BLOCK)
+        && has_suffix(k->path, ".qed")) {
+        size_t base = strlen(k->path) - 4;
+        CLEANUP_FREE char *to = NULL;
+        uint64_t size;
+        char *sib = malloc(base + sizeof ".qcow2");
+
+        if (!sib)
+            return false;
+        memcpy(sib, k->path, base);
+        strcpy(sib + base, ".qcow2");
+        if (image_kind(sib, &size) != IMG_QCOW2) {
+            free(sib);
+            return false;
+        }
+        /* Keep the new name for the rewrite: it outlives this call. */
+        free(k->path);
+        k->path = sib;
+        mv->new_path = sib;
+        mv->new_format = "qcow2";
+        to = printable(sib);
+        hook_log(LOG_NOTICE, "domain '%s': %s was converted: now %s "
+                 "(qcow2)", name, from, to ? to : "?");
+        return true;
+    }
+    return false;
 }
 
-/* Rewrite every image the XML calls QED that is qcow2 now: either the
- * file itself (converted in place, --keep-name) or, when the .qed file
- * is gone, its .qcow2 sibling.  Only images the XML claims to be QED
- * are touched: a raw disk whose guest wrote a qcow2 header is never
- * turned into qcow2.  Returns the number of images rewritten.
+/* Rewrite every image the XML calls QED that is qcow2 now.  Returns the
+ * number of layers rewritten.
  */
 static size_t
 filter_domain(struct hook_domain *d)
 {
-    size_t i, changed = 0;
+    size_t changed = 0;
+    struct vqm_error err = { 0 };
 
-    for (i = 0; i < d->ndisks; i++) {
-        struct hook_disk *k = &d->disks[i];
-        CLEANUP_FREE char *name = printable(d->name);
-        CLEANUP_FREE char *from = printable(k->path);
-
-        if (!k->claimed || strcmp(k->claimed, "qed") != 0)
-            continue;
-        if (k->kind == IMG_QCOW2) {
-            set_format(k);
-            changed++;
-            hook_log(LOG_NOTICE, "domain '%s': %s is qcow2 now: format "
-                     "changed from qed to qcow2", name, from);
-            continue;
-        }
-        if (k->kind == IMG_MISSING && strcmp(k->attr, "file") == 0
-            && has_suffix(k->path, ".qed")) {
-            size_t base = strlen(k->path) - 4;
-            CLEANUP_FREE char *sib = malloc(base + sizeof ".qcow2");
-            CLEANUP_FREE char *to = NULL;
-            uint64_t size;
-
-            if (!sib)
-                continue;
-            memcpy(sib, k->path, base);
-            strcpy(sib + base, ".qcow2");
-            if (image_kind(sib, &size) != IMG_QCOW2)
-                continue;
-            xmlSetProp(k->src, (const xmlChar *) "file",
-                       (const xmlChar *) sib);
-            set_format(k);
-            changed++;
-            to = printable(sib);
-            hook_log(LOG_NOTICE, "domain '%s': %s was converted: now %s "
-                     "(qcow2)", name, from, to ? to : "?");
-        }
+    if (vqm_domxml_rewrite(d->x, filter_lookup, d, &changed, &err) < 0) {
+        hook_log(LOG_WARNING, "%s", err.msg);
+        return 0;
     }
     return changed;
 }
 
 static int
-write_xml(xmlDocPtr doc, struct vqm_error *err)
+write_xml(const struct hook_domain *d, struct vqm_error *err)
 {
-    xmlBufferPtr b = xmlBufferCreate();
-    xmlSaveCtxtPtr s;
+    CLEANUP_FREE char *xml = NULL;
     size_t len, off = 0;
-    const char *p;
 
-    if (!b)
-        return vqm_error_set(err, VQM_ERR_NOMEM, "out of memory");
-    s = xmlSaveToBuffer(b, "UTF-8", XML_SAVE_NO_DECL);
-    if (!s || xmlSaveDoc(s, doc) < 0) {
-        if (s)
-            xmlSaveClose(s);
-        xmlBufferFree(b);
-        return vqm_error_set(err, VQM_ERR_INTERNAL,
-                             "cannot format the domain XML");
-    }
-    xmlSaveClose(s);
-    p = (const char *) xmlBufferContent(b);
-    len = (size_t) xmlBufferLength(b);
+    if (vqm_domxml_format(d->x, &xml, err) < 0)
+        return -1;
+    len = strlen(xml);
     while (off < len) {
-        ssize_t r = write(STDOUT_FILENO, p + off, len - off);
+        ssize_t r = write(STDOUT_FILENO, xml + off, len - off);
         if (r < 0 && errno == EINTR)
             continue;
-        if (r < 0) {
-            xmlBufferFree(b);
+        if (r < 0)
             return vqm_error_set_errno(err, errno, "writing stdout");
-        }
         off += (size_t) r;
     }
-    xmlBufferFree(b);
     return 0;
 }
 
@@ -1383,7 +1293,7 @@ op_filter(struct hook_domain *d, struct vqm_error *err)
 {
     if (filter_domain(d) == 0)
         return 0;
-    return write_xml(d->doc, err);
+    return write_xml(d, err);
 }
 
 int

@@ -14,6 +14,7 @@ vqm_cli_common_sources = \
 	src/cli/options.h \
 	$(NULL)
 vqm_cli_common_libs = \
+	src/domxml/libvqmdomxml.a \
 	src/convert/libvqmconvert.a \
 	src/image/libvqmimage.a \
 	src/qcow2/libvqmqcow2.a \

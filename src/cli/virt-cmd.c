@@ -130,7 +130,7 @@ print_run(FILE *fp, const struct vqm_virt_run *run)
     for (i = 0; i < run->n_domains; i++) {
         const struct vqm_vdomain *d = &run->domains[i];
 
-        if (!d->in_scope && !d->involved && d->outcome == VQM_OUTCOME_NONE)
+        if (!vqm_virt_domain_shown(d))
             continue;
         fprintf(fp, "domain %s (%s%s%s):", vqm_q(d->name),
                 d->active || d->shut_down ? "running" : "shut off",
@@ -202,9 +202,12 @@ print_run(FILE *fp, const struct vqm_virt_run *run)
                     used |= c == img;
         }
         if (!used) {
-            fprintf(fp, "volume %s/%s (no domain uses it):\n",
-                    img->pool ? vqm_q(img->pool) : "-",
-                    vqm_q(img->volume ? img->volume : img->path));
+            if (img->pool && img->volume)
+                fprintf(fp, "volume %s/%s (no domain uses it):\n",
+                        vqm_q(img->pool), vqm_q(img->volume));
+            else
+                fprintf(fp, "image %s (no domain uses it):\n",
+                        vqm_q(img->path));
             print_image_line(fp, "  ", img, dry);
         }
     }
@@ -213,28 +216,24 @@ print_run(FILE *fp, const struct vqm_virt_run *run)
 static void
 print_summary(FILE *fp, const struct vqm_virt_run *run, int status)
 {
-    size_t i, conv = 0, skip = 0, fail = 0, doms = 0;
+    struct vqm_virt_counts c;
 
-    for (i = 0; i < run->n_images; i++) {
-        const struct vqm_vimage *img = run->images[i];
-        if (!img->migrate)
-            continue;
-        conv += img->outcome == VQM_OUTCOME_DONE
-            || img->outcome == VQM_OUTCOME_PLANNED;
-        skip += img->outcome == VQM_OUTCOME_SKIPPED;
-        fail += img->outcome == VQM_OUTCOME_FAILED;
-    }
-    for (i = 0; i < run->n_domains; i++)
-        doms += run->domains[i].outcome == VQM_OUTCOME_DONE
-            || run->domains[i].outcome == VQM_OUTCOME_PLANNED;
+    vqm_virt_count(run, &c);
     if (run->dry_run)
-        fprintf(fp, "Dry run: %zu image(s) would be converted, %zu "
-                "domain definition(s) rewritten, %zu image(s) skipped; "
-                "nothing was changed.\n", conv, doms, skip);
+        fprintf(fp, "Dry run: %zu image(s) would be converted, %zu skipped; "
+                "%zu disk(s) would be rewritten, %zu skipped, %zu left "
+                "alone; %zu domain definition(s) would be rewritten, %zu "
+                "skipped; nothing was changed.\n", c.images_converted,
+                c.images_skipped, c.disks_rewritten, c.disks_skipped,
+                c.disks_left_alone, c.domains_rewritten, c.domains_skipped);
     else
-        fprintf(fp, "Summary: %zu image(s) converted, %zu domain "
-                "definition(s) rewritten, %zu skipped, %zu failed%s.\n",
-                conv, doms, skip, fail,
+        fprintf(fp, "Summary: %zu image(s) converted, %zu skipped, %zu "
+                "failed; %zu disk(s) rewritten, %zu skipped, %zu failed, "
+                "%zu left alone; %zu domain definition(s) rewritten, %zu "
+                "skipped, %zu failed%s.\n", c.images_converted,
+                c.images_skipped, c.images_failed, c.disks_rewritten,
+                c.disks_skipped, c.disks_failed, c.disks_left_alone,
+                c.domains_rewritten, c.domains_skipped, c.domains_failed,
                 status == 0 ? "; everything in scope is qcow2" : "");
 }
 

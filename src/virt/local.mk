@@ -4,7 +4,6 @@ src_virt_libvqmvirt_a_SOURCES = \
 	src/virt/virt.h \
 	src/virt/virt-internal.h \
 	src/virt/virt-conn.c \
-	src/virt/virt-domxml.c \
 	src/virt/virt-journal.c \
 	src/virt/virt-live.c \
 	src/virt/virt-live.h \
@@ -16,6 +15,5 @@ src_virt_libvqmvirt_a_SOURCES = \
 	src/virt/virt-report.c \
 	src/virt/virt-snapshot.c \
 	src/virt/virt-snapshot.h \
-	src/virt/virt-xml.h \
 	$(NULL)
 src_virt_libvqmvirt_a_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/src $(LIBVIRT_CFLAGS) $(LIBXML2_CFLAGS)

@@ -33,7 +33,7 @@
 #include "cleanup.h"
 #include "virt-internal.h"
 #include "virt-live.h"
-#include "virt-xml.h"
+#include "domxml/domxml.h"
 #include "vqm-debug.h"
 
 /* Seconds to wait for a job to go away after a pivot or an abort. */
@@ -117,10 +117,8 @@ live_disk_get(virDomainPtr dom, const char *target, struct live_disk *ld)
     memset(ld, 0, sizeof *ld);
     if (!xml)
         return -1;
-    doc = xmlReadMemory(xml, (int) strlen(xml), "domain.xml", NULL,
-                        XML_PARSE_NONET | XML_PARSE_NOERROR
-                        | XML_PARSE_NOWARNING);
-    if (!doc)
+    if (!(doc = vqm_xml_read(xml, strlen(xml), "live domain XML", "domain",
+                             NULL)))
         return -1;
     c = vqm_xml_child(vqm_xml_child(xmlDocGetRootElement(doc), "devices"),
                       "disk");

@@ -33,6 +33,7 @@
 
 #include "cleanup.h"
 #include "convert/convert.h"
+#include "domxml/domxml.h"
 #include "virt-internal.h"
 #include "virt-live.h"
 #include "virt-snapshot.h"
@@ -704,6 +705,7 @@ vqm_virt_rollback(const char *uri, const char *state_dir,
     virConnectPtr conn = NULL;
     virDomainPtr dom = NULL;
     struct vqm_journal *j = NULL;
+    struct vqm_domxml *x = NULL;
     struct vqm_domxml_disk *dd = NULL;
     size_t n = 0, i;
     char uuid[VIR_UUID_STRING_BUFLEN];
@@ -751,8 +753,14 @@ vqm_virt_rollback(const char *uri, const char *state_dir,
         vqm_error_prefix(err, "cannot roll back domain '%s'", domain);
         goto out;
     }
-    if (vqm_domxml_disks(xml, &dd, &n, &name, &xuuid, err) < 0)
+    if (vqm_domxml_parse(xml, strlen(xml), NULL, &x, err) < 0
+        || vqm_domxml_disks(x, &dd, &n, err) < 0)
         goto out;
+    if ((vqm_domxml_name(x) && !(name = strdup(vqm_domxml_name(x))))
+        || (vqm_domxml_uuid(x) && !(xuuid = strdup(vqm_domxml_uuid(x))))) {
+        vqm_error_set(err, VQM_ERR_NOMEM, "out of memory");
+        goto out;
+    }
     if (!xuuid || strcasecmp(xuuid, uuid) != 0 || !name
         || strcmp(name, cur_name) != 0) {
         vqm_error_set(err, VQM_ERR_REFUSED, "cannot roll back domain '%s' "
@@ -768,16 +776,16 @@ vqm_virt_rollback(const char *uri, const char *state_dir,
         struct vqm_probe pr;
         struct vqm_error e2 = { 0 };
 
-        if (strcmp(dd[i].device, "cdrom") == 0
-            || strcmp(dd[i].device, "floppy") == 0)
+        const struct vqm_domxml_layer *t = &dd[i].top;
+
+        if (!vqm_domxml_can_hold_qed(&dd[i]))
             continue;
-        if (dd[i].type && strcmp(dd[i].type, "volume") == 0 && dd[i].pool) {
-            virStoragePoolPtr sp = virStoragePoolLookupByName(conn,
-                                                               dd[i].pool);
+        if (t->form == VQM_SOURCE_VOLUME && t->pool && t->volume) {
+            virStoragePoolPtr sp = virStoragePoolLookupByName(conn, t->pool);
             virStorageVolPtr v;
             if (sp) {
                 virStoragePoolRefresh(sp, 0);
-                v = virStorageVolLookupByName(sp, dd[i].volume);
+                v = virStorageVolLookupByName(sp, t->volume);
                 if (v) {
                     p = virStorageVolGetPath(v);
                     virStorageVolFree(v);
@@ -787,13 +795,11 @@ vqm_virt_rollback(const char *uri, const char *state_dir,
             if (!p) {
                 vqm_error_set(err, VQM_ERR_NOTFOUND, "cannot roll back "
                               "domain '%s': volume '%s/%s' no longer "
-                              "exists", domain, dd[i].pool, dd[i].volume);
+                              "exists", domain, t->pool, t->volume);
                 goto out;
             }
-        } else if (dd[i].file && (!dd[i].type
-                                  || strcmp(dd[i].type, "file") == 0
-                                  || strcmp(dd[i].type, "block") == 0)) {
-            p = strdup(dd[i].file);
+        } else if (t->path) {
+            p = strdup(t->path);
         } else {
             continue;
         }
@@ -802,11 +808,11 @@ vqm_virt_rollback(const char *uri, const char *state_dir,
                           "'%s': source '%s': %s", domain, p, e2.msg);
             goto out;
         }
-        if (dd[i].format && strcmp(dd[i].format, pr.format) != 0) {
+        if (t->format && strcmp(t->format, pr.format) != 0) {
             vqm_error_set(err, VQM_ERR_REFUSED, "cannot roll back domain "
                           "'%s': '%s' is %s now (converted in place), the "
                           "saved definition says %s", domain, p, pr.format,
-                          dd[i].format);
+                          t->format);
             vqm_probe_clear(&pr);
             goto out;
         }
@@ -855,6 +861,7 @@ vqm_virt_rollback(const char *uri, const char *state_dir,
     ret = 0;
  out:
     vqm_domxml_disks_free(dd, n);
+    vqm_domxml_free(x);
     for (i = 0; i < npaths; i++)
         free(paths[i]);
     free(paths);

@@ -34,8 +34,8 @@
 
 #include "cleanup.h"
 #include "convert/convert.h"
+#include "domxml/domxml.h"
 #include "virt-internal.h"
-#include "virt-xml.h"
 #include "virt-live.h"
 #include "virt-remote.h"
 #include "virt-snapshot.h"
@@ -379,10 +379,7 @@ xpath_string(const char *xml, const char *elem, const char *attrname)
     xmlNodePtr n;
     char *ret;
 
-    doc = xmlReadMemory(xml, (int) strlen(xml), "x.xml", NULL,
-                        XML_PARSE_NONET | XML_PARSE_NOERROR
-                        | XML_PARSE_NOWARNING);
-    if (!doc)
+    if (!(doc = vqm_xml_read(xml, strlen(xml), "storage XML", NULL, NULL)))
         return NULL;
     n = xmlDocGetRootElement(doc);
     if (n && elem)
@@ -527,7 +524,7 @@ old_volume_path(struct vqm_virt_run *run, const char *pool,
     virStoragePoolPtr p = virStoragePoolLookupByName(run->conn, pool);
     CLEANUP_FREE char *xml = p ? virStoragePoolGetXMLDesc(p, 0) : NULL;
     xmlDocPtr doc;
-    xmlNodePtr n, c;
+    CLEANUP_FREE char *dir = NULL;
     char *ret = NULL;
 
     if (p)
@@ -535,26 +532,13 @@ old_volume_path(struct vqm_virt_run *run, const char *pool,
     virResetLastError();
     if (!xml || strchr(volume, '/'))
         return NULL;
-    doc = xmlReadMemory(xml, (int) strlen(xml), "pool.xml", NULL,
-                        XML_PARSE_NONET | XML_PARSE_NOERROR
-                        | XML_PARSE_NOWARNING);
-    if (!doc)
+    if (!(doc = vqm_xml_read(xml, strlen(xml), "pool XML", "pool", NULL)))
         return NULL;
-    n = xmlDocGetRootElement(doc);
-    for (c = n ? n->children : NULL; c; c = c->next)
-        if (c->type == XML_ELEMENT_NODE
-            && strcmp((const char *) c->name, "target") == 0)
-            break;
-    for (c = c ? c->children : NULL; c; c = c->next)
-        if (c->type == XML_ELEMENT_NODE
-            && strcmp((const char *) c->name, "path") == 0) {
-            xmlChar *t = xmlNodeGetContent(c);
-            if (t && asprintf(&ret, "%s/%s", (const char *) t, volume) < 0)
-                ret = NULL;
-            xmlFree(t);
-            break;
-        }
+    dir = vqm_xml_text(vqm_xml_child(vqm_xml_child(xmlDocGetRootElement(doc),
+                                                   "target"), "path"));
     xmlFreeDoc(doc);
+    if (dir && asprintf(&ret, "%s/%s", dir, volume) < 0)
+        ret = NULL;
     return ret;
 }
 
@@ -562,11 +546,16 @@ static int
 add_disks(struct vqm_virt_run *run, struct vqm_vdomain *d, const char *xml,
           bool live, struct vqm_error *err)
 {
+    struct vqm_domxml *x = NULL;
     struct vqm_domxml_disk *dd = NULL;
     size_t n = 0, i;
 
-    if (vqm_domxml_disks(xml, &dd, &n, NULL, NULL, err) < 0)
+    if (vqm_domxml_parse(xml, strlen(xml), NULL, &x, err) < 0
+        || vqm_domxml_disks(x, &dd, &n, err) < 0) {
+        vqm_domxml_free(x);
         return vqm_error_prefix(err, "domain '%s'", d->name);
+    }
+    vqm_domxml_free(x);
     if (!live) {
         d->disks = calloc(n ? n : 1, sizeof *d->disks);
         if (!d->disks)
@@ -574,19 +563,24 @@ add_disks(struct vqm_virt_run *run, struct vqm_vdomain *d, const char *xml,
         d->n_disks = n;
     }
     for (i = 0; i < n; i++) {
-        struct vqm_domxml_disk *x = &dd[i];
+        struct vqm_domxml_disk *xd = &dd[i];
+        const struct vqm_domxml_layer *t = &xd->top;
         struct vqm_vimage *img = NULL;
         CLEANUP_FREE char *path = NULL;
         struct vqm_vdisk *dk = live ? NULL : &d->disks[i];
-        const char *type = x->type ? x->type : "file";
+        bool qed_kind = vqm_domxml_can_hold_qed(xd);
 
-        if (strcmp(type, "file") == 0 || strcmp(type, "block") == 0) {
-            if (x->file)
-                path = strdup(x->file);
-        } else if (strcmp(type, "volume") == 0 && x->pool && x->volume) {
+        if (!qed_kind) {
+            /* Never probed: not ours (the invariant check still looks
+             * for the files they name). */
+        } else if (t->form == VQM_SOURCE_FILE
+                   || t->form == VQM_SOURCE_BLOCK) {
+            if (t->path)
+                path = strdup(t->path);
+        } else if (t->form == VQM_SOURCE_VOLUME && t->pool && t->volume) {
             virStoragePoolPtr p = virStoragePoolLookupByName(run->conn,
-                                                              x->pool);
-            virStorageVolPtr v = p ? virStorageVolLookupByName(p, x->volume)
+                                                              t->pool);
+            virStorageVolPtr v = p ? virStorageVolLookupByName(p, t->volume)
                 : NULL;
             path = v ? virStorageVolGetPath(v) : NULL;
             if (v)
@@ -597,9 +591,9 @@ add_disks(struct vqm_virt_run *run, struct vqm_vdomain *d, const char *xml,
                 /* An interrupted run may have renamed the file under
                  * the volume: try its old path in the pool directory. */
                 snprintf(dk->reason, sizeof dk->reason,
-                         "volume '%s' of pool '%s' not found", x->volume,
-                         x->pool);
-                path = old_volume_path(run, x->pool, x->volume);
+                         "volume '%s' of pool '%s' not found", t->volume,
+                         t->pool);
+                path = old_volume_path(run, t->pool, t->volume);
                 if (path && !vqm_journal_renamed(run->journal, path)) {
                     free(path);
                     path = NULL;
@@ -617,27 +611,31 @@ add_disks(struct vqm_virt_run *run, struct vqm_vdomain *d, const char *xml,
                 img->used_by_running = true;
             continue;
         }
-        dk->target = x->target ? strdup(x->target) : strdup("?");
-        dk->device = strdup(x->device);
-        dk->type = strdup(type);
-        dk->xml_format = x->format ? strdup(x->format) : NULL;
-        if (strcmp(type, "volume") == 0) {
-            dk->src_pool = x->pool ? strdup(x->pool) : NULL;
-            dk->src_volume = x->volume ? strdup(x->volume) : NULL;
-            if (asprintf(&dk->source, "%s/%s", x->pool ? x->pool : "?",
-                         x->volume ? x->volume : "?") < 0)
+        dk->target = xd->target ? strdup(xd->target) : strdup("?");
+        dk->device = strdup(xd->device);
+        dk->type = strdup(t->type ? t->type : "file");
+        dk->can_hold_qed = qed_kind;
+        dk->readonly = xd->readonly;
+        dk->shareable = xd->shareable;
+        dk->transient = xd->transient;
+        dk->xml_format = t->format ? strdup(t->format) : NULL;
+        if (t->form == VQM_SOURCE_VOLUME) {
+            dk->src_pool = t->pool ? strdup(t->pool) : NULL;
+            dk->src_volume = t->volume ? strdup(t->volume) : NULL;
+            if (asprintf(&dk->source, "%s/%s", t->pool ? t->pool : "?",
+                         t->volume ? t->volume : "?") < 0)
                 dk->source = NULL;
         } else {
-            dk->source = x->file ? strdup(x->file) : NULL;
+            dk->source = t->path ? strdup(t->path) : NULL;
         }
         dk->image = img;
         /* The format the XML gives for each backing layer. */
-        if (img && x->n_backing) {
+        if (img && xd->n_backing) {
             struct vqm_vimage *b = img;
             size_t k;
-            for (k = 0; k < x->n_backing && b; k++, b = b->backing)
-                if (x->backing_formats[k] && !b->xml_backing_format)
-                    b->xml_backing_format = strdup(x->backing_formats[k]);
+            for (k = 0; k < xd->n_backing && b; k++, b = b->backing)
+                if (xd->backing[k].format && !b->xml_backing_format)
+                    b->xml_backing_format = strdup(xd->backing[k].format);
         }
     }
     vqm_domxml_disks_free(dd, n);
@@ -938,23 +936,18 @@ decide(struct vqm_virt_run *run)
             struct vqm_vimage *img = dk->image, *c;
             const char *xf = dk->xml_format ? dk->xml_format : "raw";
 
-            if (strcmp(dk->device, "cdrom") == 0
-                || strcmp(dk->device, "floppy") == 0) {
-                snprintf(dk->reason, sizeof dk->reason, "%s: left alone",
-                         dk->device);
-                dk->image = NULL;
-                continue;
-            }
-            if (strcmp(dk->type, "file") != 0 && strcmp(dk->type, "block")
-                && strcmp(dk->type, "volume") != 0) {
+            if (!dk->can_hold_qed) {
+                /* lun, network, dir, nvme, vhostuser: cannot hold QED;
+                 * enforce_references() keeps their files unchanged. */
                 snprintf(dk->reason, sizeof dk->reason,
-                         "%s disk: left alone", dk->type);
+                         "%s %s: left alone (cannot hold QED)", dk->type,
+                         dk->device);
                 continue;
             }
             if (!img) {
                 if (!dk->reason[0])
                     snprintf(dk->reason, sizeof dk->reason,
-                             "no source: left alone");
+                             "%s: left alone (no source)", dk->device);
                 continue;
             }
             for (c = img; c; c = c->backing)
@@ -999,12 +992,19 @@ decide(struct vqm_virt_run *run)
                          "format mismatch: the domain XML says '%s', "
                          "'%s' is %s; not changed", xf, img->path,
                          img->format);
+                bool ours = d->in_scope;
+
                 for (c = img; c; c = c->backing)
-                    if (c->migrate)
+                    if (c->migrate) {
+                        ours = true;
                         block_image(c, "domain '%s' disk %s: the XML says "
                                     "'%s' but the file is %s", d->name,
                                     dk->target, xf, img->format);
-                dk->outcome = VQM_OUTCOME_SKIPPED;
+                    }
+                /* Out of scope and naming nothing this run converts:
+                 * reported, not skipped. */
+                if (ours)
+                    dk->outcome = VQM_OUTCOME_SKIPPED;
             }
         }
     }
@@ -1145,110 +1145,186 @@ will_change(const struct vqm_vimage *c, bool plan)
                                    == VQM_OUTCOME_PLANNED));
 }
 
+struct domain_lookup {
+    struct vqm_virt_run *run;
+    struct vqm_vdomain *d;
+    bool plan;
+    bool nomem;
+    char *vol;                   /* the last new volume name */
+};
+
+/* The migrated image a backing layer of disk dk names, by path. */
+static struct vqm_vimage *
+layer_image(struct vqm_virt_run *run, const struct vqm_vdisk *dk,
+            const struct vqm_domxml_layer *l)
+{
+    struct vqm_vimage *c;
+
+    if (!l->path)
+        return NULL;
+    for (c = dk->image; c; c = c->backing)
+        if (strcmp(c->path, l->path) == 0 || strcmp(c->cur_path, l->path) == 0)
+            return c;
+    return image_by_path(run, l->path);
+}
+
+static bool
+domain_lookup(void *opaque, const struct vqm_domxml_disk *xd, unsigned depth,
+              const struct vqm_domxml_layer *l, struct vqm_domxml_move *mv)
+{
+    struct domain_lookup *dl = opaque;
+    struct vqm_vdisk *dk;
+    struct vqm_vimage *img;
+
+    if (xd->index >= dl->d->n_disks)
+        return false;
+    dk = &dl->d->disks[xd->index];
+    if (dk->outcome == VQM_OUTCOME_SKIPPED || !dk->image)
+        return false;
+    img = depth == 0 ? dk->image : layer_image(dl->run, dk, l);
+    if (!will_change(img, dl->plan))
+        return false;
+    mv->new_format = "qcow2";
+    if (depth > 0) {
+        if (l->form != VQM_SOURCE_VOLUME)
+            mv->new_path = img->new_path;
+        return true;
+    }
+    free(dk->new_source);
+    dk->new_source = NULL;
+    if (l->form == VQM_SOURCE_VOLUME && dk->src_pool) {
+        CLEANUP_FREE char *cp = strdup(img->new_path);
+
+        free(dl->vol);
+        dl->vol = cp ? strdup(basename(cp)) : NULL;
+        if (!dl->vol || asprintf(&dk->new_source, "%s/%s", dk->src_pool,
+                                 dl->vol) < 0) {
+            dk->new_source = NULL;
+            dl->nomem = true;
+            return false;
+        }
+        mv->new_volume = dl->vol;
+    } else {
+        mv->new_path = img->new_path;
+        if (!(dk->new_source = strdup(img->new_path)))
+            dl->nomem = true;
+    }
+    if (dk->source && dk->new_source
+        && strcmp(dk->source, dk->new_source) == 0) {
+        free(dk->new_source);
+        dk->new_source = NULL;
+    }
+    return true;
+}
+
 int
 vqm_virt_domain_xml(struct vqm_virt_run *run, struct vqm_vdomain *d,
                     bool plan, char **out, struct vqm_error *err)
 {
-    struct vqm_domxml_change *ch;
-    const char **olds = NULL, **news = NULL, **fmts = NULL;
-    size_t n = 0, k, nl = 0, total = 0;
-    CLEANUP_FREE char *same = NULL;
-    char *xml = NULL;
+    struct domain_lookup dl = { run, d, plan, false, NULL };
+    struct vqm_domxml *x = NULL;
+    size_t changed = 0, k;
     int ret = -1;
 
     *out = NULL;
-    for (k = 0; k < d->n_disks; k++) {
-        const struct vqm_vimage *c;
-        for (c = d->disks[k].image; c; c = c->backing)
-            total++;
-    }
-    ch = calloc(d->n_disks + 1, sizeof *ch);
-    olds = calloc(total + 1, sizeof *olds);
-    news = calloc(total + 1, sizeof *news);
-    fmts = calloc(total + 1, sizeof *fmts);
-    if (!ch || !olds || !news || !fmts) {
+    if (vqm_domxml_parse(d->xml, strlen(d->xml), NULL, &x, err) < 0)
+        return vqm_error_prefix(err, "domain '%s'", d->name);
+    if (vqm_domxml_rewrite(x, domain_lookup, &dl, &changed, err) < 0)
+        goto out;
+    if (dl.nomem) {
         vqm_error_set(err, VQM_ERR_NOMEM, "out of memory");
         goto out;
     }
+    /* A disk is rewritten when a layer of its chain moves. */
     for (k = 0; k < d->n_disks; k++) {
         struct vqm_vdisk *dk = &d->disks[k];
-        struct vqm_vimage *top = dk->image, *c;
-        struct vqm_domxml_change *x = &ch[n];
+        const struct vqm_vimage *c;
         bool any = false;
 
-        if (!top || dk->outcome == VQM_OUTCOME_SKIPPED)
+        if (dk->outcome == VQM_OUTCOME_SKIPPED)
             continue;
-        x->target = dk->target;
-        if (will_change(top, plan)) {
-            any = true;
-            x->new_format = "qcow2";
-            free(dk->new_source);
-            dk->new_source = NULL;
-            if (strcmp(dk->type, "volume") == 0 && dk->src_pool) {
-                CLEANUP_FREE char *cp = strdup(top->new_path);
-                if (!cp || asprintf(&dk->new_source, "%s/%s",
-                                    dk->src_pool, basename(cp)) < 0) {
-                    dk->new_source = NULL;
-                    vqm_error_set(err, VQM_ERR_NOMEM, "out of memory");
-                    goto out;
-                }
-                /* borrowed: the part after "pool/" */
-                x->new_volume = dk->new_source + strlen(dk->src_pool) + 1;
-            } else {
-                x->new_file = top->new_path;
-                dk->new_source = strdup(top->new_path);
-            }
-            if (dk->source && dk->new_source
-                && strcmp(dk->source, dk->new_source) == 0) {
-                x->new_volume = NULL;      /* pointed into new_source */
-                free(dk->new_source);
-                dk->new_source = NULL;
-            }
-        }
-        x->old_paths = &olds[nl];
-        x->new_paths = &news[nl];
-        x->new_formats = &fmts[nl];
-        for (c = top->backing; c; c = c->backing) {
-            if (!will_change(c, plan))
-                continue;
-            olds[nl] = c->path;
-            news[nl] = c->new_path;
-            fmts[nl] = "qcow2";
-            nl++;
-            x->n_layers++;
-            any = true;
-        }
-        if (any) {
+        for (c = dk->image; c; c = c->backing)
+            any |= will_change(c, plan);
+        if (changed && any)
             dk->outcome = plan ? VQM_OUTCOME_PLANNED : VQM_OUTCOME_DONE;
-            n++;
-        } else {
-            memset(x, 0, sizeof *x);
-        }
+        else if (dk->outcome == VQM_OUTCOME_PLANNED
+                 || dk->outcome == VQM_OUTCOME_DONE)
+            dk->outcome = VQM_OUTCOME_NONE;
     }
-    if (n == 0) {
-        ret = 0;
+    if (changed && vqm_domxml_format(x, out, err) < 0)
         goto out;
-    }
-    /* Compare with the same definition printed the same way. */
-    if (vqm_domxml_rewrite(d->xml, ch, n, &xml, err) < 0
-        || vqm_domxml_rewrite(d->xml, NULL, 0, &same, err) < 0)
-        goto out;
-    if (strcmp(xml, same) == 0) {
-        free(xml);
-        xml = NULL;
-        for (k = 0; k < d->n_disks; k++)
-            if (d->disks[k].outcome == VQM_OUTCOME_PLANNED
-                || d->disks[k].outcome == VQM_OUTCOME_DONE)
-                d->disks[k].outcome = VQM_OUTCOME_NONE;
-    }
-    *out = xml;
     ret = 0;
  out:
-    free(ch);
-    free(olds);
-    free(news);
-    free(fmts);
+    free(dl.vol);
+    vqm_domxml_free(x);
     return ret;
+}
+
+/* The invariant of the plan, enforced here and nowhere else: an image is
+ * converted, renamed or removed only when every definition that names
+ * it is rewritten in the same run.  Definitions: every disk of every
+ * domain (all device kinds and source forms, their <backingStore>
+ * chains; the live definitions of running domains were marked
+ * used_by_running), snapshot metadata and save images (rewritten by
+ * path after the conversion, virt-snapshot.c).  What blocks it:
+ * - a disk of a kind that cannot hold QED (lun, dir, ...) naming the
+ *   file: it is never rewritten;
+ * - a disk that is skipped (format mismatch, ...), or a domain that is
+ *   (transient, running, checkpoints): its definition is not rewritten.
+ * The image is skipped with a reason naming the domain and disk.
+ */
+static bool
+same_file(const struct vqm_vimage *img, const char *path,
+          const struct stat *st)
+{
+    return strcmp(img->path, path) == 0 || strcmp(img->cur_path, path) == 0
+        || (st && img->exists && img->dev == st->st_dev
+            && img->ino == st->st_ino);
+}
+
+static void
+enforce_references(struct vqm_virt_run *run)
+{
+    size_t i, k, j;
+
+    for (i = 0; i < run->n_domains; i++) {
+        struct vqm_vdomain *d = &run->domains[i];
+
+        for (k = 0; k < d->n_disks; k++) {
+            struct vqm_vdisk *dk = &d->disks[k];
+            struct vqm_vimage *c;
+            const char *why = NULL;
+
+            if (!dk->can_hold_qed) {
+                struct stat st;
+                bool have = dk->source && !dk->src_pool
+                    && stat(dk->source, &st) == 0;
+
+                if (!dk->source || dk->src_pool || run->remote)
+                    continue;
+                for (j = 0; j < run->n_images; j++) {
+                    c = run->images[j];
+                    if (c->migrate && c->outcome == VQM_OUTCOME_PLANNED
+                        && same_file(c, dk->source, have ? &st : NULL))
+                        block_image(c, "domain '%s' disk %s (%s %s) names "
+                                    "it and cannot be rewritten", d->name,
+                                    dk->target, dk->type, dk->device);
+                }
+                continue;
+            }
+            if (dk->outcome == VQM_OUTCOME_SKIPPED)
+                why = dk->reason;
+            else if (d->outcome == VQM_OUTCOME_SKIPPED)
+                why = d->reason;
+            if (!why)
+                continue;
+            for (c = dk->image; c; c = c->backing)
+                if (c->migrate && c->outcome == VQM_OUTCOME_PLANNED)
+                    block_image(c, "domain '%s' disk %s names it and is not "
+                                "rewritten: %s", d->name, dk->target, why);
+        }
+    }
+    vqm_virt_propagate_blocks(run);
 }
 
 /* Which domains need their definition rewritten? */
@@ -1375,6 +1451,7 @@ vqm_virt_plan(const struct vqm_virt_opts *opts, struct vqm_virt_run **out,
     decide_names(run);
     vqm_snapshot_plan(run);
     vqm_live_plan(run);
+    enforce_references(run);
     engine_check(run);
     vqm_virt_mark_affected(run);
     *out = run;
@@ -1383,4 +1460,68 @@ vqm_virt_plan(const struct vqm_virt_opts *opts, struct vqm_virt_run **out,
  fail:
     vqm_virt_free(run);
     return -1;
+}
+
+/* ---- counting ---- */
+
+bool
+vqm_virt_domain_shown(const struct vqm_vdomain *d)
+{
+    return d->in_scope || d->involved || d->outcome != VQM_OUTCOME_NONE;
+}
+
+static bool
+done_or_planned(enum vqm_outcome o)
+{
+    return o == VQM_OUTCOME_DONE || o == VQM_OUTCOME_PLANNED;
+}
+
+void
+vqm_virt_count(const struct vqm_virt_run *run, struct vqm_virt_counts *c)
+{
+    size_t i, k;
+
+    memset(c, 0, sizeof *c);
+    for (i = 0; i < run->n_images; i++) {
+        const struct vqm_vimage *img = run->images[i];
+
+        if (img->migrate && done_or_planned(img->outcome))
+            c->images_converted++;
+        else if (img->in_scope && img->outcome == VQM_OUTCOME_SKIPPED)
+            c->images_skipped++;
+        else if (img->outcome == VQM_OUTCOME_FAILED)
+            c->images_failed++;
+    }
+    for (i = 0; i < run->n_domains; i++) {
+        const struct vqm_vdomain *d = &run->domains[i];
+
+        if (done_or_planned(d->outcome))
+            c->domains_rewritten++;
+        else if (d->outcome == VQM_OUTCOME_SKIPPED)
+            c->domains_skipped++;
+        else if (d->outcome == VQM_OUTCOME_FAILED)
+            c->domains_failed++;
+        for (k = 0; k < d->n_disks; k++) {
+            const struct vqm_vdisk *dk = &d->disks[k];
+            const struct vqm_vimage *img;
+            bool skipped = dk->outcome == VQM_OUTCOME_SKIPPED;
+            bool failed = dk->outcome == VQM_OUTCOME_FAILED;
+
+            /* A disk whose chain holds an image that was not converted
+             * is skipped (or failed) with it. */
+            for (img = dk->image; img; img = img->backing)
+                if (img->migrate && img->outcome == VQM_OUTCOME_SKIPPED)
+                    skipped = true;
+                else if (img->migrate && img->outcome == VQM_OUTCOME_FAILED)
+                    failed = true;
+            if (failed)
+                c->disks_failed++;
+            else if (skipped)
+                c->disks_skipped++;
+            else if (done_or_planned(dk->outcome))
+                c->disks_rewritten++;
+            else if (vqm_virt_domain_shown(d))
+                c->disks_left_alone++;
+        }
+    }
 }

@@ -178,7 +178,8 @@ vqm_virt_write_report(const struct vqm_virt_run *run, const char *path,
     char tmp[64];
     const char *base;
     char t0[32], t1[32], secs[32];
-    size_t i, conv = 0, skip = 0, failed = 0, doms = 0;
+    struct vqm_virt_counts c;
+    size_t i;
     double end = run->end ? run->end : vqm_now();
     mode_t mask;
 
@@ -229,27 +230,27 @@ vqm_virt_write_report(const struct vqm_virt_run *run, const char *path,
         const struct vqm_vimage *img = run->images[i];
         if (!img->in_scope && !img->migrate)
             continue;
-        if (img->migrate && img->outcome == VQM_OUTCOME_DONE)
-            conv++;
-        if (img->outcome == VQM_OUTCOME_SKIPPED)
-            skip++;
-        if (img->outcome == VQM_OUTCOME_FAILED)
-            failed++;
         W(write_image(w, run, img));
     }
     for (i = 0; i < run->n_domains; i++) {
         const struct vqm_vdomain *d = &run->domains[i];
-        if (!d->in_scope && !d->involved && d->outcome == VQM_OUTCOME_NONE)
+        if (!vqm_virt_domain_shown(d))
             continue;
-        if (d->outcome == VQM_OUTCOME_DONE)
-            doms++;
         W(write_domain(w, d));
     }
     W(xmlTextWriterStartElement(w, BAD_CAST "summary"));
-    W(attr_u64(w, "images-converted", conv));
-    W(attr_u64(w, "images-skipped", skip));
-    W(attr_u64(w, "images-failed", failed));
-    W(attr_u64(w, "domains-redefined", doms));
+    /* The counts of the printed summary (planned ones in a dry run). */
+    vqm_virt_count(run, &c);
+    W(attr_u64(w, "images-converted", c.images_converted));
+    W(attr_u64(w, "images-skipped", c.images_skipped));
+    W(attr_u64(w, "images-failed", c.images_failed));
+    W(attr_u64(w, "domains-redefined", c.domains_rewritten));
+    W(attr_u64(w, "domains-skipped", c.domains_skipped));
+    W(attr_u64(w, "domains-failed", c.domains_failed));
+    W(attr_u64(w, "disks-rewritten", c.disks_rewritten));
+    W(attr_u64(w, "disks-skipped", c.disks_skipped));
+    W(attr_u64(w, "disks-failed", c.disks_failed));
+    W(attr_u64(w, "disks-left-alone", c.disks_left_alone));
     W(xmlTextWriterEndElement(w));
     W(xmlTextWriterEndElement(w));
     W(xmlTextWriterEndDocument(w));

@@ -22,133 +22,25 @@
 #include <libvirt/virterror.h>
 #include <libxml/parser.h>
 #include <libxml/tree.h>
-#include <libxml/xmlsave.h>
 
 #include "cleanup.h"
 #include "convert/convert.h"
 #include "virt-internal.h"
 #include "virt-snapshot.h"
-#include "virt-xml.h"
+#include "domxml/domxml.h"
 #include "vqm-debug.h"
-
-/* ---- XML ---- */
 
 static bool
 is_elem(xmlNodePtr n, const char *name)
 {
-    return n->type == XML_ELEMENT_NODE
+    return n->type == XML_ELEMENT_NODE && !n->ns
         && strcmp((const char *) n->name, name) == 0;
-}
-
-/* One <disk> or <backingStore>: repoint its source when it names a
- * converted image. */
-static void
-rewrite_one(xmlNodePtr n, vqm_snapshot_lookup_fn lookup, void *opaque,
-            size_t *changed)
-{
-    xmlNodePtr src = vqm_xml_child(n, "source");
-    bool top = is_elem(n, "disk");
-    CLEANUP_FREE char *file = vqm_xml_attr(src, "file");
-    CLEANUP_FREE char *dev = vqm_xml_attr(src, "dev");
-    CLEANUP_FREE char *pool = vqm_xml_attr(src, "pool");
-    CLEANUP_FREE char *volume = vqm_xml_attr(src, "volume");
-    const char *np;
-    xmlNodePtr fmt;
-
-    if (!src)
-        return;
-    if (file || dev)
-        np = lookup(opaque, file ? file : dev, NULL, NULL);
-    else if (pool && volume)
-        np = lookup(opaque, NULL, pool, volume);
-    else
-        return;
-    if (!np)
-        return;
-    if (file)
-        xmlSetProp(src, BAD_CAST "file", BAD_CAST np);
-    else if (dev)
-        xmlSetProp(src, BAD_CAST "dev", BAD_CAST np);
-    else {
-        CLEANUP_FREE char *cp = strdup(np);
-        if (cp)
-            xmlSetProp(src, BAD_CAST "volume", BAD_CAST basename(cp));
-    }
-    fmt = vqm_xml_child(n, top ? "driver" : "format");
-    if (!fmt) {
-        fmt = xmlNewNode(NULL, BAD_CAST (top ? "driver" : "format"));
-        if (top)
-            xmlSetProp(fmt, BAD_CAST "name", BAD_CAST "qemu");
-        if (n->children)
-            xmlAddPrevSibling(n->children, fmt);
-        else
-            xmlAddChild(n, fmt);
-    }
-    xmlSetProp(fmt, BAD_CAST "type", BAD_CAST "qcow2");
-    (*changed)++;
-}
-
-static void
-walk(xmlNodePtr n, vqm_snapshot_lookup_fn lookup, void *opaque,
-     size_t *changed)
-{
-    xmlNodePtr c;
-
-    for (c = n->children; c; c = c->next) {
-        if (c->type != XML_ELEMENT_NODE)
-            continue;
-        if (is_elem(c, "disk") || is_elem(c, "backingStore"))
-            rewrite_one(c, lookup, opaque, changed);
-        walk(c, lookup, opaque, changed);
-    }
 }
 
 static xmlDocPtr
 parse(const char *xml)
 {
-    return xmlReadMemory(xml, (int) strlen(xml), "x.xml", NULL,
-                         XML_PARSE_NONET | XML_PARSE_NOERROR
-                         | XML_PARSE_NOWARNING);
-}
-
-int
-vqm_snapshot_rewrite_xml(const char *xml, vqm_snapshot_lookup_fn lookup,
-                         void *opaque, char **out, size_t *changed,
-                         struct vqm_error *err)
-{
-    xmlDocPtr doc;
-    xmlBufferPtr buf;
-    xmlSaveCtxtPtr save;
-
-    *out = NULL;
-    *changed = 0;
-    if (!(doc = parse(xml)) || !xmlDocGetRootElement(doc)) {
-        if (doc)
-            xmlFreeDoc(doc);
-        return vqm_error_set(err, VQM_ERR_INVALID, "cannot parse XML");
-    }
-    walk(xmlDocGetRootElement(doc), lookup, opaque, changed);
-    if (*changed == 0) {
-        xmlFreeDoc(doc);
-        return 0;
-    }
-    buf = xmlBufferCreate();
-    save = buf ? xmlSaveToBuffer(buf, "UTF-8", XML_SAVE_NO_DECL) : NULL;
-    if (!save || xmlSaveDoc(save, doc) < 0) {
-        if (save)
-            xmlSaveClose(save);
-        if (buf)
-            xmlBufferFree(buf);
-        xmlFreeDoc(doc);
-        return vqm_error_set(err, VQM_ERR_NOMEM, "cannot print XML");
-    }
-    xmlSaveClose(save);
-    *out = strdup((const char *) xmlBufferContent(buf));
-    xmlBufferFree(buf);
-    xmlFreeDoc(doc);
-    if (!*out)
-        return vqm_error_set(err, VQM_ERR_NOMEM, "out of memory");
-    return 0;
+    return vqm_xml_read(xml, strlen(xml), "snapshot XML", NULL, NULL);
 }
 
 /* ---- the run's mapping of converted images ---- */
@@ -193,6 +85,56 @@ run_lookup(void *opaque, const char *path, const char *pool,
             return r;
     }
     return NULL;
+}
+
+/* The module's lookup: a layer moves when it names a converted image. */
+static bool
+move_converted(void *opaque, const struct vqm_domxml_disk *disk,
+               unsigned depth, const struct vqm_domxml_layer *l,
+               struct vqm_domxml_move *mv)
+{
+    const char *np;
+
+    (void) disk;
+    (void) depth;
+    if (l->path)
+        np = run_lookup(opaque, l->path, NULL, NULL);
+    else if (l->pool && l->volume)
+        np = run_lookup(opaque, NULL, l->pool, l->volume);
+    else
+        return false;
+    if (!np)
+        return false;
+    if (l->path) {
+        mv->new_path = np;
+    } else {
+        /* A volume keeps its pool; its name is the new file name. */
+        const char *slash = strrchr(np, '/');
+        mv->new_volume = slash ? slash + 1 : np;
+    }
+    mv->new_format = "qcow2";
+    return true;
+}
+
+/* Rewrite every disk and backing layer of xml (a <domain> or a
+ * <domainsnapshot>) naming a converted image.  *out is malloc'd when
+ * *changed > 0, else NULL.  0 or -1. */
+static int
+rewrite_xml(struct vqm_virt_run *run, const char *xml, char **out,
+            size_t *changed, struct vqm_error *err)
+{
+    struct vqm_domxml *x = NULL;
+    int ret = -1;
+
+    *out = NULL;
+    *changed = 0;
+    if (vqm_domxml_parse(xml, strlen(xml), NULL, &x, err) < 0)
+        return -1;
+    if (vqm_domxml_rewrite(x, move_converted, run, changed, err) == 0
+        && (*changed == 0 || vqm_domxml_format(x, out, err) == 0))
+        ret = 0;
+    vqm_domxml_free(x);
+    return ret;
 }
 
 /* ---- planning ---- */
@@ -372,7 +314,7 @@ fix_memory_file(struct vqm_virt_run *run, struct vqm_vdomain *d,
         virResetLastError();
         return 0;
     }
-    if (vqm_snapshot_rewrite_xml(xml, run_lookup, run, &nxml, &n, &e) < 0
+    if (rewrite_xml(run, xml, &nxml, &n, &e) < 0
         || n == 0)
         return 0;
     if ((seq = vqm_journal_begin(run->journal, "saveimage", file, NULL,
@@ -423,8 +365,7 @@ fix_snapshots(struct vqm_virt_run *run, struct vqm_vdomain *d,
             ret = -1;
             break;
         }
-        if (vqm_snapshot_rewrite_xml(xml, run_lookup, run, &nxml, &n,
-                                     &e) < 0) {
+        if (rewrite_xml(run, xml, &nxml, &n, &e) < 0) {
             vqm_error_prefix(&e, "snapshot '%s'", name);
             fail_domain(d, &e);
             continue;
@@ -480,7 +421,7 @@ fix_managed_save(struct vqm_virt_run *run, struct vqm_vdomain *d,
         fail_domain(d, &e);
         return 0;
     }
-    if (vqm_snapshot_rewrite_xml(xml, run_lookup, run, &nxml, &n, &e) < 0) {
+    if (rewrite_xml(run, xml, &nxml, &n, &e) < 0) {
         fail_domain(d, &e);
         return 0;
     }

@@ -41,18 +41,4 @@ void vqm_snapshot_plan(struct vqm_virt_run *run);
 int vqm_snapshot_execute(struct vqm_virt_run *run, struct vqm_vdomain *d,
                          struct vqm_error *err);
 
-/* Rewrite every <disk> (and <backingStore> layer) of an XML document
- * (domain, domainsnapshot) whose source is a converted image: source and
- * format become the qcow2 file's.  lookup maps an old path (or pool and
- * volume) to the new path, or returns NULL.  *out is malloc'd; *changed
- * counts the sources changed (when 0, *out is NULL).  0 or -1.
- */
-typedef const char *(*vqm_snapshot_lookup_fn)(void *opaque,
-                                              const char *path,
-                                              const char *pool,
-                                              const char *volume);
-int vqm_snapshot_rewrite_xml(const char *xml, vqm_snapshot_lookup_fn lookup,
-                             void *opaque, char **out, size_t *changed,
-                             struct vqm_error *err);
-
 #endif

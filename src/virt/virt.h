@@ -86,6 +86,8 @@ struct vqm_vdisk {
     char *target;                /* vda */
     char *device;                /* disk, cdrom, floppy, lun */
     char *type;                  /* file, block, volume, network, ... */
+    bool can_hold_qed;           /* vqm_domxml_can_hold_qed */
+    bool readonly, shareable, transient;
     char *source;                /* path, or pool/volume */
     char *src_pool, *src_volume; /* type='volume' */
     char *xml_format;            /* <driver type>, or NULL */
@@ -147,6 +149,15 @@ struct vqm_virt_opts {
     void *progress_opaque;
 };
 
+/* What a run counts (the summary, the report and the exit status agree
+ * on these): images in scope or changed, every disk of the domains shown,
+ * the domains shown. */
+struct vqm_virt_counts {
+    size_t images_converted, images_skipped, images_failed;
+    size_t disks_rewritten, disks_skipped, disks_failed, disks_left_alone;
+    size_t domains_rewritten, domains_skipped, domains_failed;
+};
+
 struct vqm_virt_run {
     char *uri;                   /* the connection's URI */
     struct vqm_vimage **images;  /* every image seen, bases first */
@@ -183,6 +194,14 @@ int vqm_virt_execute(struct vqm_virt_run *run, struct vqm_error *err);
  */
 int vqm_virt_status(const struct vqm_virt_run *run);
 
+/* Count the outcomes of a run (planned counts as done in a dry run). */
+void vqm_virt_count(const struct vqm_virt_run *run,
+                    struct vqm_virt_counts *c);
+
+/* Is domain d shown in the summary and the report (in scope, using an
+ * image the run handles, or changed)? */
+bool vqm_virt_domain_shown(const struct vqm_vdomain *d);
+
 /* Write the XML report (schema xml/report.rng).  0 or -1. */
 int vqm_virt_write_report(const struct vqm_virt_run *run, const char *path,
                           int exit_status, struct vqm_error *err);
@@ -218,42 +237,5 @@ struct vqm_probe {
 int vqm_probe_file(const char *path, struct vqm_probe *p,
                    struct vqm_error *err);
 void vqm_probe_clear(struct vqm_probe *p);
-
-/* Domain XML: the disks of a definition. */
-struct vqm_domxml_disk {
-    char *target, *device, *type;
-    char *file;                  /* file or dev path */
-    char *pool, *volume;
-    char *format;                /* <driver type> */
-    /* <backingStore> chain given in the XML: formats and paths, top
-     * layer's backing first; n_backing is 0 when absent.
-     */
-    char **backing_paths;
-    char **backing_formats;
-    size_t n_backing;
-};
-int vqm_domxml_disks(const char *xml, struct vqm_domxml_disk **disks,
-                     size_t *n, char **name, char **uuid,
-                     struct vqm_error *err);
-void vqm_domxml_disks_free(struct vqm_domxml_disk *disks, size_t n);
-
-/* One change to a disk: match by target; top becomes new_file (or
- * new_volume in the same pool for type='volume' disks) with format
- * new_format; each <backingStore> layer whose source is in old_paths
- * gets the matching new path and format.
- */
-struct vqm_domxml_change {
-    const char *target;
-    const char *new_file;        /* file/block disks; NULL = unchanged */
-    const char *new_volume;      /* volume disks; NULL = unchanged */
-    const char *new_format;      /* NULL = unchanged */
-    const char *const *old_paths;   /* backing layers */
-    const char *const *new_paths;
-    const char *const *new_formats;
-    size_t n_layers;
-};
-/* Edit the tree (never the text) and print it again; *out is malloc'd. */
-int vqm_domxml_rewrite(const char *xml, const struct vqm_domxml_change *ch,
-                       size_t n, char **out, struct vqm_error *err);
 
 #endif

@@ -1,18 +1,20 @@
-/* fuzz-sources: src/virt/virt-domxml.c src/common/*.c */
+/* fuzz-sources: src/domxml/*.c src/common/*.c */
 /* fuzz-pkgs: libxml-2.0 */
 /* fuzz-seeds: domxml */
 /* fuzz-dict: tests/fuzz/xml.dict */
 /* fuzz-args: -max_len=65536 */
-/* virt-qed-migrate: libFuzzer target for the domain XML reader and
- * rewriter (src/virt/virt-domxml.c).
+/* virt-qed-migrate: libFuzzer target for the domain XML module
+ * (src/domxml/domxml.c).
  *
- * The input is a domain definition.  vqm_domxml_disks lists its disks;
- * every disk with a target is then rewritten the way a migration does
- * (source and backing layers renamed to .qcow2, format qcow2) by
- * vqm_domxml_rewrite, and the result must parse again with the same
- * name, UUID and disks.  libxml2 must never try to load a file or URL
- * (an external entity or DTD), and no string returned may hold the
- * content of a file the input names.
+ * The input is a domain definition (or a snapshot).  vqm_domxml_disks
+ * lists its disks; every layer the lookup is asked about is then moved
+ * the way a migration does (source renamed to .qcow2, format qcow2;
+ * varied per layer) by vqm_domxml_rewrite, and the result must parse
+ * again with the same name, UUID and disks, and a second rewrite must
+ * change nothing.  Only layers of disks that can hold QED may be asked
+ * about.  libxml2 must never try to load a file or URL (an external
+ * entity or DTD), and no string returned may hold the content of a file
+ * the input names.
  */
 #include <config.h>
 
@@ -21,11 +23,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "virt.h"
+#include "domxml/domxml.h"
 #define FUZZ_WITH_LIBXML 1
 #include "fuzz-common.h"
-
-#define MAX_CHANGES 64
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -35,14 +35,14 @@ same(const char *a, const char *b)
     return (!a && !b) || (a && b && strcmp(a, b) == 0);
 }
 
-static char *
-renamed(const char *s)
+static void
+check_layer(const char *in, size_t len, const struct vqm_domxml_layer *l)
 {
-    char *r;
-
-    if (!s || asprintf(&r, "%s.qcow2", s) < 0)
-        return NULL;
-    return r;
+    fuzz_check_secret(in, len, l->type);
+    fuzz_check_secret(in, len, l->path);
+    fuzz_check_secret(in, len, l->pool);
+    fuzz_check_secret(in, len, l->volume);
+    fuzz_check_secret(in, len, l->format);
 }
 
 static void
@@ -56,85 +56,78 @@ check_disks(const char *in, size_t len, const struct vqm_domxml_disk *v,
     for (i = 0; i < n; i++) {
         fuzz_check_secret(in, len, v[i].target);
         fuzz_check_secret(in, len, v[i].device);
-        fuzz_check_secret(in, len, v[i].type);
-        fuzz_check_secret(in, len, v[i].file);
-        fuzz_check_secret(in, len, v[i].pool);
-        fuzz_check_secret(in, len, v[i].volume);
-        fuzz_check_secret(in, len, v[i].format);
-        if (!v[i].device) {
-            fprintf(stderr, "fuzz: disk %zu has no device\n", i);
+        check_layer(in, len, &v[i].top);
+        if (!v[i].device || v[i].index != i) {
+            fprintf(stderr, "fuzz: disk %zu has no device or index %u\n", i,
+                    v[i].index);
             abort();
         }
-        for (k = 0; k < v[i].n_backing; k++) {
-            fuzz_check_secret(in, len, v[i].backing_paths[k]);
-            fuzz_check_secret(in, len, v[i].backing_formats[k]);
-        }
+        for (k = 0; k < v[i].n_backing; k++)
+            check_layer(in, len, &v[i].backing[k]);
     }
+}
+
+/* The migration's lookup: every other layer moves, to a name kept alive
+ * in the run's buffers. */
+struct run {
+    char names[64][64];
+    size_t n, asked;
+};
+
+static bool
+lookup(void *opaque, const struct vqm_domxml_disk *d, unsigned depth,
+       const struct vqm_domxml_layer *l, struct vqm_domxml_move *mv)
+{
+    struct run *r = opaque;
+    char *name;
+
+    if (!vqm_domxml_can_hold_qed(d)
+        || (l->form != VQM_SOURCE_FILE && l->form != VQM_SOURCE_BLOCK
+            && l->form != VQM_SOURCE_VOLUME)) {
+        fprintf(stderr, "fuzz: asked about a layer that cannot move\n");
+        abort();
+    }
+    if (r->asked++ % 2 || r->n >= 64)
+        return false;
+    name = r->names[r->n++];
+    snprintf(name, 64, "/vqmfuzz/%u-%u.qcow2", d->index, depth);
+    if (l->form == VQM_SOURCE_VOLUME)
+        mv->new_volume = name + strlen("/vqmfuzz/");
+    else
+        mv->new_path = name;
+    mv->new_format = depth % 3 ? NULL : "qcow2";
+    return true;
 }
 
 static void
 rewrite(const char *xml, size_t len, const struct vqm_domxml_disk *v,
         size_t n, const char *name, const char *uuid)
 {
-    struct vqm_domxml_change ch[MAX_CHANGES];
-    /* Per change: the layers' old and new paths and formats. */
-    const char **old[MAX_CHANGES] = { 0 }, **newp[MAX_CHANGES] = { 0 };
-    const char **fmts[MAX_CHANGES] = { 0 };
-    char *owned[MAX_CHANGES * 2] = { 0 };
+    struct vqm_domxml *x = NULL, *y = NULL;
     struct vqm_domxml_disk *v2 = NULL;
     struct vqm_error err = { 0 };
-    char *out = NULL, *name2 = NULL, *uuid2 = NULL;
-    size_t nch = 0, n2 = 0, i, k;
+    struct run r;
+    char *out = NULL;
+    size_t n2 = 0, i, changed = 0;
 
-    memset(ch, 0, sizeof ch);
-    for (i = 0; i < n && nch < MAX_CHANGES; i++) {
-        struct vqm_domxml_change *c = &ch[nch];
-        size_t nl = 0;
-
-        if (!v[i].target)
-            continue;
-        c->target = v[i].target;
-        owned[2 * nch] = renamed(v[i].file);
-        owned[2 * nch + 1] = renamed(v[i].volume);
-        c->new_file = owned[2 * nch];
-        c->new_volume = owned[2 * nch + 1];
-        /* Vary: every other change leaves the format alone. */
-        c->new_format = nch % 2 ? NULL : "qcow2";
-        old[nch] = calloc(v[i].n_backing + 1, sizeof (char *));
-        newp[nch] = calloc(v[i].n_backing + 1, sizeof (char *));
-        fmts[nch] = calloc(v[i].n_backing + 1, sizeof (char *));
-        if (!old[nch] || !newp[nch] || !fmts[nch])
-            abort();
-        for (k = 0; k < v[i].n_backing; k++) {
-            if (!v[i].backing_paths[k])
-                continue;
-            old[nch][nl] = v[i].backing_paths[k];
-            /* The new name of a layer: its own path plus ".qcow2" is
-             * not kept alive here, so use a fixed one. */
-            newp[nch][nl] = k % 2 ? NULL : "/vqmfuzz/layer.qcow2";
-            fmts[nch][nl] = k % 3 ? "qcow2" : NULL;
-            nl++;
-        }
-        c->old_paths = old[nch];
-        c->new_paths = newp[nch];
-        c->new_formats = fmts[nch];
-        c->n_layers = nl;
-        nch++;
-    }
-
-    if (vqm_domxml_rewrite(xml, ch, nch, &out, &err) < 0) {
+    memset(&r, 0, sizeof r);
+    if (vqm_domxml_parse(xml, len, NULL, &x, &err) < 0
+        || vqm_domxml_rewrite(x, lookup, &r, &changed, &err) < 0
+        || vqm_domxml_format(x, &out, &err) < 0) {
         fprintf(stderr, "fuzz: rewrite failed after the read worked: %s\n",
                 err.msg);
         abort();
     }
     fuzz_check_secret(xml, len, out);
     /* The result is a definition again, with the same disks. */
-    if (vqm_domxml_disks(out, &v2, &n2, &name2, &uuid2, &err) < 0) {
+    if (vqm_domxml_parse(out, strlen(out), NULL, &y, &err) < 0
+        || vqm_domxml_disks(y, &v2, &n2, &err) < 0) {
         fprintf(stderr, "fuzz: the rewritten XML does not parse: %s\n%s\n",
                 err.msg, out);
         abort();
     }
-    if (n2 != n || !same(name, name2) || !same(uuid, uuid2)) {
+    if (n2 != n || !same(name, vqm_domxml_name(y))
+        || !same(uuid, vqm_domxml_uuid(y))) {
         fprintf(stderr, "fuzz: the rewritten XML has other disks (%zu, "
                 "was %zu) or another name or uuid\n%s\n", n2, n, out);
         abort();
@@ -142,33 +135,33 @@ rewrite(const char *xml, size_t len, const struct vqm_domxml_disk *v,
     for (i = 0; i < n; i++) {
         if (!same(v[i].target, v2[i].target)
             || !same(v[i].device, v2[i].device)
-            || !same(v[i].type, v2[i].type)
+            || !same(v[i].top.type, v2[i].top.type)
             || v[i].n_backing != v2[i].n_backing) {
             fprintf(stderr, "fuzz: disk %zu changed its target, device, "
                     "type or chain length\n%s\n", i, out);
             abort();
         }
     }
-
-    vqm_domxml_disks_free(v2, n2);
-    free(name2);
-    free(uuid2);
-    free(out);
-    for (i = 0; i < nch; i++) {
-        free(old[i]);
-        free(newp[i]);
-        free(fmts[i]);
-        free(owned[2 * i]);
-        free(owned[2 * i + 1]);
+    /* The same moves again: nothing left to change. */
+    memset(&r, 0, sizeof r);
+    if (vqm_domxml_rewrite(y, lookup, &r, &changed, &err) < 0
+        || changed != 0) {
+        fprintf(stderr, "fuzz: a second rewrite changed %zu layer(s)\n%s\n",
+                changed, out);
+        abort();
     }
+    vqm_domxml_disks_free(v2, n2);
+    vqm_domxml_free(x);
+    vqm_domxml_free(y);
+    free(out);
 }
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    struct vqm_domxml *x = NULL;
     struct vqm_domxml_disk *v = NULL;
     struct vqm_error err = { 0 };
-    char *name = NULL, *uuid = NULL;
     size_t len, n = 0;
     char *xml;
     static bool ready;
@@ -178,13 +171,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         ready = true;
     }
     xml = fuzz_expand(data, size, &len);
-    if (vqm_domxml_disks(xml, &v, &n, &name, &uuid, &err) == 0) {
-        check_disks(xml, len, v, n, name, uuid);
-        rewrite(xml, len, v, n, name, uuid);
+    if (vqm_domxml_parse(xml, len, NULL, &x, &err) == 0) {
+        if (vqm_domxml_disks(x, &v, &n, &err) < 0)
+            abort();
+        check_disks(xml, len, v, n, vqm_domxml_name(x), vqm_domxml_uuid(x));
+        rewrite(xml, len, v, n, vqm_domxml_name(x), vqm_domxml_uuid(x));
         vqm_domxml_disks_free(v, n);
-        free(name);
-        free(uuid);
-    } else if (v || n || !err.msg[0]) {
+        vqm_domxml_free(x);
+    } else if (x || !err.msg[0]) {
         fprintf(stderr, "fuzz: failed read left results or no message\n");
         abort();
     }

@@ -1,4 +1,4 @@
-/* fuzz-sources: src/qed/*.c src/common/*.c */
+/* fuzz-sources: src/domxml/*.c src/qed/*.c src/common/*.c */
 /* fuzz-pkgs: libvirt libxml-2.0 */
 /* fuzz-seeds: hook domxml */
 /* fuzz-dict: tests/fuzz/xml.dict */
@@ -9,10 +9,11 @@
  * The input is a hook.conf, a line "%%", then the domain XML libvirt
  * passes on stdin (without the "%%" line, the whole input is tried as
  * both).  The configuration is loaded (conf_load), the XML parsed
- * (domain_parse: the disks and backing layers it names are classified
- * by their headers), the migration markers are matched (prepare_markers)
- * and the "prepare" decision is taken (op_prepare: only messages, no
- * libvirt) and the migrate/restore filter rewrites the XML
+ * (domain_parse, with the shared module src/domxml: the disks and
+ * backing layers it names are classified by their headers), the
+ * migration markers are matched (prepare_markers) and the "prepare"
+ * decision is taken (op_prepare: only messages, no libvirt) and the
+ * migrate/restore filter rewrites the XML
  * (filter_domain, write_xml), whose output must parse as a <domain>.
  * libxml2 must never try to load a file or URL.
  * The worker of convert-on-stop (op_release) is never started.
@@ -170,7 +171,7 @@ filter(struct hook_domain *d, const char *in, size_t inlen)
         || lseek(out_fd, 0, SEEK_SET) < 0
         || dup2(out_fd, STDOUT_FILENO) < 0)
         abort();
-    if (write_xml(d->doc, &err) < 0) {
+    if (write_xml(d, &err) < 0) {
         fprintf(stderr, "fuzz: write_xml: %s\n", err.msg);
         abort();
     }
@@ -183,12 +184,8 @@ filter(struct hook_domain *d, const char *in, size_t inlen)
         abort();
     buf[len] = '\0';
     fuzz_check_secret(in, inlen, buf);
-    doc = xmlReadMemory(buf, (int) len, "out.xml", NULL,
-                        XML_PARSE_NONET | XML_PARSE_NOERROR
-                        | XML_PARSE_NOWARNING);
-    if (!doc || !xmlDocGetRootElement(doc)
-        || strcmp((const char *) xmlDocGetRootElement(doc)->name,
-                  "domain") != 0) {
+    doc = vqm_xml_read(buf, (size_t) len, "filter output", "domain", &err);
+    if (!doc) {
         fprintf(stderr, "fuzz: the filter printed no <domain>:\n%s\n", buf);
         abort();
     }
