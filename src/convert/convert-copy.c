@@ -72,6 +72,11 @@ struct cp {
     uint64_t ra_guest;           /* source read ahead up to this guest
                                     offset */
     struct wb *wb;
+    /* Where the source has data: one window for the copy, one for the
+     * read-ahead (which runs ahead in the file).
+     */
+    struct conv_holes holes, ra_holes;
+    uint64_t hole_bytes;         /* data clusters found in holes */
 };
 
 int
@@ -183,12 +188,46 @@ read_ahead(struct cp *p, uint64_t off)
             return;
         }
         end = e.offset + e.length < limit ? e.offset + e.length : limit;
-        if (e.kind == QED_EXTENT_DATA)
-            (void) posix_fadvise(p->c->fd, (off_t) e.host_offset,
-                                 (off_t) (end - e.offset),
-                                 POSIX_FADV_WILLNEED);
+        if (e.kind == QED_EXTENT_DATA) {
+            /* Only what has data on disk: reading ahead a hole would
+             * fill the page cache with zero pages.
+             */
+            uint64_t h = e.host_offset, hend = h + (end - e.offset), run;
+
+            while (h < hend) {
+                bool data = conv_holes_at(&p->ra_holes, h, &run);
+
+                if (run > hend - h)
+                    run = hend - h;
+                if (data)
+                    (void) posix_fadvise(p->c->fd, (off_t) h, (off_t) run,
+                                         POSIX_FADV_WILLNEED);
+                h += run;
+            }
+        }
         p->ra_guest = e.offset + e.length;
     }
+}
+
+/* The source must keep its length while it is copied: a file that
+ * shrinks under a mapping would fault, and one that grows or shrinks is
+ * being written by someone else.  -1 (VQM_ERR_BUSY) when it changed.
+ */
+static int
+check_length(struct conv *c, struct vqm_error *err)
+{
+    struct stat st;
+
+    if (c->is_blk)
+        return 0;
+    if (fstat(c->fd, &st) < 0)
+        return vqm_error_set_errno(err, errno, "cannot stat '%s'", c->path);
+    if ((uint64_t) st.st_size != c->length)
+        return vqm_error_set(err, VQM_ERR_BUSY,
+                             "'%s' changed size while it was being copied "
+                             "(%" PRIu64 " bytes, now %" PRIu64 ")", c->path,
+                             c->length, (uint64_t) st.st_size);
+    return 0;
 }
 
 /* n clusters from g, host-contiguous at host in the source. */
@@ -205,7 +244,7 @@ copy_data(struct cp *p, uint64_t g, uint64_t n, uint64_t host,
         unsigned i = p->next_map;
         void *m;
 
-        if (unmap_slot(p, i, err) < 0)
+        if (unmap_slot(p, i, err) < 0 || check_length(c, err) < 0)
             return -1;
         m = mmap(NULL, len, PROT_READ, MAP_SHARED | MAP_POPULATE, c->fd,
                  (off_t) host);
@@ -470,11 +509,22 @@ copy_all(struct cp *p, struct vqm_error *err)
                     return -1;
                 off += n * p->qcs;
             } else {
-                if (n > p->buflen / p->qcs)
-                    n = p->buflen / p->qcs;
-                if (copy_data(p, off / p->qcs, n,
-                              e.host_offset + (off - e.offset), err) < 0)
-                    return -1;
+                uint64_t host = e.host_offset + (off - e.offset);
+                bool hole;
+
+                /* Clusters in a hole of the source are zeros: not read. */
+                n = conv_holes_clusters(&p->holes, host, n, p->qcs, &hole);
+                if (hole) {
+                    if (p->out_backing &&
+                        qcow2w_stream_zero(p->s, off / p->qcs, n, err) < 0)
+                        return -1;
+                    p->hole_bytes += n * p->qcs;
+                } else {
+                    if (n > p->buflen / p->qcs)
+                        n = p->buflen / p->qcs;
+                    if (copy_data(p, off / p->qcs, n, host, err) < 0)
+                        return -1;
+                }
                 off += n * p->qcs;
             }
         }
@@ -535,6 +585,8 @@ conv_copy(struct conv *c, const char *output, struct vqm_error *err)
         p->use_cfr = false;             /* decided below */
     }
     p->buflen = CHUNK > p->qcs ? CHUNK : p->qcs;
+    conv_holes_init(&p->holes, c->fd, true);
+    conv_holes_init(&p->ra_holes, c->fd, true);
 
     if ((o->flatten || c->info->has_backing) && !c->chain &&
         vqm_image_open(c->path, "qed", true, &o->policy, &c->chain, err) < 0)
@@ -644,6 +696,14 @@ conv_copy(struct conv *c, const char *output, struct vqm_error *err)
         if (r < 0 || qcow2w_stream_finish(p->s, err) < 0)
             goto out;
     }
+
+    /* Nothing changed the source meanwhile: else what we read may
+     * be half old, half new.
+     */
+    if (check_length(c, err) < 0)
+        goto out;
+    vqm_debug("copy: %" PRIu64 " bytes of data clusters lie in holes of "
+              "the source: not read", p->hole_bytes);
 
     /* Give it its name (never over an existing file), then sync the
      * directory.
