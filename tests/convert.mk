@@ -13,11 +13,13 @@ tests_unit_vqm_set_backing_LDADD = \
 	$(NULL)
 
 CONVERT_TESTS = \
+	tests/test-convert-apparent.sh \
 	tests/test-convert-backing.sh \
 	tests/test-convert-corrupt.sh \
 	tests/test-convert-crash.sh \
 	tests/test-convert-direct.sh \
 	tests/test-convert-fs.sh \
+	tests/test-convert-holes.sh \
 	tests/test-convert-lock.sh \
 	tests/test-convert-matrix.sh \
 	tests/test-convert-options.sh \

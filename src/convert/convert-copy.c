@@ -97,22 +97,36 @@ conv_default_output(const char *path, char *out, size_t outlen,
 }
 
 /* Clusters [g, g+n) with their guest data at data; when src_fd >= 0 the
- * same bytes are in src_fd at src_off (for copy_file_range).
+ * same bytes are in src_fd at src_off (for copy_file_range).  All of
+ * data is scanned for zero clusters before anything is written from it:
+ * the writes can stop the process (a full disk, a debugger, a test's
+ * fault point), and a source mapping must not be read by us again after
+ * that (if the file shrank meanwhile, reading it would fault; the
+ * kernel's reads for the writes fail with an error instead).
  */
 static int
 emit(struct cp *p, uint64_t g, uint64_t n, const uint8_t *data, int src_fd,
      uint64_t src_off, struct vqm_error *err)
 {
-    uint64_t i = 0;
+    uint8_t zero[(CHUNK / 512 + 7) / 8];
+    uint64_t i = 0, k;
 
+    if (n > sizeof zero * 8)
+        return vqm_error_set(err, VQM_ERR_INTERNAL, "emit: run too long");
+    for (k = 0; k < n; k++) {
+        if (conv_is_zero(data + k * p->qcs, p->qcs))
+            zero[k / 8] |= (uint8_t) (1u << (k % 8));
+        else
+            zero[k / 8] &= (uint8_t) ~(1u << (k % 8));
+    }
+#define IS_ZERO(k) ((zero[(k) / 8] >> ((k) % 8)) & 1)
     while (i < n) {
         uint64_t j = i;
-        bool zero = conv_is_zero(data + i * p->qcs, p->qcs);
+        bool z = IS_ZERO(i);
 
-        while (j + 1 < n &&
-               conv_is_zero(data + (j + 1) * p->qcs, p->qcs) == zero)
+        while (j + 1 < n && (bool) IS_ZERO(j + 1) == z)
             j++;
-        if (zero) {
+        if (z) {
             if (p->out_backing &&
                 qcow2w_stream_zero(p->s, g + i, j - i + 1, err) < 0)
                 return -1;
@@ -127,6 +141,7 @@ emit(struct cp *p, uint64_t g, uint64_t n, const uint8_t *data, int src_fd,
         }
         i = j + 1;
     }
+#undef IS_ZERO
     return 0;
 }
 
@@ -744,7 +759,8 @@ conv_copy(struct conv *c, const char *output, struct vqm_error *err)
         if (vqm_image_open(output, "qcow2", true, &o->policy, &out_img,
                            err) < 0)
             goto out;
-        r = conv_compare_images(c->chain, out_img, output, err);
+        conv_holes_init(&p->holes, c->fd, true);
+        r = conv_compare_images(c->chain, &p->holes, out_img, output, err);
         vqm_image_close(out_img);
         if (r < 0)
             goto out;
@@ -754,6 +770,13 @@ conv_copy(struct conv *c, const char *output, struct vqm_error *err)
 
  out:
     if (ret < 0) {
+        struct vqm_error e2 = { 0 };
+
+        /* A source that changed size makes every later error (a short
+         * read, a failed write from its mapping) a consequence: say so.
+         */
+        if (err && err->code != VQM_ERR_BUSY && check_length(c, &e2) < 0)
+            *err = e2;
         if (tmpname[0])
             unlink(tmpname);
         if (linked)

@@ -89,10 +89,16 @@ int conv_default_output(const char *path, char *out, size_t outlen,
 int conv_extent_at(struct conv *c, uint64_t off, uint64_t max_len,
                    struct qed_extent *e, struct vqm_error *err);
 void conv_progress(struct conv *c, uint64_t add);
-int conv_hash_image(struct vqm_image *img, uint64_t *hash,
-                    struct vqm_error *err);
-int conv_compare_images(struct vqm_image *a, struct vqm_image *b,
-                        const char *what, struct vqm_error *err);
+/* A hash of the guest data of img; holes, when not NULL, tells where
+ * the file of img's top layer has data (what lies in its holes is not
+ * read).
+ */
+int conv_hash_image(struct vqm_image *img, struct conv_holes *holes,
+                    uint64_t *hash, struct vqm_error *err);
+/* Compare the guest data of a and b; holes as above, for a. */
+int conv_compare_images(struct vqm_image *a, struct conv_holes *holes,
+                        struct vqm_image *b, const char *what,
+                        struct vqm_error *err);
 bool conv_is_zero(const void *buf, size_t len);
 
 #endif

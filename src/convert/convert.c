@@ -146,8 +146,52 @@ hash_block(uint64_t h, const void *buf, size_t len)
     return h;
 }
 
+/* How many bytes from off of a map entry that has data in the top
+ * image lie in a hole of that file (0: it has data at off); *len is
+ * capped to where that changes.  holes NULL: 0.
+ */
+static uint64_t
+top_hole(struct conv_holes *holes, const struct vqm_map_entry *m,
+         uint64_t *len)
+{
+    uint64_t run;
+    bool data;
+
+    if (!holes || !m->data || m->depth != 0 || !m->has_offset)
+        return 0;
+    data = conv_holes_at(holes, m->offset, &run);
+    if (run < *len)
+        *len = run;
+    return data ? 0 : *len;
+}
+
+/* top_hole for hashing: the hash mixes whole HASH_BLOCKs (or pieces cut
+ * by map entries), so a hole is only taken up to a block boundary, and
+ * a data run is read up to one: the holes never cut a block.
+ */
+static bool
+hash_hole(struct conv_holes *holes, const struct vqm_map_entry *m,
+          uint64_t off, uint64_t *len)
+{
+    uint64_t l = *len, end;
+    bool hole = top_hole(holes, m, &l) != 0;
+
+    if (l == *len)
+        return hole;
+    end = (off + l) & ~(uint64_t) (HASH_BLOCK - 1);
+    if (hole && end > off) {
+        *len = end - off;
+        return true;
+    }
+    end = vqm_align_up(off + l, HASH_BLOCK);
+    if (end < off + *len)
+        *len = end - off;
+    return false;
+}
+
 int
-conv_hash_image(struct vqm_image *img, uint64_t *hash, struct vqm_error *err)
+conv_hash_image(struct vqm_image *img, struct conv_holes *holes,
+                uint64_t *hash, struct vqm_error *err)
 {
     uint64_t size = vqm_image_size(img), off = 0, h = 0x12345678ULL;
     CLEANUP_FREE uint8_t *buf = malloc(IO_CHUNK);
@@ -163,7 +207,7 @@ conv_hash_image(struct vqm_image *img, uint64_t *hash, struct vqm_error *err)
         len = m.length;
         if (len == 0 || off + len > size)
             len = size - off;
-        if (!m.data && m.zero) {
+        if ((!m.data && m.zero) || hash_hole(holes, &m, off, &len)) {
             /* Zeros: hash them block by block as the token. */
             uint64_t end = off + len;
             while (off < end) {
@@ -191,8 +235,9 @@ conv_hash_image(struct vqm_image *img, uint64_t *hash, struct vqm_error *err)
 }
 
 int
-conv_compare_images(struct vqm_image *a, struct vqm_image *b,
-                    const char *what, struct vqm_error *err)
+conv_compare_images(struct vqm_image *a, struct conv_holes *holes,
+                    struct vqm_image *b, const char *what,
+                    struct vqm_error *err)
 {
     uint64_t size = vqm_image_size(a), off = 0;
     CLEANUP_FREE uint8_t *ba = malloc(IO_CHUNK);
@@ -215,7 +260,8 @@ conv_compare_images(struct vqm_image *a, struct vqm_image *b,
         len = ma.length < mb.length ? ma.length : mb.length;
         if (len == 0 || len > size - off)
             len = size - off;
-        if (!ma.data && ma.zero && !mb.data && mb.zero) {
+        if (((!ma.data && ma.zero) || top_hole(holes, &ma, &len)) &&
+            !mb.data && mb.zero) {
             off += len;
             continue;
         }
