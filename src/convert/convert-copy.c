@@ -25,6 +25,8 @@
 #include <inttypes.h>
 #include <libgen.h>
 #include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -104,21 +106,56 @@ conv_default_output(const char *path, char *out, size_t outlen,
  * that (if the file shrank meanwhile, reading it would fault; the
  * kernel's reads for the writes fail with an error instead).
  */
-static int
-emit(struct cp *p, uint64_t g, uint64_t n, const uint8_t *data, int src_fd,
-     uint64_t src_off, struct vqm_error *err)
-{
-    uint8_t zero[(CHUNK / 512 + 7) / 8];
-    uint64_t i = 0, k;
+/* A source file that shrinks under a mapping makes the scan fault
+ * (SIGBUS) instead of reading zeros.  While a scan runs, the handler
+ * jumps back to it, and the copy fails; any other SIGBUS gets the
+ * default action.
+ */
+static _Thread_local sigjmp_buf *scan_jmp;
 
-    if (n > sizeof zero * 8)
-        return vqm_error_set(err, VQM_ERR_INTERNAL, "emit: run too long");
+static void
+on_sigbus(int sig)
+{
+    if (scan_jmp)
+        siglongjmp(*scan_jmp, 1);
+    signal(sig, SIG_DFL);       /* the fault happens again and kills */
+}
+
+/* Set bit k of zero for each all-zero cluster k of the n at data. */
+static int
+scan_zeros(struct cp *p, const uint8_t *data, uint64_t n, uint8_t *zero,
+           struct vqm_error *err)
+{
+    sigjmp_buf jb;
+    uint64_t k;
+
+    if (sigsetjmp(jb, 1)) {
+        scan_jmp = NULL;
+        return vqm_error_set(err, VQM_ERR_BUSY, "'%s' changed while it "
+                             "was being copied", p->c->path);
+    }
+    scan_jmp = &jb;
     for (k = 0; k < n; k++) {
         if (conv_is_zero(data + k * p->qcs, p->qcs))
             zero[k / 8] |= (uint8_t) (1u << (k % 8));
         else
             zero[k / 8] &= (uint8_t) ~(1u << (k % 8));
     }
+    scan_jmp = NULL;
+    return 0;
+}
+
+static int
+emit(struct cp *p, uint64_t g, uint64_t n, const uint8_t *data, int src_fd,
+     uint64_t src_off, struct vqm_error *err)
+{
+    uint8_t zero[(CHUNK / 512 + 7) / 8];
+    uint64_t i = 0;
+
+    if (n > sizeof zero * 8)
+        return vqm_error_set(err, VQM_ERR_INTERNAL, "emit: run too long");
+    if (scan_zeros(p, data, n, zero, err) < 0)
+        return -1;
 #define IS_ZERO(k) ((zero[(k) / 8] >> ((k) % 8)) & 1)
     while (i < n) {
         uint64_t j = i;
@@ -703,10 +740,17 @@ conv_copy(struct conv *c, const char *output, struct vqm_error *err)
         struct wb wb;
         int r;
 
+        struct sigaction sa, old_sa;
+
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_sigbus;
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGBUS, &sa, &old_sa);
         wb_start(&wb, out_fd);
         p->wb = &wb;
         r = copy_all(p, err);
         wb_stop(&wb);
+        sigaction(SIGBUS, &old_sa, NULL);
         p->wb = NULL;
         if (r < 0 || qcow2w_stream_finish(p->s, err) < 0)
             goto out;

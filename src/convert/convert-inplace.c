@@ -659,9 +659,22 @@ conv_inplace(struct conv *c, struct vqm_error *err)
         goto fail;
     conv_progress(c, 1);
 
-    /* Step 5: give back the old tables. */
-    if (!c->o->no_punch)
+    /* Step 5: give back the old tables, and the unreferenced tail the
+     * new metadata was written over (the file then ends with it: the
+     * 15 TiB a sparse file claimed are not left to every later tool).
+     */
+    if (!c->o->no_punch) {
         punch_old_tables(&ip);
+        if (!c->is_blk && ip.lay.end < c->length) {
+            struct vqm_error e3 = { 0 };
+
+            if (vqm_fault_point("write", c->path, ip.lay.end, 0) < 0 ||
+                ftruncate(c->fd, (off_t) ip.lay.end) < 0 ||
+                vqm_sync(c->fd, 0, c->path, &e3) < 0)
+                vqm_debug("cannot shorten '%s': %s", c->path,
+                          e3.msg[0] ? e3.msg : strerror(errno));
+        }
+    }
     conv_progress(c, 1);
 
     if (c->o->verify_full && c->chain) {
