@@ -19,6 +19,7 @@ CONVERT_TESTS = \
 	tests/test-convert-crash.sh \
 	tests/test-convert-direct.sh \
 	tests/test-convert-fs.sh \
+	tests/test-convert-full.sh \
 	tests/test-convert-holes.sh \
 	tests/test-convert-lock.sh \
 	tests/test-convert-matrix.sh \
