@@ -36,7 +36,9 @@ rm -f two.qed two.qcow2 two.pristine.qed
 # 1 TiB in place: bounded memory, the same map, a clean check.
 perl "$mkfull" tera.qed 1T
 cp --sparse=always tera.qed tera.pristine.qed
-qemu-img map -f qed --output=json tera.pristine.qed > qed.map
+# (qcow2's map also asks the file system: clusters in holes say
+# "zero": true there; the rest must be identical.)
+qemu-img map -f qed --output=json tera.pristine.qed | jq -c 'map(del(.zero))' > qed.map
 env -u MALLOC_PERTURB_ /usr/bin/time -f '%M' -o copy.rss \
     virt-qed-migrate --file tera.qed --output tera.qcow2 --verify
 env -u MALLOC_PERTURB_ /usr/bin/time -f '%M' -o inplace.rss \
@@ -48,7 +50,8 @@ if ! ldd "$(command -v virt-qed-migrate)" | grep -q libasan; then
 fi
 qcheck_clean tera.qed
 qcheck_clean tera.qcow2
-qemu-img map -f qcow2 --output=json tera.qed | diff -u qed.map -
+qemu-img map -f qcow2 --output=json tera.qed | jq -c 'map(del(.zero))' |
+    diff -u qed.map -
 test "$(info_field tera.qed virtual-size)" = $((1 << 40))
 # The copy holds no data cluster: they all lie in holes of the source.
 test "$(qemu-img map --output=json tera.qcow2 | jq '[.[] | select(.data)] | length')" = 0

@@ -194,6 +194,7 @@ qed_extent_at(struct qed_image *img, uint64_t guest_off, uint64_t max_len,
     uint64_t cs = h->cluster_size;
     uint64_t l1_span_bits = h->cluster_bits + h->table_bits;
     uint64_t limit, pos, l2, entry, next_host = 0;
+    uint64_t hdr = (uint64_t) h->header_size * cs;
     bool first = true;
 
     if (guest_off >= h->image_size)
@@ -243,8 +244,11 @@ qed_extent_at(struct qed_image *img, uint64_t guest_off, uint64_t max_len,
                 cnt = h->table_entries - idx;
             for (k = 0; k < cnt && pos < limit && pos < l1_end; k++) {
                 entry = vqm_ld_le64(ep + 8 * k);
+                /* Valid: aligned, past the header, inside the file (what
+                 * qed_cluster_offset_problem checks, inline). */
                 if (entry > QED_ZERO_ENTRY &&
-                    qed_cluster_offset_problem(img, entry) != NULL) {
+                    ((entry & (cs - 1)) || entry < hdr ||
+                     entry >= h->file_size)) {
                     /* Read it again the checked way, for its message. */
                     if (get_l2_entry(img, l2, pos, &entry, err) < 0)
                         return -1;
