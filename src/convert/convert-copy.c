@@ -12,10 +12,14 @@
  * of the source through a read-only mapping; elsewhere by O_DIRECT writes
  * from that mapping, queued for the writer's thread so that the disk
  * stays busy while the next run is mapped and scanned, with the source
- * read ahead in guest order.  VQM_COPY_METHOD=read uses plain reads into
+ * read ahead in guest order.  Before any of that, the file system is
+ * asked where the source has data (convert-holes.c): data clusters lying
+ * in holes of the file are zeros, neither read nor scanned, and the
+ * read-ahead skips them too.  VQM_COPY_METHOD=read uses plain reads into
  * a buffer, VQM_COPY_DIRECT=0 buffered writes (for measurements).
  * Memory: two chunk buffers and two chunk mappings plus the writer's
- * bounded state.
+ * bounded state and two windows of data extents.  A source that changes
+ * size while it is copied is refused (nothing is linked).
  */
 #include <config.h>
 
