@@ -106,7 +106,10 @@ for cmd in "--inspect scatter.qed" "--inspect scatter.qed --map --json" \
         test "$(tail -1 scatter.rss)" -lt 65536 || fail "$cmd: $(tail -1 scatter.rss) KiB"
     fi
 done
-grep -q '0 corruptions' <(virt-qed-migrate --inspect scatter.pristine.qed)
+virt-qed-migrate --inspect scatter.pristine.qed > scatter.out
+# Every cluster of the file but the header, the L1, 18 L2 tables of 16
+# clusters and the 147456 data clusters is leaked, across the windows.
+grep -q '0 corruptions, 301846223 leaked clusters' scatter.out
 qemu-img compare scatter.pristine.qed scatter.qcow2
 qemu-img compare scatter.pristine.qed scatter.qed
 qemu-img check scatter.qcow2
