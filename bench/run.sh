@@ -21,20 +21,41 @@
 #   BENCH_CACHE    warm (default): the source is read into the page cache
 #                  first; cold: the page cache is dropped before each run
 #                  (needs root)
+#   BENCH_SHAPES   fully allocated shapes (default "full-16G partial-16G
+#                  dense-4G full-256G full-1T"; "" for none):
+#                    full-SIZE     every cluster allocated, every data
+#                                  cluster a hole of the file (what
+#                                  cp --sparse=always leaves of a
+#                                  zero-filled image)
+#                    partial-SIZE  the same with BENCH_PART_FILL percent
+#                                  (default 10) of its 1 MiB chunks
+#                                  holding random data
+#                    dense-SIZE    every cluster allocated and written
+#                                  with random data
+#                  Images of 64 GiB and more run BENCH_HUGE_REPEAT rounds
+#                  (default 1) of in place, copy and qemu-img convert;
+#                  qemu-img convert is stopped after BENCH_QEMU_TIMEOUT
+#                  seconds (default 600) and then timed as that.
 #
 # Needs qemu-img, qemu-io and /usr/bin/time.  WORKDIR (default a new
 # directory under /var/tmp) needs about 2.5x the data of the biggest image.
 set -euo pipefail
 
 vqm=${VQM:-$(command -v virt-qed-migrate || echo ./virt-qed-migrate)}
-sizes=${BENCH_SIZES:-"2G 8G"}
-sparse=${BENCH_SPARSE:-"1T 4T"}
+sizes=${BENCH_SIZES-"2G 8G"}
+sparse=${BENCH_SPARSE-"1T 4T"}
+shapes=${BENCH_SHAPES-"full-16G partial-16G dense-4G full-256G full-1T"}
+part_fill=${BENCH_PART_FILL:-10}
+huge_repeat=${BENCH_HUGE_REPEAT:-1}
+qemu_timeout=${BENCH_QEMU_TIMEOUT:-600}
+here=$(cd "$(dirname "$0")" && pwd)
 cs=${BENCH_CLUSTER:-64k}
 fill=${BENCH_FILL:-50}
 repeat=${BENCH_REPEAT:-5}
 cache=${BENCH_CACHE:-warm}
 work=${1:-$(mktemp -d /var/tmp/vqm-bench.XXXXXX)}
 mkdir -p "$work"
+timed_out=
 timefmt='%e %M'  # wall time is measured around it with date +%N
 
 for tool in qemu-img qemu-io /usr/bin/time "$vqm"; do
@@ -45,8 +66,18 @@ done
 # about fill% of their 1 MiB chunks, sparse ones a few writes.
 build ()
 {
-    local img=$work/$1.qed size=$2 kind=${3:-data} mib i
+    local img=$work/$1.qed size=$2 kind=${3:-data} mib i fill=$fill
     qemu-img create -q -f qed -o cluster_size="$cs" "$img" "$size"
+    case $kind in
+        full|partial|dense)
+            # Every cluster allocated, laid out as QEMU writes an image
+            # front to back (byte for byte: see bench/README.md), data
+            # clusters left as holes; then random data where asked.
+            perl "$here/mkqed-full.pl" "$img" "$size" "$cs"
+            [ "$kind" = full ] && return
+            [ "$kind" = dense ] && fill=100 || fill=$part_fill
+            ;;
+    esac
     if [ "$kind" = sparse ]; then
         mib=$(( $(numfmt --from=iec "$size") / 1048576 ))
         qemu-io -f qed -c 'write -P 0x11 0 1M' -c "write -P 0x12 $((mib / 2))M 4M" \
@@ -79,9 +110,12 @@ run_one ()
     fi
     sleep 0.5
     t0=$(date +%s%N)
-    /usr/bin/time -f "$timefmt" -o "$work/time" "$@" > "$work/stdout"
+    if ! /usr/bin/time -f "$timefmt" -o "$work/time" "$@" > "$work/stdout"; then
+        echo "bench: $tag run failed or timed out" >&2
+        timed_out="$timed_out $tag"
+    fi
     t1=$(date +%s%N)
-    read -r _ k < "$work/time"
+    read -r _ k < <(tail -1 "$work/time")
     s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')
     # Our own report: the engine's time without process start-up.
     eng=$(sed -n 's/.* in \([0-9.]*\) s .*/\1/p' "$work/stdout")
@@ -169,6 +203,43 @@ for s in $sparse; do
     build "sparse-$s" "$s" sparse
     run_image "sparse-$s"
     rm -f "$work/sparse-$s.qed"
+done
+# run_shape NAME: the fully allocated shapes.  Small ones get the same
+# tools as the data images; huge ones (64 GiB and more) in place, copy and
+# qemu-img convert (under a timeout), BENCH_HUGE_REPEAT rounds.
+run_shape ()
+{
+    local name=$1 kind=${1%%-*} size=${1#*-} img=$work/$1.qed data i n
+    local rmout='rm -f "$work/out"'
+    build "$name" "$size" "$kind"
+    n=$(numfmt --from=iec "$size")
+    if [ "$n" -lt $((64 << 30)) ]; then
+        run_image "$name"
+        rm -f "$img"
+        return
+    fi
+    data=$(du -B1 "$img" | cut -f1)
+    rm -f "$work"/runs.*
+    timed_out=
+    for (( i = 0; i < huge_repeat; i++ )); do
+        run_one q "$rmout" timeout "$qemu_timeout" qemu-img convert -f qed \
+            -O qcow2 "$img" "$work/out"
+        run_one vc "$rmout" "$vqm" --file "$img" --output "$work/out"
+        qemu-img check -q "$work/out" || echo "bench: copy result not clean!" >&2
+        run_one vi 'rm -f "$work/out"; cp --sparse=always "$img" "$work/inplace.qed"' \
+            "$vqm" --file "$work/inplace.qed"
+    done
+    row "$name" "qemu-img convert" q "$data"
+    row "$name" "vqm copy" vc "$data"
+    row "$name" "vqm in place" vi "$data"
+    case $timed_out in
+        *q*) echo "$name: qemu-img convert stopped after $qemu_timeout s: its times are lower bounds" ;;
+    esac
+    rm -f "$work/out" "$work/inplace.qed" "$img" "$work"/runs.*
+}
+
+for s in $shapes; do
+    run_shape "$s"
 done
 rm -f "$work/time" "$work/stdout"
 rmdir "$work" 2>/dev/null || :

@@ -17,11 +17,14 @@ check_PROGRAMS += tests/unit/vqm-swapper
 tests_unit_vqm_swapper_SOURCES = tests/unit/vqm-swapper.c
 
 CONVERT_TESTS = \
+	tests/test-convert-apparent.sh \
 	tests/test-convert-backing.sh \
 	tests/test-convert-corrupt.sh \
 	tests/test-convert-crash.sh \
 	tests/test-convert-direct.sh \
 	tests/test-convert-fs.sh \
+	tests/test-convert-full.sh \
+	tests/test-convert-holes.sh \
 	tests/test-convert-lock.sh \
 	tests/test-convert-matrix.sh \
 	tests/test-convert-options.sh \

@@ -12,10 +12,14 @@
  * of the source through a read-only mapping; elsewhere by O_DIRECT writes
  * from that mapping, queued for the writer's thread so that the disk
  * stays busy while the next run is mapped and scanned, with the source
- * read ahead in guest order.  VQM_COPY_METHOD=read uses plain reads into
+ * read ahead in guest order.  Before any of that, the file system is
+ * asked where the source has data (convert-holes.c): data clusters lying
+ * in holes of the file are zeros, neither read nor scanned, and the
+ * read-ahead skips them too.  VQM_COPY_METHOD=read uses plain reads into
  * a buffer, VQM_COPY_DIRECT=0 buffered writes (for measurements).
  * Memory: two chunk buffers and two chunk mappings plus the writer's
- * bounded state.
+ * bounded state and two windows of data extents.  A source that changes
+ * size while it is copied is refused (nothing is linked).
  */
 #include <config.h>
 
@@ -25,6 +29,8 @@
 #include <inttypes.h>
 #include <libgen.h>
 #include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,6 +80,11 @@ struct cp {
     uint64_t ra_guest;           /* source read ahead up to this guest
                                     offset */
     struct wb *wb;
+    /* Where the source has data: one window for the copy, one for the
+     * read-ahead (which runs ahead in the file).
+     */
+    struct conv_holes holes, ra_holes;
+    uint64_t hole_bytes;         /* data clusters found in holes */
 };
 
 int
@@ -94,22 +105,71 @@ conv_default_output(const char *path, char *out, size_t outlen,
 }
 
 /* Clusters [g, g+n) with their guest data at data; when src_fd >= 0 the
- * same bytes are in src_fd at src_off (for copy_file_range).
+ * same bytes are in src_fd at src_off (for copy_file_range).  All of
+ * data is scanned for zero clusters before anything is written from it:
+ * the writes can stop the process (a full disk, a debugger, a test's
+ * fault point), and a source mapping must not be read by us again after
+ * that (if the file shrank meanwhile, reading it would fault; the
+ * kernel's reads for the writes fail with an error instead).
  */
+/* A source file that shrinks under a mapping makes the scan fault
+ * (SIGBUS) instead of reading zeros.  While a scan runs, the handler
+ * jumps back to it, and the copy fails; any other SIGBUS gets the
+ * default action.
+ */
+static _Thread_local sigjmp_buf *scan_jmp;
+
+static void
+on_sigbus(int sig)
+{
+    if (scan_jmp)
+        siglongjmp(*scan_jmp, 1);
+    signal(sig, SIG_DFL);       /* the fault happens again and kills */
+}
+
+/* Set bit k of zero for each all-zero cluster k of the n at data. */
+static int
+scan_zeros(struct cp *p, const uint8_t *data, uint64_t n, uint8_t *zero,
+           struct vqm_error *err)
+{
+    sigjmp_buf jb;
+    uint64_t k;
+
+    if (sigsetjmp(jb, 1)) {
+        scan_jmp = NULL;
+        return vqm_error_set(err, VQM_ERR_BUSY, "'%s' changed while it "
+                             "was being copied", p->c->path);
+    }
+    scan_jmp = &jb;
+    for (k = 0; k < n; k++) {
+        if (conv_is_zero(data + k * p->qcs, p->qcs))
+            zero[k / 8] |= (uint8_t) (1u << (k % 8));
+        else
+            zero[k / 8] &= (uint8_t) ~(1u << (k % 8));
+    }
+    scan_jmp = NULL;
+    return 0;
+}
+
 static int
 emit(struct cp *p, uint64_t g, uint64_t n, const uint8_t *data, int src_fd,
      uint64_t src_off, struct vqm_error *err)
 {
+    uint8_t zero[(CHUNK / 512 + 7) / 8];
     uint64_t i = 0;
 
+    if (n > sizeof zero * 8)
+        return vqm_error_set(err, VQM_ERR_INTERNAL, "emit: run too long");
+    if (scan_zeros(p, data, n, zero, err) < 0)
+        return -1;
+#define IS_ZERO(k) ((zero[(k) / 8] >> ((k) % 8)) & 1)
     while (i < n) {
         uint64_t j = i;
-        bool zero = conv_is_zero(data + i * p->qcs, p->qcs);
+        bool z = IS_ZERO(i);
 
-        while (j + 1 < n &&
-               conv_is_zero(data + (j + 1) * p->qcs, p->qcs) == zero)
+        while (j + 1 < n && (bool) IS_ZERO(j + 1) == z)
             j++;
-        if (zero) {
+        if (z) {
             if (p->out_backing &&
                 qcow2w_stream_zero(p->s, g + i, j - i + 1, err) < 0)
                 return -1;
@@ -124,6 +184,7 @@ emit(struct cp *p, uint64_t g, uint64_t n, const uint8_t *data, int src_fd,
         }
         i = j + 1;
     }
+#undef IS_ZERO
     return 0;
 }
 
@@ -185,12 +246,46 @@ read_ahead(struct cp *p, uint64_t off)
             return;
         }
         end = e.offset + e.length < limit ? e.offset + e.length : limit;
-        if (e.kind == QED_EXTENT_DATA)
-            (void) posix_fadvise(p->c->fd, (off_t) e.host_offset,
-                                 (off_t) (end - e.offset),
-                                 POSIX_FADV_WILLNEED);
+        if (e.kind == QED_EXTENT_DATA) {
+            /* Only what has data on disk: reading ahead a hole would
+             * fill the page cache with zero pages.
+             */
+            uint64_t h = e.host_offset, hend = h + (end - e.offset), run;
+
+            while (h < hend) {
+                bool data = conv_holes_at(&p->ra_holes, h, &run);
+
+                if (run > hend - h)
+                    run = hend - h;
+                if (data)
+                    (void) posix_fadvise(p->c->fd, (off_t) h, (off_t) run,
+                                         POSIX_FADV_WILLNEED);
+                h += run;
+            }
+        }
         p->ra_guest = e.offset + e.length;
     }
+}
+
+/* The source must keep its length while it is copied: a file that
+ * shrinks under a mapping would fault, and one that grows or shrinks is
+ * being written by someone else.  -1 (VQM_ERR_BUSY) when it changed.
+ */
+static int
+check_length(struct conv *c, struct vqm_error *err)
+{
+    struct stat st;
+
+    if (c->is_blk)
+        return 0;
+    if (fstat(c->fd, &st) < 0)
+        return vqm_error_set_errno(err, errno, "cannot stat '%s'", c->path);
+    if ((uint64_t) st.st_size != c->length)
+        return vqm_error_set(err, VQM_ERR_BUSY,
+                             "'%s' changed size while it was being copied "
+                             "(%" PRIu64 " bytes, now %" PRIu64 ")", c->path,
+                             c->length, (uint64_t) st.st_size);
+    return 0;
 }
 
 /* n clusters from g, host-contiguous at host in the source. */
@@ -207,7 +302,7 @@ copy_data(struct cp *p, uint64_t g, uint64_t n, uint64_t host,
         unsigned i = p->next_map;
         void *m;
 
-        if (unmap_slot(p, i, err) < 0)
+        if (unmap_slot(p, i, err) < 0 || check_length(c, err) < 0)
             return -1;
         m = mmap(NULL, len, PROT_READ, MAP_SHARED | MAP_POPULATE, c->fd,
                  (off_t) host);
@@ -472,11 +567,22 @@ copy_all(struct cp *p, struct vqm_error *err)
                     return -1;
                 off += n * p->qcs;
             } else {
-                if (n > p->buflen / p->qcs)
-                    n = p->buflen / p->qcs;
-                if (copy_data(p, off / p->qcs, n,
-                              e.host_offset + (off - e.offset), err) < 0)
-                    return -1;
+                uint64_t host = e.host_offset + (off - e.offset);
+                bool hole;
+
+                /* Clusters in a hole of the source are zeros: not read. */
+                n = conv_holes_clusters(&p->holes, host, n, p->qcs, &hole);
+                if (hole) {
+                    if (p->out_backing &&
+                        qcow2w_stream_zero(p->s, off / p->qcs, n, err) < 0)
+                        return -1;
+                    p->hole_bytes += n * p->qcs;
+                } else {
+                    if (n > p->buflen / p->qcs)
+                        n = p->buflen / p->qcs;
+                    if (copy_data(p, off / p->qcs, n, host, err) < 0)
+                        return -1;
+                }
                 off += n * p->qcs;
             }
         }
@@ -574,6 +680,8 @@ conv_copy(struct conv *c, const char *output, struct vqm_error *err)
         p->use_cfr = false;             /* decided below */
     }
     p->buflen = CHUNK > p->qcs ? CHUNK : p->qcs;
+    conv_holes_init(&p->holes, c->fd, true);
+    conv_holes_init(&p->ra_holes, c->fd, true);
 
     if ((o->flatten || c->info->has_backing) && !c->chain &&
         vqm_image_open_fd(c->fd, c->path, c->real, "qed", true, &o->policy,
@@ -680,14 +788,29 @@ conv_copy(struct conv *c, const char *output, struct vqm_error *err)
         struct wb wb;
         int r;
 
+        struct sigaction sa, old_sa;
+
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_sigbus;
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGBUS, &sa, &old_sa);
         wb_start(&wb, out_fd);
         p->wb = &wb;
         r = copy_all(p, err);
         wb_stop(&wb);
+        sigaction(SIGBUS, &old_sa, NULL);
         p->wb = NULL;
         if (r < 0 || qcow2w_stream_finish(p->s, err) < 0)
             goto out;
     }
+
+    /* Nothing changed the source meanwhile: else what we read may
+     * be half old, half new.
+     */
+    if (check_length(c, err) < 0)
+        goto out;
+    vqm_debug("copy: %" PRIu64 " bytes of data clusters lie in holes of "
+              "the source: not read", p->hole_bytes);
 
     /* Give it its name (never over an existing file), then sync the
      * directory.
@@ -731,7 +854,8 @@ conv_copy(struct conv *c, const char *output, struct vqm_error *err)
         if (vqm_image_open_fd(out_fd, output, out_real, "qcow2", true,
                               &o->policy, &out_img, err) < 0)
             goto out;
-        r = conv_compare_images(c->chain, out_img, output, err);
+        conv_holes_init(&p->holes, c->fd, true);
+        r = conv_compare_images(c->chain, &p->holes, out_img, output, err);
         vqm_image_close(out_img);
         if (r < 0)
             goto out;
@@ -741,6 +865,13 @@ conv_copy(struct conv *c, const char *output, struct vqm_error *err)
 
  out:
     if (ret < 0) {
+        struct vqm_error e2 = { 0 };
+
+        /* A source that changed size makes every later error (a short
+         * read, a failed write from its mapping) a consequence: say so.
+         */
+        if (err && err->code != VQM_ERR_BUSY && check_length(c, &e2) < 0)
+            *err = e2;
         if (tmpname[0])
             unlinkat(od.fd, tmpname, 0);
         if (linked)

@@ -142,13 +142,20 @@ fill_header(struct ip *ip, struct qcow2w_header *h)
     h->backing_name_offset = ip->name_off;
 }
 
+/* Where the new metadata starts: past the end of the file, so that
+ * nothing the live QED uses is touched; on a device, or when the file
+ * ends with a long run of clusters no table references (a sparse file
+ * with a huge apparent size), right after the last cluster in use, so
+ * that the refcounts cover what the tables use and not the whole file.
+ */
+#define TAIL_REUSE (1ULL << 30)
 static uint64_t
 ip_base(struct ip *ip)
 {
     struct conv *c = ip->c;
     const struct qed_info *info = c->info;
 
-    if (c->is_blk) {
+    if (c->is_blk || c->length - c->check.highest_used_end > TAIL_REUSE) {
         uint64_t b = c->check.highest_used_end;
         uint64_t l1end = info->l1_table_offset +
             (uint64_t) info->table_size * info->cluster_size;
@@ -233,6 +240,7 @@ write_l2(struct ip *ip, uint64_t *l1, uint8_t *rc, uint64_t rc_hi,
     CLEANUP_FREE uint8_t *batch = malloc(batch_max * ip->qcs);
     uint8_t *l2 = NULL;
     struct qed_extent e;
+    unsigned l2bits = 2 * ip->qcb - 3;  /* log2 of the span of an L2 */
 
     if (!batch)
         return vqm_error_set_errno(err, ENOMEM, "L2 tables");
@@ -248,11 +256,14 @@ write_l2(struct ip *ip, uint64_t *l1, uint8_t *rc, uint64_t rc_hi,
             off = end;
             continue;
         }
-        /* Walk the extent qcow2 cluster by qcow2 cluster. */
-        for (g = e.offset; g < end; g += ip->qcs) {
-            uint64_t entry;
+        /* Walk the extent one qcow2 L2 table's range at a time, with
+         * shifts (the sizes are powers of two) and no call per cluster.
+         */
+        for (g = e.offset; g < end; ) {
+            uint64_t gend, ci, c0, host = 0, rcl = 0, k;
+            uint8_t *ent;
 
-            r = g / ip->span;
+            r = g >> l2bits;
             if (r != cur) {
                 if (nbatch == batch_max) {
                     if (ip_write(c, batch, nbatch * ip->qcs,
@@ -275,24 +286,48 @@ write_l2(struct ip *ip, uint64_t *l1, uint8_t *rc, uint64_t rc_hi,
                 nbatch++;
                 cur = r;
             }
+            gend = (r + 1) << l2bits;
+            if (gend > end || gend == 0)
+                gend = end;
+            c0 = g >> ip->qcb;
+            ci = vqm_div_round_up(gend - (c0 << ip->qcb), ip->qcs);
+            ent = l2 + 8 * (c0 & (ip->l2e - 1));
             if (e.kind == QED_EXTENT_ZERO) {
-                entry = QCOW2_OFLAG_ZERO;
+                for (k = 0; k < ci; k++)
+                    vqm_st_be64(ent + 8 * k, QCOW2_OFLAG_ZERO);
             } else {
-                uint64_t host = e.host_offset + (g - e.offset);
-                uint64_t h = host / ip->qcs;
-
-                entry = host | QCOW2_OFLAG_COPIED;
-                if (rc && h < rc_hi) {
-                    if (vqm_ld_be16(rc + 2 * h))
-                        return vqm_error_set(err, VQM_ERR_CORRUPT,
-                                             "'%s': host cluster %" PRIu64
-                                             " referenced twice", c->path, h);
-                    vqm_st_be16(rc + 2 * h, 1);
+                host = e.host_offset + (g - e.offset);
+                rcl = host >> ip->qcb;
+                for (k = 0; k < ci; k++)
+                    vqm_st_be64(ent + 8 * k, (host + (k << ip->qcb)) |
+                                QCOW2_OFLAG_COPIED);
+                if (rc && rcl + ci <= rc_hi) {
+                    for (k = 0; k < ci; k++) {
+                        uint8_t *q = rc + 2 * (rcl + k);
+                        if (q[0] | q[1])
+                            return vqm_error_set(err, VQM_ERR_CORRUPT,
+                                                 "'%s': host cluster %"
+                                                 PRIu64 " referenced twice",
+                                                 c->path, rcl + k);
+                        q[1] = 1;               /* big-endian 1 */
+                    }
                 } else if (rc) {
-                    *rc_miss = true;
+                    for (k = 0; k < ci; k++) {
+                        if (rcl + k < rc_hi) {
+                            if (vqm_ld_be16(rc + 2 * (rcl + k)))
+                                return vqm_error_set(err, VQM_ERR_CORRUPT,
+                                                     "'%s': host cluster %"
+                                                     PRIu64 " referenced "
+                                                     "twice", c->path,
+                                                     rcl + k);
+                            vqm_st_be16(rc + 2 * (rcl + k), 1);
+                        } else {
+                            *rc_miss = true;
+                        }
+                    }
                 }
             }
-            vqm_st_be64(l2 + 8 * ((g / ip->qcs) % ip->l2e), entry);
+            g = gend;
         }
         off = end;
     }
@@ -522,6 +557,7 @@ conv_inplace(struct conv *c, struct vqm_error *err)
     bool pre_miss = false;
     uint64_t i;
     struct conv_digest hash_before = { 0, 0 }, hash_after = { 0, 0 };
+    struct conv_holes holes;
     bool committed = false;
     int ret = -1;
 
@@ -539,8 +575,9 @@ conv_inplace(struct conv *c, struct vqm_error *err)
         return -1;
     c->progress_total = ip.lay.n_l2 + ip.lay.rb + 4;
 
+    conv_holes_init(&holes, c->fd, true);
     if (c->o->verify_full && c->chain &&
-        conv_hash_image(c->chain, &hash_before, err) < 0)
+        conv_hash_image(c->chain, &holes, &hash_before, err) < 0)
         return -1;
 
     l1 = calloc(ip.lay.n_l1 * ip.qcs / 8, 8);
@@ -623,9 +660,22 @@ conv_inplace(struct conv *c, struct vqm_error *err)
         goto fail;
     conv_progress(c, 1);
 
-    /* Step 5: give back the old tables. */
-    if (!c->o->no_punch)
+    /* Step 5: give back the old tables, and the unreferenced tail the
+     * new metadata was written over (the file then ends with it: the
+     * 15 TiB a sparse file claimed are not left to every later tool).
+     */
+    if (!c->o->no_punch) {
         punch_old_tables(&ip);
+        if (!c->is_blk && ip.lay.end < c->length) {
+            struct vqm_error e3 = { 0 };
+
+            if (vqm_fault_point("write", c->path, ip.lay.end, 0) < 0 ||
+                ftruncate(c->fd, (off_t) ip.lay.end) < 0 ||
+                vqm_sync(c->fd, 0, c->path, &e3) < 0)
+                vqm_debug("cannot shorten '%s': %s", c->path,
+                          e3.msg[0] ? e3.msg : strerror(errno));
+        }
+    }
     conv_progress(c, 1);
 
     if (c->o->verify_full && c->chain) {
@@ -638,7 +688,8 @@ conv_inplace(struct conv *c, struct vqm_error *err)
         if (vqm_image_open_fd(c->fd, c->path, c->real, "qcow2", true,
                               &c->o->policy, &img, err) < 0)
             goto fail;
-        r = conv_hash_image(img, &hash_after, err);
+        conv_holes_init(&holes, c->fd, true);
+        r = conv_hash_image(img, &holes, &hash_after, err);
         vqm_image_close(img);
         if (r < 0)
             goto fail;

@@ -145,11 +145,69 @@ hash_record(XXH3_state_t *st, uint8_t tag, const void *buf, uint64_t len)
         XXH3_128bits_update(st, buf, (size_t) len);
 }
 
-int
-conv_hash_image(struct vqm_image *img, struct conv_digest *digest,
-                struct vqm_error *err)
+/* How many bytes from off of a map entry that has data in the top
+ * image lie in a hole of that file (0: it has data at off); *len is
+ * capped to where that changes.  holes NULL: 0.
+ */
+static uint64_t
+top_hole(struct conv_holes *holes, const struct vqm_map_entry *m,
+         uint64_t *len)
 {
-    uint64_t size = vqm_image_size(img), off = 0;
+    uint64_t run;
+    bool data;
+
+    if (!holes || !m->data || m->depth != 0 || !m->has_offset)
+        return 0;
+    data = conv_holes_at(holes, m->offset, &run);
+    if (run < *len)
+        *len = run;
+    return data ? 0 : *len;
+}
+
+/* Add the guest bytes [off, off + n) of one block to buf + (off % block):
+ * zeros where the map says so or where the top file has a hole, the
+ * bytes read elsewhere.  *zero stays true while all of it is zero. */
+static int
+hash_fill(struct vqm_image *img, struct conv_holes *holes, uint64_t off,
+          uint64_t n, uint8_t *buf, bool *zero, struct vqm_error *err)
+{
+    while (n > 0) {
+        struct vqm_map_entry m;
+        uint64_t len;
+
+        if (vqm_image_map_at(img, off, &m, err) < 0)
+            return -1;
+        len = m.length;
+        if (len == 0 || len > n)
+            len = n;
+        if ((!m.data && m.zero) || top_hole(holes, &m, &len)) {
+            memset(buf, 0, len);
+        } else {
+            if (vqm_image_read(img, off, buf, len, err) < 0)
+                return -1;
+            if (*zero && !conv_is_zero(buf, len))
+                *zero = false;
+        }
+        buf += len;
+        off += len;
+        n -= len;
+    }
+    return 0;
+}
+
+/* The digest of --verify=full.  The guest data is cut into aligned
+ * HASH_BLOCKs; a block that holds any nonzero byte is fed as a DATA
+ * record with its bytes, and every maximal run of all-zero blocks as one
+ * ZERO record with its length.  The records depend only on the guest
+ * data, not on how the map of either image cuts it, and runs of zeros
+ * that the map (or the file's holes, with holes not NULL) shows are not
+ * read.
+ */
+int
+conv_hash_image(struct vqm_image *img, struct conv_holes *holes,
+                struct conv_digest *digest, struct vqm_error *err)
+{
+    uint64_t size = vqm_image_size(img), off = 0, zeros = 0;
     CLEANUP_FREE uint8_t *buf = malloc(HASH_BLOCK);
     XXH3_state_t *st = XXH3_createState();
     XXH128_hash_t h;
@@ -161,30 +219,45 @@ conv_hash_image(struct vqm_image *img, struct conv_digest *digest,
     }
     XXH3_128bits_reset(st);
     while (off < size) {
+        uint64_t n = HASH_BLOCK - off % HASH_BLOCK;
+        bool zero = true;
         struct vqm_map_entry m;
         uint64_t len;
 
-        if (vqm_image_map_at(img, off, &m, err) < 0)
-            goto out;
-        len = m.length;
-        if (len == 0 || off + len > size)
-            len = size - off;
-        while (len > 0) {
-            uint64_t n = HASH_BLOCK - off % HASH_BLOCK;
-            if (n > len)
-                n = len;
-            if (!m.data && m.zero) {
-                hash_record(st, HASH_TAG_ZERO, NULL, n);
-            } else {
-                if (vqm_image_read(img, off, buf, n, err) < 0)
-                    goto out;
-                hash_record(st, conv_is_zero(buf, n) ? HASH_TAG_ZERO
-                            : HASH_TAG_DATA, buf, n);
+        if (n > size - off)
+            n = size - off;
+        /* Whole blocks of zeros in one step. */
+        if (off % HASH_BLOCK == 0) {
+            if (vqm_image_map_at(img, off, &m, err) < 0)
+                goto out;
+            len = m.length;
+            if (len == 0 || len > size - off)
+                len = size - off;
+            if ((!m.data && m.zero) || top_hole(holes, &m, &len)) {
+                if (len < size - off)
+                    len &= ~(uint64_t) (HASH_BLOCK - 1);
+                if (len > 0) {
+                    zeros += len;
+                    off += len;
+                    continue;
+                }
             }
-            off += n;
-            len -= n;
         }
+        if (hash_fill(img, holes, off, n, buf, &zero, err) < 0)
+            goto out;
+        if (zero) {
+            zeros += n;
+        } else {
+            if (zeros) {
+                hash_record(st, HASH_TAG_ZERO, NULL, zeros);
+                zeros = 0;
+            }
+            hash_record(st, HASH_TAG_DATA, buf, n);
+        }
+        off += n;
     }
+    if (zeros)
+        hash_record(st, HASH_TAG_ZERO, NULL, zeros);
     h = XXH3_128bits_digest(st);
     digest->lo = h.low64;
     digest->hi = h.high64;
@@ -195,8 +268,9 @@ out:
 }
 
 int
-conv_compare_images(struct vqm_image *a, struct vqm_image *b,
-                    const char *what, struct vqm_error *err)
+conv_compare_images(struct vqm_image *a, struct conv_holes *holes,
+                    struct vqm_image *b, const char *what,
+                    struct vqm_error *err)
 {
     uint64_t size = vqm_image_size(a), off = 0;
     CLEANUP_FREE uint8_t *ba = malloc(IO_CHUNK);
@@ -219,7 +293,8 @@ conv_compare_images(struct vqm_image *a, struct vqm_image *b,
         len = ma.length < mb.length ? ma.length : mb.length;
         if (len == 0 || len > size - off)
             len = size - off;
-        if (!ma.data && ma.zero && !mb.data && mb.zero) {
+        if (((!ma.data && ma.zero) || top_hole(holes, &ma, &len)) &&
+            !mb.data && mb.zero) {
             off += len;
             continue;
         }

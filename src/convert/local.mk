@@ -6,6 +6,7 @@ src_convert_libvqmconvert_a_SOURCES = \
 	src/convert/convert.c \
 	src/convert/convert.h \
 	src/convert/convert-copy.c \
+	src/convert/convert-holes.c \
 	src/convert/convert-inplace.c \
 	src/convert/convert-internal.h \
 	src/convert/convert-lock.c \

@@ -59,6 +59,7 @@ struct qed_image {
 
     uint32_t chunk_size;
     uint64_t clock;
+    size_t last_slot;             /* the slot used last */
     struct qed_cache_slot cache[QED_CACHE_SLOTS];
 };
 
@@ -73,5 +74,13 @@ const char *qed_table_offset_problem(const struct qed_image *img,
 /* Read entry index of the table at table_off (not validated here). */
 int qed_read_entry(struct qed_image *img, uint64_t table_off,
                    uint64_t index, uint64_t *entry, struct vqm_error *err);
+
+/* The entries from index on of the table at table_off, as they are in
+ * the cache: *p points at *count little-endian entries (at least 1; up
+ * to the end of the cached chunk, which may pass the table's end), valid
+ * until the next read of the cache.
+ */
+int qed_read_span(struct qed_image *img, uint64_t table_off, uint64_t index,
+                  const uint8_t **p, uint64_t *count, struct vqm_error *err);
 
 #endif /* VQM_QED_INTERNAL_H */

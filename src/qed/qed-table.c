@@ -18,22 +18,29 @@
 #include "vqm-endian.h"
 #include "vqm-io.h"
 
-int
-qed_read_entry(struct qed_image *img, uint64_t table_off, uint64_t index,
-               uint64_t *entry, struct vqm_error *err)
+/* The cache slot holding the chunk of pos, read in if needed (LRU). */
+static struct qed_cache_slot *
+get_slot(struct qed_image *img, uint64_t pos, struct vqm_error *err)
 {
-    uint64_t pos = table_off + index * 8;
     uint64_t chunk = pos & ~(uint64_t) (img->chunk_size - 1);
     struct qed_cache_slot *s, *victim = NULL;
     size_t i;
 
     img->clock++;
+    /* Walks read entry after entry of one chunk: try the last one used
+     * first.
+     */
+    s = &img->cache[img->last_slot];
+    if (s->valid && s->host_off == chunk) {
+        s->stamp = img->clock;
+        return s;
+    }
     for (i = 0; i < QED_CACHE_SLOTS; i++) {
         s = &img->cache[i];
         if (s->valid && s->host_off == chunk) {
             s->stamp = img->clock;
-            *entry = vqm_ld_le64(s->buf + (pos - chunk));
-            return 0;
+            img->last_slot = i;
+            return s;
         }
         if (!victim || (victim->valid &&
                         (!s->valid || s->stamp < victim->stamp)))
@@ -41,17 +48,46 @@ qed_read_entry(struct qed_image *img, uint64_t table_off, uint64_t index,
     }
     if (!victim->buf) {
         victim->buf = malloc(img->chunk_size);
-        if (!victim->buf)
-            return vqm_error_set_errno(err, errno, "out of memory");
+        if (!victim->buf) {
+            vqm_error_set_errno(err, errno, "out of memory");
+            return NULL;
+        }
     }
     victim->valid = false;
     if (vqm_pread_full(img->fd, victim->buf, img->chunk_size, chunk, 0,
                        img->name, err) < 0)
-        return -1;
+        return NULL;
     victim->valid = true;
     victim->host_off = chunk;
     victim->stamp = img->clock;
-    *entry = vqm_ld_le64(victim->buf + (pos - chunk));
+    img->last_slot = (size_t) (victim - img->cache);
+    return victim;
+}
+
+int
+qed_read_entry(struct qed_image *img, uint64_t table_off, uint64_t index,
+               uint64_t *entry, struct vqm_error *err)
+{
+    uint64_t pos = table_off + index * 8;
+    struct qed_cache_slot *s = get_slot(img, pos, err);
+
+    if (!s)
+        return -1;
+    *entry = vqm_ld_le64(s->buf + (pos - s->host_off));
+    return 0;
+}
+
+int
+qed_read_span(struct qed_image *img, uint64_t table_off, uint64_t index,
+              const uint8_t **p, uint64_t *count, struct vqm_error *err)
+{
+    uint64_t pos = table_off + index * 8;
+    struct qed_cache_slot *s = get_slot(img, pos, err);
+
+    if (!s)
+        return -1;
+    *p = s->buf + (pos - s->host_off);
+    *count = (s->host_off + img->chunk_size - pos) / 8;
     return 0;
 }
 
@@ -149,6 +185,7 @@ qed_extent_at(struct qed_image *img, uint64_t guest_off, uint64_t max_len,
     uint64_t cs = h->cluster_size;
     uint64_t l1_span_bits = h->cluster_bits + h->table_bits;
     uint64_t limit, pos, l2, entry, next_host = 0;
+    uint64_t hdr = (uint64_t) h->header_size * cs;
     bool first = true;
 
     if (guest_off >= h->image_size)
@@ -186,30 +223,50 @@ qed_extent_at(struct qed_image *img, uint64_t guest_off, uint64_t max_len,
             pos = l1_end < limit ? l1_end : limit;
             continue;
         }
-        /* Walk this L2 table. */
+        /* Walk this L2 table, a cached span of entries at a time. */
         while (pos < limit && pos < l1_end) {
-            if (get_l2_entry(img, l2, pos, &entry, err) < 0)
+            uint64_t idx = (pos >> h->cluster_bits) & (h->table_entries - 1);
+            uint64_t cnt, k;
+            const uint8_t *ep;
+
+            if (qed_read_span(img, l2, idx, &ep, &cnt, err) < 0)
                 return -1;
-            kind = entry_kind(entry);
-            if (first) {
-                ext->kind = kind;
-                if (kind == QED_EXTENT_DATA) {
-                    ext->host_offset = entry + (pos & (cs - 1));
+            if (cnt > h->table_entries - idx)
+                cnt = h->table_entries - idx;
+            for (k = 0; k < cnt && pos < limit && pos < l1_end; k++) {
+                entry = vqm_ld_le64(ep + 8 * k);
+                /* Valid: aligned, past the header, inside the file (what
+                 * qed_cluster_offset_problem checks, inline). */
+                if (entry > QED_ZERO_ENTRY &&
+                    ((entry & (cs - 1)) || entry < hdr ||
+                     entry >= h->file_size)) {
+                    /* Read it again the checked way, for its message. */
+                    if (get_l2_entry(img, l2, pos, &entry, err) < 0)
+                        return -1;
+                    return vqm_error_set(err, VQM_ERR_INTERNAL,
+                                         "'%s': inconsistent L2 entry",
+                                         img->name);
+                }
+                kind = entry_kind(entry);
+                if (first) {
+                    ext->kind = kind;
+                    if (kind == QED_EXTENT_DATA) {
+                        ext->host_offset = entry + (pos & (cs - 1));
+                        next_host = entry + cs;
+                    }
+                    first = false;
+                } else if (kind != ext->kind) {
+                    goto done;
+                } else if (kind == QED_EXTENT_DATA) {
+                    if (entry != next_host)
+                        goto done;
                     next_host = entry + cs;
                 }
-                first = false;
+                next = (pos & ~(cs - 1)) + cs;
+                if (next < pos)      /* wrapped: last cluster of 2^64 */
+                    next = UINT64_MAX;
+                pos = next < limit ? next : limit;
             }
-            else if (kind != ext->kind)
-                goto done;
-            else if (kind == QED_EXTENT_DATA) {
-                if (entry != next_host)
-                    goto done;
-                next_host = entry + cs;
-            }
-            next = (pos & ~(cs - 1)) + cs;
-            if (next < pos)          /* wrapped: last cluster of 2^64 */
-                next = UINT64_MAX;
-            pos = next < limit ? next : limit;
         }
     }
 done:

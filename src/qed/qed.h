@@ -156,10 +156,12 @@ typedef void (*qed_problem_fn)(void *opaque, enum qed_problem_kind kind,
 
 /* Walk L1 and every L2 table, check every entry, find duplicate
  * references, overlaps and leaks.  Memory is bounded by a sparse bitmap
- * of referenced host clusters (512-cluster chunks, capped at 512 MiB).
- * Returns 0 when the walk completed (look at res->corruptions), -1 on
- * I/O error or VQM_ERR_UNSUPPORTED when the references are so scattered
- * that the map would pass its cap.
+ * of referenced host clusters (2048-cluster chunks, only where there are
+ * references); when the tables could need more than its budget, the
+ * tables are walked once per window of host clusters (more time, the
+ * same memory).  Returns 0 when the walk completed (look at
+ * res->corruptions), -1 on I/O error, or VQM_ERR_UNSUPPORTED only for a
+ * file of petabytes whose references crowd one window.
  */
 int qed_check(struct qed_image *img, struct qed_check_result *res,
               qed_problem_fn fn, void *opaque, struct vqm_error *err);
