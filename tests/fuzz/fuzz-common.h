@@ -1,5 +1,6 @@
 /* virt-qed-migrate: helpers shared by the text parsers' fuzz targets
- * (fuzz-domxml.c, fuzz-journal.c, fuzz-hook.c).
+ * (fuzz-domxml.c, fuzz-journal.c, fuzz-hook.c) and by fuzz-probe.c
+ * (which only uses the scratch directory).
  *
  * Each target owns a scratch directory (made once, removed at exit)
  * holding a few files; the string "/vqmfuzz/" in an input stands for
