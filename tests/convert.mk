@@ -16,6 +16,11 @@ tests_unit_vqm_set_backing_LDADD = \
 check_PROGRAMS += tests/unit/vqm-swapper
 tests_unit_vqm_swapper_SOURCES = tests/unit/vqm-swapper.c
 
+# Name normalisation and the reader's permission rule (src/common).
+check_PROGRAMS += tests/unit/test-vqm-open
+tests_unit_test_vqm_open_SOURCES = tests/unit/test-vqm-open.c
+tests_unit_test_vqm_open_LDADD = src/common/libvqmcommon.a
+
 CONVERT_TESTS = \
 	tests/test-convert-apparent.sh \
 	tests/test-convert-backing.sh \
@@ -34,5 +39,5 @@ CONVERT_TESTS = \
 	tests/test-tenant-race.sh \
 	tests/test-tenant-symlink.sh \
 	$(NULL)
-TESTS += $(CONVERT_TESTS)
+TESTS += tests/unit/test-vqm-open $(CONVERT_TESTS)
 EXTRA_DIST += $(CONVERT_TESTS) tests/convert-lib.sh tests/tenant-lib.sh

@@ -313,8 +313,9 @@ walk(const char *abs, const char *name, const struct vqm_reader *r,
                 goto out;
             }
             len = readlinkat(nfd, "", target, sizeof target);
-            if (len < 0 || (size_t) len >= sizeof target) {
-                vqm_error_set_errno(err, len < 0 ? errno : ENAMETOOLONG,
+            if (len <= 0 || (size_t) len >= sizeof target) {
+                vqm_error_set_errno(err, len < 0 ? errno :
+                                    len == 0 ? ENOENT : ENAMETOOLONG,
                                     "cannot read symlink '%s%s%s'", real,
                                     rl > 1 ? "/" : "", comp);
                 goto out;

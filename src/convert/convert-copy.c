@@ -629,6 +629,18 @@ create_hidden(int dirfd, const char *base, char *tmp, size_t len, int *fd)
     return -1;
 }
 
+/* Remove the name in dirfd if it still is the file open on fd. */
+static void
+drop_hidden(int dirfd, const char *name, int fd)
+{
+    struct stat a, b;
+
+    if (fstat(fd, &a) == 0 &&
+        fstatat(dirfd, name, &b, AT_SYMLINK_NOFOLLOW) == 0 &&
+        a.st_dev == b.st_dev && a.st_ino == b.st_ino)
+        unlinkat(dirfd, name, 0);
+}
+
 int
 conv_copy(struct conv *c, const char *output, struct vqm_error *err)
 {
@@ -772,13 +784,10 @@ conv_copy(struct conv *c, const char *output, struct vqm_error *err)
      */
     if (!p->use_cfr && !o->compress && p->qcs >= DIRECT_ALIGN &&
         !(direct && strcmp(direct, "0") == 0)) {
-        if (tmpname[0])
-            dfd = openat(od.fd, tmpname, O_WRONLY | O_DIRECT | O_NOFOLLOW |
-                         O_CLOEXEC);
-        else {
-            snprintf(procpath, sizeof procpath, "/proc/self/fd/%d", out_fd);
-            dfd = open(procpath, O_WRONLY | O_DIRECT | O_CLOEXEC);
-        }
+        /* The file we created itself, never its name again (the
+         * directory may belong to someone else). */
+        snprintf(procpath, sizeof procpath, "/proc/self/fd/%d", out_fd);
+        dfd = open(procpath, O_WRONLY | O_DIRECT | O_CLOEXEC);
         if (dfd >= 0)
             qcow2w_stream_set_direct(p->s, dfd, DIRECT_ALIGN);
         vqm_debug("copy: direct data writes: %s",
@@ -819,21 +828,19 @@ conv_copy(struct conv *c, const char *output, struct vqm_error *err)
         vqm_error_set_errno(err, errno, "cannot create '%s'", output);
         goto out;
     }
-    if (tmpname[0]) {
-        if (linkat(od.fd, tmpname, od.fd, base, 0) < 0) {
-            vqm_error_set_errno(err, errno, "cannot create '%s'", output);
-            goto out;
-        }
-        unlinkat(od.fd, tmpname, 0);
-        tmpname[0] = '\0';
-    } else {
-        snprintf(procpath, sizeof procpath, "/proc/self/fd/%d", out_fd);
-        if (linkat(AT_FDCWD, procpath, od.fd, base, AT_SYMLINK_FOLLOW) < 0) {
-            vqm_error_set_errno(err, errno, "cannot create '%s'", output);
-            goto out;
-        }
+    /* Link the file we wrote (through its descriptor: whatever the
+     * hidden name holds by now), then drop the hidden name if it is
+     * still ours. */
+    snprintf(procpath, sizeof procpath, "/proc/self/fd/%d", out_fd);
+    if (linkat(AT_FDCWD, procpath, od.fd, base, AT_SYMLINK_FOLLOW) < 0) {
+        vqm_error_set_errno(err, errno, "cannot create '%s'", output);
+        goto out;
     }
     linked = true;
+    if (tmpname[0]) {
+        drop_hidden(od.fd, tmpname, out_fd);
+        tmpname[0] = '\0';
+    }
     if (vqm_fault_point("sync", dir, 0, 0) < 0 || fsync(od.fd) < 0) {
         vqm_error_set_errno(err, errno, "cannot sync directory '%s'", dir);
         goto out;
@@ -873,9 +880,9 @@ conv_copy(struct conv *c, const char *output, struct vqm_error *err)
         if (err && err->code != VQM_ERR_BUSY && check_length(c, &e2) < 0)
             *err = e2;
         if (tmpname[0])
-            unlinkat(od.fd, tmpname, 0);
+            drop_hidden(od.fd, tmpname, out_fd);
         if (linked)
-            unlinkat(od.fd, base, 0);
+            drop_hidden(od.fd, base, out_fd);
     }
     vqm_file_close(&od);
     qcow2w_stream_free(p->s);   /* the writer thread is gone */

@@ -58,7 +58,9 @@ struct qed_info {
     const char *backing_name;     /* NUL-terminated copy, or NULL */
 };
 
-/* Open path read-only (O_RDONLY) and validate the header.  On success
+/* Open path read-only (O_RDONLY, through vqm_open: no symlink but
+ * root's, no FIFO, socket or character device) and validate the header
+ * (VQM_ERR_REFUSED for what vqm_open refuses).  On success
  * *out is a new image, to be freed with qed_close.  Errors: not QED,
  * unknown incompatible features, sizes out of range, L1 offset invalid,
  * backing name out of bounds (VQM_ERR_CORRUPT / VQM_ERR_UNSUPPORTED), or
