@@ -8,6 +8,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -158,4 +159,86 @@ vqm_sync_dir(const char *path, struct vqm_error *err)
         return vqm_error_set_errno(err, errno, "cannot sync directory '%s'",
                                    dir);
     return 0;
+}
+
+unsigned long long
+vqm_proc_starttime(long pid)
+{
+    char path[64], buf[1024], *p;
+    unsigned long long t = 0;
+    ssize_t n;
+    int fd, field;
+
+    snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+    if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+        return 0;
+    n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    /* The command name (field 2) may hold spaces and ')': skip to the
+     * last ')'; field 3 follows it. */
+    if (!(p = strrchr(buf, ')')))
+        return 0;
+    p++;
+    for (field = 3; field <= 22 && p; field++) {
+        while (*p == ' ')
+            p++;
+        if (field == 22) {
+            t = strtoull(p, NULL, 10);
+            break;
+        }
+        p = strchr(p, ' ');
+    }
+    return t;
+}
+
+/* Two buffers: the note is written into the one the handler does not
+ * use, then the index flips (a signal never sees a half-written note). */
+static char interrupt_msg[2][1024];
+static volatile sig_atomic_t interrupt_cur = -1;
+
+static void
+interrupt_handler(int sig)
+{
+    int cur = interrupt_cur;
+    int saved = errno;
+
+    if (cur >= 0) {
+        ssize_t r = write(STDERR_FILENO, interrupt_msg[cur],
+                          strlen(interrupt_msg[cur]));
+        (void) r;
+    }
+    errno = saved;
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+void
+vqm_interrupt_install(void)
+{
+    struct sigaction sa;
+
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = interrupt_handler;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+void
+vqm_interrupt_note(const char *fmt, ...)
+{
+    int next = interrupt_cur == 0 ? 1 : 0;
+    va_list ap;
+    size_t n;
+
+    va_start(ap, fmt);
+    vsnprintf(interrupt_msg[next], sizeof interrupt_msg[next] - 1, fmt, ap);
+    va_end(ap);
+    n = strlen(interrupt_msg[next]);
+    interrupt_msg[next][n] = '\n';
+    interrupt_msg[next][n + 1] = '\0';
+    interrupt_cur = next;
 }

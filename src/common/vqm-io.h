@@ -49,4 +49,20 @@ int vqm_sync_dir(const char *path, struct vqm_error *err);
 int vqm_fault_point(const char *op, const char *path, uint64_t off,
                     uint64_t len);
 
+/* The start time of process pid (field 22 of /proc/PID/stat, clock
+ * ticks since boot), or 0 when there is no such process.  With a pid
+ * it tells a live process from a later one that reused the pid.
+ */
+unsigned long long vqm_proc_starttime(long pid);
+
+/* SIGINT/SIGTERM: vqm_interrupt_install makes both print the message
+ * last set with vqm_interrupt_note (with write(2), async-signal-safe)
+ * and then end the process as the signal would.  The journal makes
+ * that safe at any point; the note says what was interrupted and the
+ * command that finishes it.
+ */
+void vqm_interrupt_install(void);
+void vqm_interrupt_note(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+
 #endif

@@ -125,6 +125,7 @@ vqm_virt_free(struct vqm_virt_run *run)
         free(run->warnings[i]);
     free(run->warnings);
     free(run->uri);
+    free(run->unfinished);
     if (run->journal)
         vqm_journal_close(run->journal, false);
     if (run->conn)
@@ -911,6 +912,22 @@ decide(struct vqm_virt_run *run)
                 c->in_scope = true;
         }
     }
+    /* The journal is the host's, not one command's: what an interrupted
+     * run changed (converted, renamed, copied) is finished whatever the
+     * scope of this run. */
+    for (i = 0; i < run->n_images && run->journal; i++) {
+        struct vqm_vimage *img = run->images[i];
+        const char *prev;
+        struct stat st;
+
+        if (!img->exists)
+            continue;
+        prev = is_qed(img) ? vqm_journal_copy_output(run->journal,
+                                                     img->cur_path) : NULL;
+        if (img->converted_before || strcmp(img->cur_path, img->path) != 0
+            || (prev && stat(prev, &st) == 0))
+            img->in_scope = img->recovered = true;
+    }
     for (i = 0; i < run->n_images; i++) {
         struct vqm_vimage *img = run->images[i];
 
@@ -923,7 +940,14 @@ decide(struct vqm_virt_run *run)
             const char *prev = vqm_journal_copy_output(run->journal,
                                                        img->cur_path);
             struct stat st;
+            bool verified = false;
 
+            /* Or copied by an earlier run that finished (the copies
+             * index): nothing to convert, a rerun is idempotent. */
+            if (!prev && (prev = vqm_journal_known_copy(run->journal,
+                                                        img->cur_path,
+                                                        &verified)))
+                img->verified = verified;
             if (prev && stat(prev, &st) == 0) {
                 img->convert = false;
                 img->copy = true;
@@ -1292,23 +1316,28 @@ vqm_virt_mark_affected(struct vqm_virt_run *run)
         if (d->affected && d->outcome == VQM_OUTCOME_NONE)
             d->outcome = VQM_OUTCOME_PLANNED;
     }
-    /* Images an interrupted run converted and renamed that nothing needs
-     * any more: nothing left to do for them. */
+    /* Images an interrupted run converted and renamed, and copies an
+     * earlier run made, that no definition still needs rewritten for:
+     * nothing left to do for them (unless --remove-source can now remove
+     * a source whose copy was verified). */
     for (i = 0; i < run->n_images; i++) {
         struct vqm_vimage *img = run->images[i];
-        bool used = false;
+        bool used = false, copied;
 
-        if (!img->migrate || img->convert
-            || strcmp(img->path, img->new_path) != 0)
+        if (!img->migrate || img->convert || img->live
+            || img->outcome != VQM_OUTCOME_DONE)
+            continue;
+        copied = img->copy && !(run->opts.remove_source && img->verified);
+        if (!copied && strcmp(img->path, img->new_path) != 0)
             continue;
         for (k = 0; k < run->n_domains; k++)
             if (run->domains[k].affected
                 && vqm_virt_domain_uses(&run->domains[k], img))
                 used = true;
-        if (!used) {
-            img->migrate = false;
-            img->outcome = VQM_OUTCOME_NONE;
-        }
+        if (used)
+            continue;
+        img->migrate = false;
+        img->outcome = VQM_OUTCOME_NONE;
     }
 }
 
