@@ -23,6 +23,7 @@ TESTS += \
 	tests/test-virt-running.sh \
 	tests/test-virt-block.sh \
 	tests/test-virt-interrupt.sh \
+	tests/test-virt-recover.sh \
 	tests/test-virt-rollback.sh \
 	tests/test-virt-hostile.sh \
 	$(NULL)
@@ -35,6 +36,7 @@ EXTRA_DIST += \
 	tests/test-virt-running.sh \
 	tests/test-virt-block.sh \
 	tests/test-virt-interrupt.sh \
+	tests/test-virt-recover.sh \
 	tests/test-virt-rollback.sh \
 	tests/test-virt-hostile.sh \
 	$(NULL)

@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -48,11 +49,17 @@
 #include "vqm-debug.h"
 #include "vqm-endian.h"
 #include "vqm-error.h"
+#include "vqm-io.h"
 
 #define HOOK_MAX_XML (16u * 1024 * 1024)
 #define HOOK_DEFAULT_TIMEOUT 10
 #define HOOK_MAX_DISKS 4096
 #define WORKER_WAIT_SECONDS 600
+/* How long a worker waits for the state directory's lock (another
+ * worker or run converting), and how long its conversion then waits for
+ * the lock should another one take it first (VQM_LOCK_WAIT). */
+#define WORKER_LOCK_SECONDS 1800
+#define WORKER_LOCK_RACE_SECONDS "120"
 
 enum hook_policy {
     POLICY_WARN,
@@ -102,9 +109,38 @@ struct hook_domain {
 
 static const char *hook_name = "virt-qed-migrate";
 static volatile sig_atomic_t hook_deny_on_timeout;
+static const char *hook_log_dir;     /* the state directory, once known */
+
+/* Append one line to <state-dir>/hook.log (never through a link). */
+static void
+hook_log_file(const char *kind, const char *msg)
+{
+    char path[PATH_MAX], ts[64];
+    time_t now = time(NULL);
+    struct tm tm;
+    int fd;
+
+    if (!hook_log_dir || snprintf(path, sizeof path, "%s/hook.log",
+                                  hook_log_dir) >= (int) sizeof path)
+        return;
+    if (mkdir(hook_log_dir, 0700) < 0 && errno != EEXIST)
+        return;
+    fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY
+              | O_NOFOLLOW | O_NONBLOCK, 0600);
+    if (fd < 0)
+        return;
+    if (localtime_r(&now, &tm))
+        strftime(ts, sizeof ts, "%Y-%m-%d %H:%M:%S", &tm);
+    else
+        strcpy(ts, "?");
+    dprintf(fd, "%s [%ld] hook: %s: %s\n", ts, (long) getpid(), kind, msg);
+    close(fd);
+}
 
 /* Diagnostics: stderr (libvirt's log, and the API caller when the hook
- * fails) and syslog.
+ * fails), syslog (LOG_DAEMON: journald takes it where it runs) and, for
+ * warnings and errors, hook.log in the state directory: libvirt shows a
+ * hook's stderr only when the hook fails, at its default log level.
  */
 static void hook_log(int prio, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -122,6 +158,8 @@ hook_log(int prio, const char *fmt, ...)
             prio <= LOG_ERR ? "error" : prio == LOG_WARNING ? "warning"
             : "hook", buf);
     syslog(prio, "%s", buf);
+    if (prio <= LOG_WARNING)
+        hook_log_file(prio <= LOG_ERR ? "error" : "warning", buf);
 }
 
 static void
@@ -906,6 +944,61 @@ worker_wait_inactive(const char *uri, const char *uuid)
     }
 }
 
+/* Is the domain running (1), not running (0), or unknown (-1)? */
+static int
+worker_domain_active(const char *uri, const char *uuid)
+{
+    virConnectPtr conn = virConnectOpen(uri);
+    virDomainPtr dom;
+    int active = -1;
+
+    if (!conn)
+        return -1;
+    if ((dom = virDomainLookupByUUIDString(conn, uuid))) {
+        active = virDomainIsActive(dom);
+        virDomainFree(dom);
+    }
+    virConnectClose(conn);
+    return active;
+}
+
+/* Wait (bounded, with a log line) until no other virt-qed-migrate holds
+ * the state directory's lock.  0 when free, -1 after the time limit. */
+static int
+worker_wait_lock(const char *name, const char *state_dir)
+{
+    char path[PATH_MAX];
+    time_t start = time(NULL);
+    bool told = false;
+    int fd, r;
+
+    snprintf(path, sizeof path, "%s/lock", state_dir);
+    fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return 0;             /* no state directory yet: nobody holds it */
+    while ((r = flock(fd, LOCK_EX | LOCK_NB)) < 0 && errno == EWOULDBLOCK) {
+        if (!told) {
+            worker_log("domain '%s': another virt-qed-migrate is using the "
+                       "state directory '%s': waiting for it (up to %d s)",
+                       name, state_dir, WORKER_LOCK_SECONDS);
+            told = true;
+        }
+        if (time(NULL) - start >= WORKER_LOCK_SECONDS) {
+            worker_log("domain '%s': the state directory '%s' stayed in "
+                       "use for %d s: not converted", name, state_dir,
+                       WORKER_LOCK_SECONDS);
+            close(fd);
+            return -1;
+        }
+        sleep(2);
+    }
+    if (r == 0 && told)
+        worker_log("domain '%s': the state directory is free after %ld s",
+                   name, (long) (time(NULL) - start));
+    close(fd);                /* released: the conversion takes it */
+    return 0;
+}
+
 static void
 worker_quiet(void *opaque, virErrorPtr e)
 {
@@ -926,8 +1019,19 @@ worker_run(const char *self, const struct hook_conf *c, const char *name,
     /* Let the stop that ran the hook finish before touching libvirt. */
     virSetErrorFunc(NULL, worker_quiet);
     sleep(1);
-    if (worker_wait_inactive(c->uri, uuid) < 0)
+    if (worker_wait_inactive(c->uri, uuid) < 0
+        || worker_wait_lock(name, c->state_dir) < 0)
         return 1;
+    /* Started again meanwhile: it runs on its disks, nothing to do now
+     * (the next stop converts them). */
+    if (worker_domain_active(c->uri, uuid) == 1) {
+        worker_log("domain '%s' (%s) was started again before its "
+                   "conversion ran: skipped; its QED disks are converted "
+                   "when it stops", name, uuid);
+        return 0;
+    }
+    /* Another worker may take the lock first: the conversion waits. */
+    setenv("VQM_LOCK_WAIT", WORKER_LOCK_RACE_SECONDS, 1);
 
     pid = fork();
     if (pid < 0) {
@@ -1099,18 +1203,56 @@ domain_busy(const struct hook_conf *c, const char *uuid, char *path,
     return false;
 }
 
+/* The marker holds "PID STARTTIME" and the command line of its run: is
+ * that run gone (no such process, or another one that reused the pid)?
+ * cmd receives the command that finishes the migration ("" unknown).
+ */
+static bool
+marker_run_gone(const char *path, char *cmd, size_t cmdlen)
+{
+    char buf[4096], *nl;
+    long pid = 0;
+    unsigned long long start = 0, now;
+    ssize_t n = 0;
+    int fd;
+
+    cmd[0] = '\0';
+    fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd >= 0) {
+        n = read(fd, buf, sizeof buf - 1);
+        close(fd);
+    }
+    buf[n > 0 ? n : 0] = '\0';
+    if ((nl = strchr(buf, '\n')) && nl[1] && nl[1] != '\n') {
+        snprintf(cmd, cmdlen, "%s", nl + 1);
+        if ((nl = strchr(cmd, '\n')))
+            *nl = '\0';
+    }
+    if (sscanf(buf, "%ld %llu", &pid, &start) < 1 || pid <= 0)
+        return false;         /* unknown: assume it runs */
+    now = vqm_proc_starttime(pid);
+    return now == 0 || (start != 0 && now != start);
+}
+
 static int
 op_prepare(const struct hook_conf *c, struct hook_domain *d)
 {
     CLEANUP_FREE char *name = printable(d->name);
     CLEANUP_FREE char *list = NULL;
-    char marker[PATH_MAX + 64];
+    char marker[PATH_MAX + 64], cmd[1024];
     size_t n;
 
     if (d->uuid && domain_busy(c, d->uuid, marker, sizeof marker)) {
-        hook_log(LOG_ERR, "domain '%s' cannot start: virt-qed-migrate is "
-                 "converting its disks (%s exists); start it again when "
-                 "the conversion has finished", name, marker);
+        if (marker_run_gone(marker, cmd, sizeof cmd))
+            hook_log(LOG_ERR, "domain '%s' cannot start: an interrupted "
+                     "virt-qed-migrate left its disks half migrated (%s "
+                     "exists, its run is gone); finish the migration with: "
+                     "%s", name, marker, cmd[0] ? cmd
+                     : "virt-qed-migrate --domain DOMAIN");
+        else
+            hook_log(LOG_ERR, "domain '%s' cannot start: virt-qed-migrate "
+                     "is converting its disks (%s exists); start it again "
+                     "when the conversion has finished", name, marker);
         return VQM_EXIT_FAILED;
     }
     n = count_qed(d);
@@ -1241,6 +1383,7 @@ vqm_cmd_hook(const struct vqm_opts *o)
         conf_free(&c);
         return VQM_EXIT_FAILED;
     }
+    hook_log_dir = c.state_dir;
     if (c.policy == POLICY_INVALID)
         syslog(LOG_ERR, "%s", c.problem);
 

@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <dirent.h>
+#include <sys/stat.h>
 
 #include "cleanup.h"
 #include "vqm-io.h"
@@ -241,4 +243,86 @@ vqm_interrupt_note(const char *fmt, ...)
     interrupt_msg[next][n] = '\n';
     interrupt_msg[next][n + 1] = '\0';
     interrupt_cur = next;
+}
+
+/* The open flags of descriptor fd of process pid (fdinfo), or -1. */
+static long
+fd_flags(const char *pid, const char *fd)
+{
+    char path[128], buf[512], *p;
+    ssize_t n;
+    int f;
+
+    snprintf(path, sizeof path, "/proc/%s/fdinfo/%s", pid, fd);
+    if ((f = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+        return -1;
+    n = read(f, buf, sizeof buf - 1);
+    close(f);
+    if (n <= 0)
+        return -1;
+    buf[n] = '\0';
+    if (!(p = strstr(buf, "flags:")))
+        return -1;
+    return strtol(p + 6, NULL, 8);
+}
+
+long
+vqm_find_writer(dev_t dev, ino_t ino, char *comm, size_t commlen)
+{
+    DIR *proc = opendir("/proc");
+    struct dirent *e;
+    long found = 0;
+
+    if (!proc)
+        return -1;
+    while (!found && (e = readdir(proc))) {
+        char path[300];
+        DIR *fds;
+        struct dirent *f;
+        long pid;
+
+        if (e->d_name[0] < '0' || e->d_name[0] > '9')
+            continue;
+        pid = strtol(e->d_name, NULL, 10);
+        if (pid == (long) getpid())
+            continue;
+        snprintf(path, sizeof path, "/proc/%s/fd", e->d_name);
+        if (!(fds = opendir(path)))
+            continue;            /* gone, or not ours to see */
+        while ((f = readdir(fds))) {
+            struct stat st;
+            char fdpath[600];
+            long flags;
+
+            if (f->d_name[0] == '.')
+                continue;
+            snprintf(fdpath, sizeof fdpath, "%s/%s", path, f->d_name);
+            if (stat(fdpath, &st) < 0 || st.st_dev != dev
+                || st.st_ino != ino)
+                continue;
+            flags = fd_flags(e->d_name, f->d_name);
+            if (flags >= 0 && (flags & O_ACCMODE) != O_RDONLY) {
+                found = pid;
+                break;
+            }
+        }
+        closedir(fds);
+    }
+    closedir(proc);
+    if (found && comm && commlen) {
+        char path[64];
+        ssize_t n = 0;
+        int fd;
+
+        comm[0] = '\0';
+        snprintf(path, sizeof path, "/proc/%ld/comm", found);
+        if ((fd = open(path, O_RDONLY | O_CLOEXEC)) >= 0) {
+            n = read(fd, comm, commlen - 1);
+            close(fd);
+        }
+        comm[n > 0 ? n : 0] = '\0';
+        if (n > 0 && comm[n - 1] == '\n')
+            comm[n - 1] = '\0';
+    }
+    return found;
 }

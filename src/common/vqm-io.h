@@ -55,6 +55,13 @@ int vqm_fault_point(const char *op, const char *path, uint64_t off,
  */
 unsigned long long vqm_proc_starttime(long pid);
 
+/* Does a process other than this one have the file (dev, ino) open for
+ * writing?  Scans /proc/PID/fd and the flags in /proc/PID/fdinfo, as
+ * fuser does.  Returns the first such pid (its command name in comm),
+ * 0 when none, -1 when /proc cannot be read.
+ */
+long vqm_find_writer(dev_t dev, ino_t ino, char *comm, size_t commlen);
+
 /* SIGINT/SIGTERM: vqm_interrupt_install makes both print the message
  * last set with vqm_interrupt_note (with write(2), async-signal-safe)
  * and then end the process as the signal would.  The journal makes

@@ -309,6 +309,22 @@ read_copies(struct vqm_journal *j, struct vqm_error *err)
     return 0;
 }
 
+/* flock the state directory; with VQM_LOCK_WAIT=SECONDS (the hook's
+ * workers) wait that long for another run to finish.  0 or -1. */
+static int
+lock_wait(int fd)
+{
+    const char *w = getenv("VQM_LOCK_WAIT");
+    time_t end = time(NULL) + (w ? atoi(w) : 0);
+
+    while (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        if (errno != EWOULDBLOCK || time(NULL) >= end)
+            return -1;
+        usleep(250000);
+    }
+    return 0;
+}
+
 static int
 mkdir_0700(const char *path, struct vqm_error *err)
 {
@@ -363,7 +379,7 @@ vqm_journal_open(const char *dir, bool read_only, struct vqm_journal **out,
             vqm_error_set_errno(err, errno, "cannot open '%s'", lock);
             goto fail;
         }
-        if (flock(j->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+        if (lock_wait(j->lock_fd) < 0) {
             if (errno == EWOULDBLOCK)
                 vqm_error_set(err, VQM_ERR_BUSY,
                               "another virt-qed-migrate is using the state "

@@ -138,6 +138,20 @@ convert_image(struct vqm_virt_run *run, struct vqm_vimage *img)
                  (unsigned long long) img->ino) < 0)
         return -1;
 
+    /* Besides QEMU's locks (the engine takes them): no process may have
+     * the file open for writing when it changes format under it. */
+    if (!img->copy) {
+        char comm[64];
+        long pid = vqm_find_writer(img->dev, img->ino, comm, sizeof comm);
+
+        if (pid > 0) {
+            img->outcome = VQM_OUTCOME_SKIPPED;
+            snprintf(img->reason, sizeof img->reason, "open for writing by "
+                     "process %ld (%s): not converted in place under it",
+                     pid, comm);
+            return 0;
+        }
+    }
     seq = vqm_journal_begin(run->journal, "convert", img->cur_path,
                             img->new_path, modes, &err);
     if (seq < 0)
@@ -1025,9 +1039,21 @@ vqm_virt_rollback(const char *uri, const char *state_dir,
                 virStoragePoolFree(sp);
             }
             if (!p) {
-                vqm_error_set(err, VQM_ERR_NOTFOUND, "cannot roll back "
-                              "domain '%s': volume '%s/%s' no longer "
-                              "exists", domain, dd[i].pool, dd[i].volume);
+                size_t vl = strlen(dd[i].volume);
+
+                if (vl > 4 && strcmp(dd[i].volume + vl - 4, ".qed") == 0)
+                    vqm_error_set(err, VQM_ERR_REFUSED, "cannot roll back "
+                                  "domain '%s': volume '%s/%s' no longer "
+                                  "exists (if it was converted in place it "
+                                  "is qcow2 now, '%.*s.qcow2'; the way back "
+                                  "is a backup of the QED file)", domain,
+                                  dd[i].pool, dd[i].volume, (int) (vl - 4),
+                                  dd[i].volume);
+                else
+                    vqm_error_set(err, VQM_ERR_NOTFOUND, "cannot roll back "
+                                  "domain '%s': volume '%s/%s' no longer "
+                                  "exists", domain, dd[i].pool,
+                                  dd[i].volume);
                 goto out;
             }
         } else if (dd[i].file && (!dd[i].type
@@ -1038,6 +1064,21 @@ vqm_virt_rollback(const char *uri, const char *state_dir,
             continue;
         }
         if (vqm_probe_file(p, &pr, &e2) < 0) {
+            CLEANUP_FREE char *now = NULL;
+            size_t pl = strlen(p);
+            struct stat st;
+
+            /* Converted in place and renamed: say so. */
+            if (e2.code == VQM_ERR_NOTFOUND && pl > 4
+                && strcmp(p + pl - 4, ".qed") == 0
+                && asprintf(&now, "%.*s.qcow2", (int) (pl - 4), p) > 0
+                && stat(now, &st) == 0) {
+                vqm_error_set(err, VQM_ERR_REFUSED, "cannot roll back "
+                              "domain '%s': '%s' was converted in place and "
+                              "is qcow2 now ('%s'); the way back is a backup "
+                              "of the QED file", domain, p, now);
+                goto out;
+            }
             vqm_error_set(err, VQM_ERR_NOTFOUND, "cannot roll back domain "
                           "'%s': source '%s': %s", domain, p, e2.msg);
             goto out;
@@ -1100,8 +1141,10 @@ vqm_virt_rollback(const char *uri, const char *state_dir,
     for (i = 0; i < npaths; i++)
         free(paths[i]);
     free(paths);
+    /* Archived whenever nothing in it is unfinished (a refused rollback
+     * leaves nothing begun). */
     if (j)
-        vqm_journal_close(j, ret == 0 && !vqm_journal_pending(j));
+        vqm_journal_close(j, !vqm_journal_pending(j));
     if (dom)
         virDomainFree(dom);
     if (conn)

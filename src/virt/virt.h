@@ -77,6 +77,8 @@ struct vqm_vimage {
     uint64_t virtual_size;
     uint64_t file_size;          /* before */
     uint64_t new_file_size;      /* after */
+    uint64_t space_needed;       /* bytes the conversion writes (plan) */
+    uint64_t fsid;               /* file system it writes to (plan) */
     double seconds;
     enum vqm_outcome outcome;
     char note[256];              /* e.g. why the name was kept */
