@@ -28,6 +28,7 @@ packages=(
     xfsprogs btrfs-progs
     ansible
     bash-completion
+    netcat-openbsd jq e2fsprogs diffutils
 )
 
 install_deps ()

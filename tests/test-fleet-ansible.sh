@@ -4,7 +4,9 @@
 # several hypervisors (one pool each).  A fleet of two: dry-run reports
 # for both, then both migrated one after the other, and one summary.  A
 # fleet of three whose second host fails: the first is migrated, the
-# third is not touched, and the summary says so.
+# third is not touched, and the summary says so.  A fleet of three whose
+# second host's dry run fails: no host changes anything, the stale report
+# of an earlier run is gone and the summary carries that host's error.
 source "$abs_top_builddir/tests/functions.sh"
 requires_fault_injection
 set -e
@@ -20,7 +22,7 @@ source "$abs_top_srcdir/tests/live-lib.sh"
 
 d=$(vqm_tmpdir)
 start_private_libvirtd
-for n in a b c f e; do
+for n in a b c f e g i; do
     p=$(lv_pool p$n)
     qed_image "$p/$n.qed" 16M
     cp --sparse=always "$p/$n.qed" "$d/$n.orig"
@@ -110,3 +112,30 @@ grep -q "^h3: done (exit 0): 1 image(s) converted" "$d/r2/summary.txt"
 grep -q "^h4: failed (exit 1)" "$d/r2/summary.txt"
 grep -q "^h5: not migrated (dry run only)" "$d/r2/summary.txt"
 grep -q "^fleet: 3 host(s): 1 done, 0 incomplete, 1 failed, 1 not migrated" "$d/r2/summary.txt"
+
+# 3. Three hosts, the second one's dry run fails (no such pool): nothing
+# changes on any host, before or after it; its stale report from an
+# earlier run is removed and its error is in the summary.
+inventory "$d/inv3.yml" h6:pg h7:nosuchpool h8:pi
+mkdir -p "$d/r3/dry-run" "$d/r3/migrate"
+cp "$d/r1/dry-run/h1.xml" "$d/r3/dry-run/h7.xml"
+cp "$d/r1/migrate/h1.xml" "$d/r3/migrate/h7.xml"
+rc=0
+playbook "$d/inv3.yml" "$d/r3" > "$d/play3.out" 2>&1 || rc=$?
+cat "$d/play3.out"
+[ $rc != 0 ]
+for n in g i; do
+    cmp "$d/$n.orig" "$(pool_dir $n)/$n.qed"
+    [ ! -e "$(pool_dir $n)/$n.qcow2" ]
+    [ "$(disk_attr d$n vda source/@volume)" = $n.qed ]
+    [ ! -e "$d/state-h6/journal" ] && [ ! -e "$d/state-h8/journal" ]
+done
+[ ! -e "$d/r3/migrate/h6.xml" ] && [ ! -e "$d/r3/migrate/h8.xml" ]
+[ ! -e "$d/r3/dry-run/h7.xml" ] && [ ! -e "$d/r3/migrate/h7.xml" ]
+xmllint --noout --relaxng "$abs_top_srcdir/contrib/ansible/fleet-summary.rng" "$d/r3/summary.xml"
+cat "$d/r3/summary.txt"
+grep -q "^h7: dry run failed: .*pool 'nosuchpool' not found" "$d/r3/summary.txt"
+grep -q "^h6: not migrated (dry run only)" "$d/r3/summary.txt"
+grep -q "^h8: not migrated (dry run only)" "$d/r3/summary.txt"
+grep -q "^fleet: 3 host(s): 0 done, 0 incomplete, 1 failed, 2 not migrated" "$d/r3/summary.txt"
+[ "$(xmllint --xpath 'string(//host[@name="h7"]/@status)' "$d/r3/summary.xml")" = failed ]

@@ -104,11 +104,33 @@ mkdir -p "$hb/state/active"
 chown -R "$LVUID:$LVUID" "$hb/state"
 must_fail 1 lv_virsh start vqm-legacy 2> "$hb/err"
 grep -q "domain 'vqm-legacy' cannot start: virt-qed-migrate is converting its disks" "$hb/err"
+# A marker names its run (pid, start time) and the command that finishes
+# it: while that run lives the start waits for it ...
+sleep 300 &
+live=$!
+cleanup_fn "kill $live 2>/dev/null"
+printf '%s %s\nvirt-qed-migrate --pool bulk\n' "$live" \
+    "$(awk '{ sub(/.*\) /, ""); print $20 }' /proc/$live/stat)" \
+    > "$hb/state/active/$legacy_uuid"
+must_fail 1 lv_virsh start vqm-legacy 2> "$hb/err"
+grep -q "domain 'vqm-legacy' cannot start: virt-qed-migrate is converting its disks" "$hb/err"
+# ... once it is gone (or its pid is another process now), the message
+# names the command to run.
+kill $live
+wait $live || true
+must_fail 1 lv_virsh start vqm-legacy 2> "$hb/err"
+cat "$hb/err"
+grep -q "domain 'vqm-legacy' cannot start: an interrupted virt-qed-migrate left its disks half migrated (.*, its run is gone); finish the migration with: virt-qed-migrate --pool bulk" "$hb/err"
+printf '%s 1\nvirt-qed-migrate --pool bulk\n' "$$" > "$hb/state/active/$legacy_uuid"
+must_fail 1 lv_virsh start vqm-legacy 2> "$hb/err"
+grep -q "its run is gone); finish the migration with: virt-qed-migrate --pool bulk" "$hb/err"
+grep -q "its run is gone" "$hb/state/hook.log"
 rm "$hb/state/active/$legacy_uuid"
 
-# ---- warn: the QED domain starts ----
+# ---- warn: the QED domain starts, and the warning is in hook.log ----
 lv_virsh start vqm-legacy
 test "$(lv_virsh domstate vqm-legacy)" = running
+grep -q "warning: domain 'vqm-legacy' starts with 1 QED disk image" "$hb/state/hook.log"
 
 # ---- restore filter: saved with QED, converted while saved ----
 lv_virsh save vqm-legacy "$LVROOT/legacy.save" >/dev/null
@@ -161,6 +183,56 @@ lv_virsh start vqm-legacy
 lv_virsh destroy vqm-legacy
 # The untouched domain's disk is still what it was.
 qemu-img info -U --output=json "$pooldir/modern.qcow2" | grep -q '"format": "qcow2"'
+
+# ---- convert-on-stop: four domains stop at once while another run holds
+# the state directory; their workers wait for it, and the one started
+# again meanwhile is skipped ----
+for k in 1 2 3 4; do
+    lv_run qemu-img create -q -f qed "$pooldir/m$k.qed" 16M
+    lv_run qemu-io -f qed -c "write -P 0x4$k 0 256k" "$pooldir/m$k.qed" >/dev/null
+    cp "$pooldir/m$k.qed" "$hb/m$k.orig"
+    mkdomain vqm-m$k "$pooldir/m$k.qed" qed
+    lv_virsh start vqm-m$k >/dev/null
+done
+( flock 9; : > "$hb/locked"
+  for i in $(seq 1 600); do [ -e "$hb/release" ] && break; sleep 0.2; done
+) 9< "$hb/state/lock" &
+holder=$!
+for i in $(seq 1 100); do [ -e "$hb/locked" ] && break; sleep 0.1; done
+[ -e "$hb/locked" ]
+: > "$hb/state/hook.log"
+pids=
+for k in 1 2 3 4; do
+    lv_virsh destroy vqm-m$k >/dev/null &
+    pids="$pids $!"
+done
+wait $pids
+waiting=0
+for i in $(seq 1 300); do
+    waiting=$(grep -c "another virt-qed-migrate is using the state directory .*: waiting for it" "$hb/state/hook.log" || true)
+    [ "$waiting" = 4 ] && break
+    sleep 0.2
+done
+cat "$hb/state/hook.log"
+[ "$waiting" = 4 ]
+lv_virsh start vqm-m4 >/dev/null
+: > "$hb/release"
+wait $holder
+for i in $(seq 1 600); do
+    [ "$(grep -c "conversion finished\|started again before its conversion ran" "$hb/state/hook.log")" = 4 ] && break
+    sleep 0.2
+done
+cat "$hb/state/hook.log"
+for k in 1 2 3; do
+    grep -q "domain 'vqm-m$k' (.*): conversion finished" "$hb/state/hook.log"
+    lv_virsh dumpxml --inactive vqm-m$k | grep -q "<driver name='qemu' type='qcow2'/>"
+    qemu-img compare -U -f qed -F qcow2 "$hb/m$k.orig" "$pooldir/m$k.qcow2"
+done
+grep -q "domain 'vqm-m4' (.*) was started again before its conversion ran: skipped" "$hb/state/hook.log"
+test "$(lv_virsh domstate vqm-m4)" = running
+lv_virsh dumpxml --inactive vqm-m4 | grep -q "<driver name='qemu' type='qed'/>"
+conf policy=warn
+lv_virsh destroy vqm-m4 >/dev/null
 
 host_after=$(ls -la --time-style=+%s /etc/libvirt 2>&1; \
     ls -la /etc/libvirt/hooks 2>&1 || true)

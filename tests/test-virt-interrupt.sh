@@ -74,7 +74,7 @@ while :; do
     [ $rc = 137 ] || fail "run killed at step $n exited $rc"
     [ -s "$d/state$n/journal" ]
     # While a migration is unfinished, the domain is marked active.
-    if grep -q "	migrate	" "$d/state$n/journal"; then
+    if journal_unfinished "$d/state$n/journal" | grep -q "^migrate "; then
         [ -e "$d/state$n/active/$(lv_virsh domuuid d$n)" ]
     fi
     run_vqm "$d/out$n" 0 --state-dir "$d/state$n" --pool a$n --pool b$n \

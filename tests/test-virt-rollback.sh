@@ -62,3 +62,15 @@ virt-qed-migrate -q --state-dir "$state" --domain dom --copy
 [ "$(disk_attr dom vda source/@volume)" = c.qcow2 ]
 qemu-img compare -q "$d/c.pristine" "$p/c.qcow2"
 qemu-img check -q "$p/c.qcow2"
+
+# After an in-place migration the QED file is gone: the rollback refuses,
+# naming the image that is qcow2 now.
+qed_image "$p/i.qed" 16M
+lv_virsh pool-refresh p >/dev/null
+define_domain idom "$(file_disk "$p/i.qed" qed vda)"
+virt-qed-migrate -q --state-dir "$state" --domain idom
+[ "$(disk_attr idom vda driver/@type)" = qcow2 ]
+must_fail 1 virt-qed-migrate --state-dir "$state" --rollback idom 2> "$d/rb.err"
+cat "$d/rb.err"
+grep -q "cannot roll back domain 'idom': '$p/i.qed' was converted in place and is qcow2 now ('$p/i.qcow2')" "$d/rb.err"
+[ "$(disk_attr idom vda driver/@type)" = qcow2 ]

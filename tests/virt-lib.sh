@@ -93,3 +93,25 @@ virt_setup ()
     state="$d/state"
     start_private_libvirtd
 }
+
+# journal_unfinished JOURNAL: print what the journal holds unfinished, one
+# line each: steps begun and never ended (done, failed or settled; a step
+# redone to the end later counts as ended; "run" records apart), and the
+# domains whose last migrate record is open ("migrate UUID").
+journal_unfinished ()
+{
+    awk -F'\t' '
+        $1 == "B" { step[$2] = $3; arg[$2] = $4; order[++n] = $2
+                    if ($3 == "migrate") last[$4] = $2 }
+        $1 == "D" { done[$2] = 1; if (step[$2] != "") redone[step[$2] "\t" arg[$2]] = $2 }
+        $1 == "F" || $1 == "S" { done[$2] = 1 }
+        END {
+            for (i = 1; i <= n; i++) {
+                s = order[i]
+                if (done[s] || step[s] == "run" || step[s] == "migrate") continue
+                if (redone[step[s] "\t" arg[s]] + 0 > s + 0) continue
+                print step[s] " " arg[s]
+            }
+            for (u in last) if (!done[last[u]]) print "migrate " u
+        }' "$1"
+}

@@ -20,6 +20,7 @@ TESTS += \
 	tests/test-virt-running.sh \
 	tests/test-virt-block.sh \
 	tests/test-virt-interrupt.sh \
+	tests/test-virt-recover.sh \
 	tests/test-virt-rollback.sh \
 	tests/test-virt-hostile.sh \
 	tests/test-virt-probe-hostile.sh \
@@ -38,6 +39,7 @@ EXTRA_DIST += \
 	tests/test-virt-running.sh \
 	tests/test-virt-block.sh \
 	tests/test-virt-interrupt.sh \
+	tests/test-virt-recover.sh \
 	tests/test-virt-rollback.sh \
 	tests/test-virt-hostile.sh \
 	tests/test-virt-probe-hostile.sh \

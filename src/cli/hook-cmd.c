@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -48,6 +49,7 @@
 #include "vqm-debug.h"
 #include "vqm-endian.h"
 #include "vqm-error.h"
+#include "vqm-io.h"
 #include "vqm-quote.h"
 
 #define HOOK_MAX_XML (16u * 1024 * 1024)
@@ -60,6 +62,11 @@
 /* Where the first <uuid> element may start in a domain XML libvirt
  * wrote (it follows <name> at the top). */
 #define HOOK_UUID_SCAN 65536
+/* How long a worker waits for the state directory's lock (another
+ * worker or run converting), and how long its conversion then waits for
+ * the lock should another one take it first (VQM_LOCK_WAIT). */
+#define WORKER_LOCK_SECONDS 1800
+#define WORKER_LOCK_RACE_SECONDS "120"
 
 enum hook_policy {
     POLICY_WARN,
@@ -110,9 +117,45 @@ struct hook_domain {
 static const char *hook_name = "virt-qed-migrate";
 static volatile sig_atomic_t hook_deny_on_timeout;
 static volatile sig_atomic_t hook_filter_mode;   /* --hook-filter */
+static const char *hook_log_dir;     /* the state directory, once known */
+
+/* Append one line to <state-dir>/hook.log (never through a link). */
+static void
+hook_log_file(const char *kind, const char *msg)
+{
+    char path[PATH_MAX], ts[64];
+    time_t now = time(NULL);
+    struct tm tm;
+    struct stat st;
+    int fd;
+
+    if (!hook_log_dir || snprintf(path, sizeof path, "%s/hook.log",
+                                  hook_log_dir) >= (int) sizeof path)
+        return;
+    if (mkdir(hook_log_dir, 0700) < 0 && errno != EEXIST)
+        return;
+    fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY
+              | O_NOFOLLOW | O_NONBLOCK, 0600);
+    if (fd < 0)
+        return;
+    /* Only a regular file of ours that nobody else can write. */
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid()
+        || (st.st_mode & 022)) {
+        close(fd);
+        return;
+    }
+    if (localtime_r(&now, &tm))
+        strftime(ts, sizeof ts, "%Y-%m-%d %H:%M:%S", &tm);
+    else
+        strcpy(ts, "?");
+    dprintf(fd, "%s [%ld] hook: %s: %s\n", ts, (long) getpid(), kind, msg);
+    close(fd);
+}
 
 /* Diagnostics: stderr (libvirt's log, and the API caller when the hook
- * fails) and syslog.
+ * fails), syslog (LOG_DAEMON: journald takes it where it runs) and, for
+ * warnings and errors, hook.log in the state directory: libvirt shows a
+ * hook's stderr only when the hook fails, at its default log level.
  */
 static void hook_log(int prio, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -135,6 +178,8 @@ hook_log(int prio, const char *fmt, ...)
             prio <= LOG_ERR ? "error" : prio == LOG_WARNING ? "warning"
             : "hook", q ? q : buf);
     syslog(prio, "%s", q ? q : buf);
+    if (prio <= LOG_WARNING)
+        hook_log_file(prio <= LOG_ERR ? "error" : "warning", q ? q : buf);
     free(q);
 }
 
@@ -838,6 +883,61 @@ worker_wait_inactive(const char *uri, const char *uuid)
     }
 }
 
+/* Is the domain running (1), not running (0), or unknown (-1)? */
+static int
+worker_domain_active(const char *uri, const char *uuid)
+{
+    virConnectPtr conn = virConnectOpen(uri);
+    virDomainPtr dom;
+    int active = -1;
+
+    if (!conn)
+        return -1;
+    if ((dom = virDomainLookupByUUIDString(conn, uuid))) {
+        active = virDomainIsActive(dom);
+        virDomainFree(dom);
+    }
+    virConnectClose(conn);
+    return active;
+}
+
+/* Wait (bounded, with a log line) until no other virt-qed-migrate holds
+ * the state directory's lock.  0 when free, -1 after the time limit. */
+static int
+worker_wait_lock(const char *name, const char *state_dir)
+{
+    char path[PATH_MAX];
+    time_t start = time(NULL);
+    bool told = false;
+    int fd, r;
+
+    snprintf(path, sizeof path, "%s/lock", state_dir);
+    fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return 0;             /* no state directory yet: nobody holds it */
+    while ((r = flock(fd, LOCK_EX | LOCK_NB)) < 0 && errno == EWOULDBLOCK) {
+        if (!told) {
+            worker_log("domain '%s': another virt-qed-migrate is using the "
+                       "state directory '%s': waiting for it (up to %d s)",
+                       name, state_dir, WORKER_LOCK_SECONDS);
+            told = true;
+        }
+        if (time(NULL) - start >= WORKER_LOCK_SECONDS) {
+            worker_log("domain '%s': the state directory '%s' stayed in "
+                       "use for %d s: not converted", name, state_dir,
+                       WORKER_LOCK_SECONDS);
+            close(fd);
+            return -1;
+        }
+        sleep(2);
+    }
+    if (r == 0 && told)
+        worker_log("domain '%s': the state directory is free after %ld s",
+                   name, (long) (time(NULL) - start));
+    close(fd);                /* released: the conversion takes it */
+    return 0;
+}
+
 static void
 worker_quiet(void *opaque, virErrorPtr e)
 {
@@ -858,8 +958,19 @@ worker_run(const char *self, const struct hook_conf *c, const char *name,
     /* Let the stop that ran the hook finish before touching libvirt. */
     virSetErrorFunc(NULL, worker_quiet);
     sleep(1);
-    if (worker_wait_inactive(c->uri, uuid) < 0)
+    if (worker_wait_inactive(c->uri, uuid) < 0
+        || worker_wait_lock(name, c->state_dir) < 0)
         return 1;
+    /* Started again meanwhile: it runs on its disks, nothing to do now
+     * (the next stop converts them). */
+    if (worker_domain_active(c->uri, uuid) == 1) {
+        worker_log("domain '%s' (%s) was started again before its "
+                   "conversion ran: skipped; its QED disks are converted "
+                   "when it stops", name, uuid);
+        return 0;
+    }
+    /* Another worker may take the lock first: the conversion waits. */
+    setenv("VQM_LOCK_WAIT", WORKER_LOCK_RACE_SECONDS, 1);
 
     pid = fork();
     if (pid < 0) {
@@ -1194,6 +1305,37 @@ scan_uuid(const char *buf, size_t len, char uuid[37])
     return false;
 }
 
+/* The marker holds "PID STARTTIME" and the command line of its run: is
+ * that run gone (no such process, or another one that reused the pid)?
+ * cmd receives the command that finishes the migration ("" unknown).
+ */
+static bool
+marker_run_gone(const char *path, char *cmd, size_t cmdlen)
+{
+    char buf[4096], *nl;
+    long pid = 0;
+    unsigned long long start = 0, now;
+    ssize_t n = 0;
+    int fd;
+
+    cmd[0] = '\0';
+    fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd >= 0) {
+        n = read(fd, buf, sizeof buf - 1);
+        close(fd);
+    }
+    buf[n > 0 ? n : 0] = '\0';
+    if ((nl = strstr(buf, "\ncommand=")) && nl[9] && nl[9] != '\n') {
+        snprintf(cmd, cmdlen, "%s", nl + 9);
+        if ((nl = strchr(cmd, '\n')))
+            *nl = '\0';
+    }
+    if (sscanf(buf, "%ld %llu", &pid, &start) < 1 || pid <= 0)
+        return false;         /* unknown: assume it runs */
+    now = vqm_proc_starttime(pid);
+    return now == 0 || (start != 0 && now != start);
+}
+
 /* The start of a domain that a migration marker names is refused, and
  * so is any start whose XML cannot be read while any marker exists. */
 static int
@@ -1201,13 +1343,26 @@ prepare_markers(const struct hook_conf *c, const struct hook_markers *m,
                 const char *name, const char *uuid, const char *load_error)
 {
     const char *hit = markers_match(m, name, uuid);
+    char path[PATH_MAX], cmd[1024];
 
     if (hit) {
-        hook_log(LOG_ERR, "domain '%s' cannot start: virt-qed-migrate is "
-                 "converting its disks (%s/active/%s exists); start it "
-                 "again when the conversion has finished",
-                 vqm_q(name ? name : uuid), vqm_q(c->state_dir),
-                 vqm_q(hit));
+        /* The marker names its run: a run that is gone left the disks
+         * half migrated, and the message names the command that
+         * finishes the migration. */
+        if (snprintf(path, sizeof path, "%s/active/%s", c->state_dir, hit)
+            < (int) sizeof path && marker_run_gone(path, cmd, sizeof cmd))
+            hook_log(LOG_ERR, "domain '%s' cannot start: an interrupted "
+                     "virt-qed-migrate left its disks half migrated "
+                     "(%s/active/%s exists, its run is gone); finish the "
+                     "migration with: %s", vqm_q(name ? name : uuid),
+                     vqm_q(c->state_dir), vqm_q(hit),
+                     cmd[0] ? vqm_q(cmd) : "virt-qed-migrate --domain DOMAIN");
+        else
+            hook_log(LOG_ERR, "domain '%s' cannot start: virt-qed-migrate "
+                     "is converting its disks (%s/active/%s exists); start "
+                     "it again when the conversion has finished",
+                     vqm_q(name ? name : uuid), vqm_q(c->state_dir),
+                     vqm_q(hit));
         return VQM_EXIT_FAILED;
     }
     if (load_error && (m->n || m->unknown)) {
@@ -1372,6 +1527,7 @@ vqm_cmd_hook(const struct vqm_opts *o)
         conf_free(&c);
         return VQM_EXIT_FAILED;
     }
+    hook_log_dir = c.state_dir;
     if (c.policy == POLICY_INVALID)
         syslog(LOG_ERR, "%s", c.problem);
     prepare = strcmp(op, "prepare") == 0;

@@ -16,6 +16,7 @@
 #include "options.h"
 #include "vqm-debug.h"
 #include "vqm-quote.h"
+#include "vqm-io.h"
 
 static const char *program = "virt-qed-migrate";
 
@@ -377,6 +378,9 @@ main(int argc, char *argv[])
     if (o.live && o.shutdown)
         return usage_error("--live and --shutdown cannot be combined");
 
+    /* Results are printed as they come: a line at a time on a terminal
+     * and in a pipe alike. */
+    setvbuf(stdout, NULL, _IOLBF, 0);
     if (o.inspect)
         return vqm_cmd_inspect(&o);
     if (o.file)
@@ -398,5 +402,7 @@ main(int argc, char *argv[])
 #endif
     if (o.hook_filter || o.hook)
         return vqm_cmd_hook(&o);
+    /* SIGINT/SIGTERM say what was interrupted and how to finish it. */
+    vqm_interrupt_install();
     return vqm_cmd_virt(&o);
 }

@@ -71,12 +71,12 @@ print_image_line(FILE *fp, const char *indent, const struct vqm_vimage *img,
                 fs);
         break;
     case VQM_OUTCOME_DONE:
-        fprintf(fp, "%s%s: %s %s%s%s (%s virtual, %s file, %.1f s)\n",
+        fprintf(fp, "%s%s: %s %s%s%s (%s virtual, %s file, %.1f s%s)\n",
                 indent, vqm_q(img->path), dry_run ? "will be" : "now",
                 "qcow2", strcmp(img->new_path, img->path) ? " at " : "",
                 strcmp(img->new_path, img->path) ? vqm_q(img->new_path)
-                : "", vs,
-                fs, img->seconds);
+                : "", vs, fs, img->seconds,
+                img->verified ? ", verified" : "");
         break;
     case VQM_OUTCOME_SKIPPED:
         fprintf(fp, "%s%s: SKIPPED: %s\n", indent, vqm_q(img->path),
@@ -126,6 +126,19 @@ print_run(FILE *fp, const struct vqm_virt_run *run)
                 : "finishing it");
     for (i = 0; i < run->n_warnings; i++)
         fprintf(fp, "warning: %s\n", vqm_q(run->warnings[i]));
+    for (i = 0; i < run->n_images; i++)
+        if (run->images[i]->recovered)
+            fprintf(fp, "Recovery: %s: %s by an interrupted run, %s.\n",
+                    vqm_q(run->images[i]->path), run->images[i]->copy
+                    ? "copied" : "converted", dry ? "to be finished"
+                    : run->images[i]->outcome == VQM_OUTCOME_DONE
+                    ? "finished" : "NOT finished");
+    if (run->unfinished && run->unfinished[0])
+        fprintf(fp, "Recovery: the journal keeps unfinished steps (run the "
+                "same command again to finish them):\n%s", run->unfinished);
+    else if (run->unfinished)
+        fprintf(fp, "Recovery: the journal keeps the unfinished migrations "
+                "of the domains that FAILED above.\n");
 
     for (i = 0; i < run->n_domains; i++) {
         const struct vqm_vdomain *d = &run->domains[i];
@@ -148,10 +161,12 @@ print_run(FILE *fp, const struct vqm_virt_run *run)
                     "it runs)" : "");
             break;
         case VQM_OUTCOME_DONE:
-            fprintf(fp, " %s%s\n", d->persistent
+            fprintf(fp, " %s%s%s%s\n", d->persistent
                     ? "definition rewritten" : "converted",
+                    d->forced_off ? ", powered off (--force-shutdown)" : "",
                     d->restarted ? ", started again"
-                    : d->live ? ", disks copied live" : "");
+                    : d->live ? ", disks copied live" : "",
+                    d->recovered ? " (finishing an interrupted run)" : "");
             break;
         case VQM_OUTCOME_SKIPPED:
             fprintf(fp, " SKIPPED: %s\n", vqm_q(d->reason));
@@ -171,7 +186,8 @@ print_run(FILE *fp, const struct vqm_virt_run *run)
             if (dk->new_source)
                 fprintf(fp, "    new source: %s\n", vqm_q(dk->new_source));
             if (dk->reason[0])
-                fprintf(fp, "    %s\n", vqm_q(dk->reason));
+                fprintf(fp, "    %s%s\n", dk->outcome == VQM_OUTCOME_SKIPPED
+                        ? "SKIPPED: " : "", vqm_q(dk->reason));
             if (!dk->has_qed)
                 continue;
             for (c = dk->image; c; c = c->backing)
@@ -213,6 +229,23 @@ print_run(FILE *fp, const struct vqm_virt_run *run)
     }
 }
 
+/* Did the run find nothing to convert, rewrite or finish? */
+static bool
+nothing_done(const struct vqm_virt_run *run)
+{
+    size_t i;
+
+    for (i = 0; i < run->n_images; i++)
+        if (run->images[i]->migrate
+            && run->images[i]->outcome != VQM_OUTCOME_NONE)
+            return false;
+    for (i = 0; i < run->n_domains; i++)
+        if (run->domains[i].outcome != VQM_OUTCOME_NONE
+            || run->domains[i].restarted)
+            return false;
+    return true;
+}
+
 static void
 print_summary(FILE *fp, const struct vqm_virt_run *run, int status)
 {
@@ -237,6 +270,69 @@ print_summary(FILE *fp, const struct vqm_virt_run *run, int status)
                 status == 0 ? "; everything in scope is qcow2" : "");
 }
 
+/* As each image and domain is finished: one line, at once. */
+static void
+item_done(void *opaque, const struct vqm_vimage *img,
+          const struct vqm_vdomain *d)
+{
+    const struct vqm_opts *o = opaque;
+
+    if (o->quiet)
+        return;
+    if (img) {
+        fputs("done: ", stdout);
+        print_image_line(stdout, "", img, false);
+    } else if (d->outcome == VQM_OUTCOME_DONE) {
+        printf("done: domain %s: definition %s%s%s\n", d->name,
+               d->persistent ? "rewritten" : "unchanged (transient)",
+               d->forced_off ? ", powered off (--force-shutdown)" : "",
+               d->restarted ? ", started again" : "");
+    } else if (d->outcome == VQM_OUTCOME_FAILED
+               || d->outcome == VQM_OUTCOME_SKIPPED) {
+        printf("done: domain %s: %s: %s\n", d->name,
+               d->outcome == VQM_OUTCOME_FAILED ? "FAILED" : "SKIPPED",
+               d->reason);
+    } else if (d->restarted) {
+        printf("done: domain %s: started again\n", d->name);
+    }
+}
+
+/* The command line, as the journal, the markers and the messages name
+ * it (a dry run's --dry-run left out). */
+static char *
+command_line(void)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *fp = open_memstream(&buf, &len);
+    size_t i;
+
+    if (!fp)
+        return NULL;
+    fputs("virt-qed-migrate", fp);
+    for (i = 1; vqm_argv && vqm_argv[i]; i++) {
+        const char *a = vqm_argv[i], *c;
+
+        if (strcmp(a, "-n") == 0 || strcmp(a, "--dry-run") == 0)
+            continue;
+        if (a[strspn(a, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                     "0123456789-_=/.,:@+")] == '\0' && *a) {
+            fprintf(fp, " %s", a);
+            continue;
+        }
+        fputs(" '", fp);
+        for (c = a; *c; c++) {
+            if (*c == '\'')
+                fputs("'\\''", fp);
+            else
+                fputc(*c, fp);
+        }
+        fputc('\'', fp);
+    }
+    fclose(fp);
+    return buf;
+}
+
 static void
 progress(void *opaque, const struct vqm_vimage *img, uint64_t done,
          uint64_t total)
@@ -258,6 +354,7 @@ vqm_cmd_virt(const struct vqm_opts *o)
     struct vqm_virt_run *run = NULL;
     struct vqm_error err = { 0 };
     int status;
+    char *command = NULL;
 
     if (!o->dry_run) {
         /* The conversion works on local files: name the command to run
@@ -315,9 +412,13 @@ vqm_cmd_virt(const struct vqm_opts *o)
         vo.progress = progress;
         vo.progress_opaque = (void *) o;
     }
+    vo.command = command = command_line();
+    vo.item_done = item_done;
+    vo.item_opaque = (void *) o;
 
     if (vqm_virt_plan(&vo, &run, &err) < 0) {
         vqm_report_error("%s", err.msg);
+        free(command);
         return VQM_EXIT_FAILED;
     }
     if (!o->dry_run && vqm_virt_execute(run, &err) < 0) {
@@ -325,9 +426,16 @@ vqm_cmd_virt(const struct vqm_opts *o)
         status = VQM_EXIT_FAILED;
     } else {
         status = vqm_virt_status(run);
+        /* Unfinished steps left in the journal are a failure too. */
+        if (status == VQM_EXIT_OK && run->unfinished && !o->dry_run)
+            status = VQM_EXIT_FAILED;
     }
     if (!o->quiet) {
         print_run(stdout, run);
+        if (nothing_done(run))
+            printf("Nothing to do: %s.\n", status == VQM_EXIT_OK
+                   ? "everything in scope is qcow2 already"
+                   : "see above");
         print_summary(stdout, run, status);
     }
     if (o->report && vqm_virt_write_report(run, o->report, status,
@@ -336,6 +444,7 @@ vqm_cmd_virt(const struct vqm_opts *o)
         status = VQM_EXIT_FAILED;
     }
     vqm_virt_free(run);
+    free(command);
     return status;
 }
 

@@ -8,11 +8,14 @@
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <unistd.h>
+#include <dirent.h>
+#include <sys/stat.h>
 
 #include "cleanup.h"
 #include "vqm-io.h"
@@ -205,4 +208,168 @@ vqm_create_temp(int dfd, const char *prefix, char *name, size_t namelen,
     }
     return vqm_error_set(err, VQM_ERR_IO, "cannot create a temporary file: "
                          "every name tried exists");
+}
+
+unsigned long long
+vqm_proc_starttime(long pid)
+{
+    char path[64], buf[1024], *p;
+    unsigned long long t = 0;
+    ssize_t n;
+    int fd, field;
+
+    snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+    if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+        return 0;
+    n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    /* The command name (field 2) may hold spaces and ')': skip to the
+     * last ')'; field 3 follows it. */
+    if (!(p = strrchr(buf, ')')))
+        return 0;
+    p++;
+    for (field = 3; field <= 22 && p; field++) {
+        while (*p == ' ')
+            p++;
+        if (field == 22) {
+            t = strtoull(p, NULL, 10);
+            break;
+        }
+        p = strchr(p, ' ');
+    }
+    return t;
+}
+
+/* Two buffers: the note is written into the one the handler does not
+ * use, then the index flips (a signal never sees a half-written note). */
+static char interrupt_msg[2][1024];
+static volatile sig_atomic_t interrupt_cur = -1;
+
+static void
+interrupt_handler(int sig)
+{
+    int cur = interrupt_cur;
+    int saved = errno;
+
+    if (cur >= 0) {
+        ssize_t r = write(STDERR_FILENO, interrupt_msg[cur],
+                          strlen(interrupt_msg[cur]));
+        (void) r;
+    }
+    errno = saved;
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+void
+vqm_interrupt_install(void)
+{
+    struct sigaction sa;
+
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = interrupt_handler;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+void
+vqm_interrupt_note(const char *fmt, ...)
+{
+    int next = interrupt_cur == 0 ? 1 : 0;
+    va_list ap;
+    size_t n;
+
+    va_start(ap, fmt);
+    vsnprintf(interrupt_msg[next], sizeof interrupt_msg[next] - 1, fmt, ap);
+    va_end(ap);
+    n = strlen(interrupt_msg[next]);
+    interrupt_msg[next][n] = '\n';
+    interrupt_msg[next][n + 1] = '\0';
+    interrupt_cur = next;
+}
+
+/* The open flags of descriptor fd of process pid (fdinfo), or -1. */
+static long
+fd_flags(const char *pid, const char *fd)
+{
+    char path[128], buf[512], *p;
+    ssize_t n;
+    int f;
+
+    snprintf(path, sizeof path, "/proc/%s/fdinfo/%s", pid, fd);
+    if ((f = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+        return -1;
+    n = read(f, buf, sizeof buf - 1);
+    close(f);
+    if (n <= 0)
+        return -1;
+    buf[n] = '\0';
+    if (!(p = strstr(buf, "flags:")))
+        return -1;
+    return strtol(p + 6, NULL, 8);
+}
+
+long
+vqm_find_writer(dev_t dev, ino_t ino, char *comm, size_t commlen)
+{
+    DIR *proc = opendir("/proc");
+    struct dirent *e;
+    long found = 0;
+
+    if (!proc)
+        return -1;
+    while (!found && (e = readdir(proc))) {
+        char path[300];
+        DIR *fds;
+        struct dirent *f;
+        long pid;
+
+        if (e->d_name[0] < '0' || e->d_name[0] > '9')
+            continue;
+        pid = strtol(e->d_name, NULL, 10);
+        if (pid == (long) getpid())
+            continue;
+        snprintf(path, sizeof path, "/proc/%s/fd", e->d_name);
+        if (!(fds = opendir(path)))
+            continue;            /* gone, or not ours to see */
+        while ((f = readdir(fds))) {
+            struct stat st;
+            char fdpath[600];
+            long flags;
+
+            if (f->d_name[0] == '.')
+                continue;
+            snprintf(fdpath, sizeof fdpath, "%s/%s", path, f->d_name);
+            if (stat(fdpath, &st) < 0 || st.st_dev != dev
+                || st.st_ino != ino)
+                continue;
+            flags = fd_flags(e->d_name, f->d_name);
+            if (flags >= 0 && (flags & O_ACCMODE) != O_RDONLY) {
+                found = pid;
+                break;
+            }
+        }
+        closedir(fds);
+    }
+    closedir(proc);
+    if (found && comm && commlen) {
+        char path[64];
+        ssize_t n = 0;
+        int fd;
+
+        comm[0] = '\0';
+        snprintf(path, sizeof path, "/proc/%ld/comm", found);
+        if ((fd = open(path, O_RDONLY | O_CLOEXEC)) >= 0) {
+            n = read(fd, comm, commlen - 1);
+            close(fd);
+        }
+        comm[n > 0 ? n : 0] = '\0';
+        if (n > 0 && comm[n - 1] == '\n')
+            comm[n - 1] = '\0';
+    }
+    return found;
 }

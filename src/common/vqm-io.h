@@ -60,4 +60,27 @@ int vqm_create_temp(int dfd, const char *prefix, char *name, size_t namelen,
 int vqm_fault_point(const char *op, const char *path, uint64_t off,
                     uint64_t len);
 
+/* The start time of process pid (field 22 of /proc/PID/stat, clock
+ * ticks since boot), or 0 when there is no such process.  With a pid
+ * it tells a live process from a later one that reused the pid.
+ */
+unsigned long long vqm_proc_starttime(long pid);
+
+/* Does a process other than this one have the file (dev, ino) open for
+ * writing?  Scans /proc/PID/fd and the flags in /proc/PID/fdinfo, as
+ * fuser does.  Returns the first such pid (its command name in comm),
+ * 0 when none, -1 when /proc cannot be read.
+ */
+long vqm_find_writer(dev_t dev, ino_t ino, char *comm, size_t commlen);
+
+/* SIGINT/SIGTERM: vqm_interrupt_install makes both print the message
+ * last set with vqm_interrupt_note (with write(2), async-signal-safe)
+ * and then end the process as the signal would.  The journal makes
+ * that safe at any point; the note says what was interrupted and the
+ * command that finishes it.
+ */
+void vqm_interrupt_install(void);
+void vqm_interrupt_note(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+
 #endif

@@ -27,7 +27,8 @@
  * sorts by time.
  *
  * A record is written and synced before a step starts ("B") and after it
- * ended ("D" done, "F" failed).  Steps and their arguments:
+ * ended ("D" done, "F" failed; "S" settled: begun by an interrupted run
+ * and found consistent by a later one).  Steps and their arguments:
  *   migrate UUID NAME             a domain's migration (until redefined
  *                                 and, if we stopped it, started again)
  *   shutdown UUID NAME            we stopped this domain
@@ -38,6 +39,7 @@
  *   define UUID NAME
  *   save UUID RUN SHA256          domains/UUID/RUN.xml written, its digest
  *   remove PATH                   --remove-source
+ *   run COMMAND                   a run of COMMAND (its command line)
  * Recovery works from what the files are now plus these records, see
  * virt-migrate.c.
  */
@@ -112,6 +114,40 @@ const char *vqm_journal_dir(const struct vqm_journal *j);
 int vqm_journal_rolled_back(struct vqm_journal *j, const char *uuid,
                             const char *name, const char *const *paths,
                             size_t n, struct vqm_error *err);
+/* Record the start of a run ("run COMMAND"; its D is written when it
+ * ends) and keep command for the active markers.  seq or -1. */
+int vqm_journal_run_begin(struct vqm_journal *j, const char *command,
+                          struct vqm_error *err);
+/* The command line of the latest interrupted run recorded in the journal
+ * (before this one), else this run's; NULL when none is known. */
+const char *vqm_journal_command(const struct vqm_journal *j);
+/* Call fn for every step begun and not ended (migrate and run apart, and
+ * steps redone to the end later). */
+void vqm_journal_each_open(const struct vqm_journal *j,
+                           void (*fn)(void *opaque, int seq,
+                                      const char *step,
+                                      const char *const a[3]),
+                           void *opaque);
+/* Record that the step seq, begun by an interrupted run, is settled
+ * ("S seq"): the files and definitions it concerns are consistent. */
+int vqm_journal_settle(struct vqm_journal *j, int seq,
+                       struct vqm_error *err);
+/* Does the journal hold unfinished work beyond the domain uuid (steps
+ * of other domains or files, other domains' migrations)? */
+bool vqm_journal_open_beyond(const struct vqm_journal *j, const char *uuid);
+/* The copies index (<state-dir>/copies), which outlives the journal:
+ * the copy of src this tool linked and synced, when it is still the
+ * same file (device and inode); *verified tells whether it was
+ * verified.  NULL when none. */
+const char *vqm_journal_known_copy(const struct vqm_journal *j,
+                                   const char *src, bool *verified);
+int vqm_journal_note_copy(struct vqm_journal *j, const char *src,
+                          const char *dst, bool verified,
+                          struct vqm_error *err);
+/* The source of a recorded copy was removed (removed) or rolled back
+ * to (the copy is stale). */
+int vqm_journal_note_source_gone(struct vqm_journal *j, const char *src,
+                                 bool removed, struct vqm_error *err);
 /* The message of the last failed journal write. */
 const char *vqm_journal_last_error(const struct vqm_journal *j);
 /* Remove the active markers of every domain whose migration is not

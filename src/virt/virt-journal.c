@@ -37,7 +37,9 @@
 #include "virt-internal.h"
 #include "vqm-io.h"
 
-enum rec_state { REC_BEGUN, REC_DONE, REC_FAILED };
+/* SETTLED: begun by an interrupted run, found settled by a later one
+ * (the files and definitions are consistent again). */
+enum rec_state { REC_BEGUN, REC_DONE, REC_FAILED, REC_SETTLED };
 
 struct rec {
     int seq;
@@ -61,6 +63,21 @@ struct vqm_journal {
     unsigned written;             /* records written by this run */
     char last_error[1024];        /* why the last record failed */
     int kill_at;
+    int kill_sig;                 /* VQM_TEST_KILL_SIGNAL, default KILL */
+    int first_own;                /* index of this run's first record */
+    char *command;                /* this run's command line */
+    struct copy *copies;          /* <state-dir>/copies, last per source */
+    size_t n_copies;
+};
+
+/* One line of <state-dir>/copies: a copy this tool linked and synced
+ * under dst (device and inode recorded), whether it was verified, or
+ * that its source went (removed, or rolled back: the copy is stale). */
+struct copy {
+    char *src, *dst;
+    unsigned long long dev, ino;
+    bool verified;
+    bool gone;
 };
 
 static char *
@@ -149,24 +166,32 @@ new_rec(struct vqm_journal *j)
     return r;
 }
 
+/* Split line at its tabs into at most max fields; how many. */
+static size_t
+split_fields(char *line, char **f, size_t max)
+{
+    size_t nf = 0;
+    char *p = line, *tab;
+
+    while (nf < max) {
+        f[nf++] = p;
+        if (!(tab = strchr(p, '\t')))
+            break;
+        *tab = '\0';
+        p = tab + 1;
+    }
+    return nf;
+}
+
 /* Parse one line; unknown or damaged lines (a torn last line after a
  * crash) are ignored. */
 static void
 parse_line(struct vqm_journal *j, char *line)
 {
     char *f[6] = { 0 };
-    size_t nf = 0;
-    char *p = line, *tab;
+    size_t nf = split_fields(line, f, 6);
     struct rec *r;
 
-    while (nf < 6) {
-        f[nf++] = p;
-        tab = strchr(p, '\t');
-        if (!tab)
-            break;
-        *tab = '\0';
-        p = tab + 1;
-    }
     if (nf < 2)
         return;
     if (strcmp(f[0], "B") == 0 && nf >= 3) {
@@ -189,10 +214,14 @@ parse_line(struct vqm_journal *j, char *line)
     } else if (strcmp(f[0], "F") == 0) {
         if ((r = find_seq(j, atoi(f[1]))))
             r->state = REC_FAILED;
+    } else if (strcmp(f[0], "S") == 0) {
+        if ((r = find_seq(j, atoi(f[1]))) && r->state == REC_BEGUN)
+            r->state = REC_SETTLED;
     }
 }
 
 bool vqm_journal_migrating(const struct vqm_journal *j, const char *uuid);
+static bool superseded(const struct vqm_journal *j, size_t i);
 struct mig;
 static struct mig *open_migrations(const struct vqm_journal *j,
                                    size_t *n_out);
@@ -435,6 +464,92 @@ read_records(struct vqm_journal *j, int fd, const char *path,
     return 0;
 }
 
+static struct copy *
+find_copy(const struct vqm_journal *j, const char *src)
+{
+    size_t i;
+
+    for (i = 0; i < j->n_copies; i++)
+        if (strcmp(j->copies[i].src, src) == 0)
+            return &j->copies[i];
+    return NULL;
+}
+
+/* One line of the copies index: "C src dst dev:ino verified", or
+ * "X src" (the copy is stale), "R src" (the source was removed). */
+static void
+parse_copy_line(struct vqm_journal *j, char *line)
+{
+    char *f[5] = { 0 };
+    size_t nf = split_fields(line, f, 5);
+    CLEANUP_FREE char *src = NULL;
+    struct copy *c;
+
+    if (nf < 2 || !(src = unescape(f[1], strlen(f[1]))))
+        return;
+    c = find_copy(j, src);
+    if (strcmp(f[0], "C") == 0 && nf == 5) {
+        if (!c) {
+            struct copy *v = realloc(j->copies,
+                                     (j->n_copies + 1) * sizeof *v);
+            if (!v)
+                return;
+            j->copies = v;
+            c = &v[j->n_copies++];
+            memset(c, 0, sizeof *c);
+            c->src = vqm_steal(&src);
+        } else {
+            free(c->dst);
+        }
+        c->dst = unescape(f[2], strlen(f[2]));
+        if (sscanf(f[3], "%llu:%llu", &c->dev, &c->ino) != 2)
+            c->dev = c->ino = 0;
+        c->verified = strcmp(f[4], "verified") == 0;
+        c->gone = false;
+    } else if ((strcmp(f[0], "X") == 0 || strcmp(f[0], "R") == 0) && c) {
+        c->gone = true;
+    }
+}
+
+static int
+read_copies(struct vqm_journal *j, struct vqm_error *err)
+{
+    CLEANUP_FREE char *path = join(j->dir, "copies");
+    CLEANUP_FCLOSE FILE *fp = NULL;
+    CLEANUP_FREE char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+
+    if (!path)
+        return vqm_error_set(err, VQM_ERR_NOMEM, "out of memory");
+    if (!(fp = fopen(path, "re")))
+        return errno == ENOENT ? 0
+            : vqm_error_set_errno(err, errno, "cannot read '%s'", path);
+    while ((len = getline(&line, &cap, fp)) > 0) {
+        if (line[len - 1] != '\n')
+            break;                  /* torn last line */
+        line[len - 1] = '\0';
+        parse_copy_line(j, line);
+    }
+    return 0;
+}
+
+/* flock the state directory; with VQM_LOCK_WAIT=SECONDS (the hook's
+ * workers) wait that long for another run to finish.  0 or -1. */
+static int
+lock_wait(int fd)
+{
+    const char *w = getenv("VQM_LOCK_WAIT");
+    time_t end = time(NULL) + (w ? atoi(w) : 0);
+
+    while (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        if (errno != EWOULDBLOCK || time(NULL) >= end)
+            return -1;
+        usleep(250000);
+    }
+    return 0;
+}
+
 static int
 read_journal(struct vqm_journal *j, struct vqm_error *err)
 {
@@ -476,6 +591,9 @@ vqm_journal_open(const char *dir, bool read_only, struct vqm_journal **out,
         const char *k = getenv("VQM_TEST_KILL_AT_STEP");
         if (k && *k)
             j->kill_at = atoi(k);
+        j->kill_sig = SIGKILL;
+        if ((k = getenv("VQM_TEST_KILL_SIGNAL")) && *k)
+            j->kill_sig = atoi(k);
     }
 #endif
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -504,7 +622,7 @@ vqm_journal_open(const char *dir, bool read_only, struct vqm_journal **out,
                                   O_RDWR | O_CREAT, err);
         if (j->lock_fd < 0)
             goto fail;
-        if (flock(j->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+        if (lock_wait(j->lock_fd) < 0) {
             if (errno == EWOULDBLOCK)
                 vqm_error_set(err, VQM_ERR_BUSY,
                               "another virt-qed-migrate is using the state "
@@ -519,9 +637,10 @@ vqm_journal_open(const char *dir, bool read_only, struct vqm_journal **out,
         if (j->fd < 0)
             goto fail;
     }
-    if (read_journal(j, err) < 0)
+    if (read_journal(j, err) < 0 || read_copies(j, err) < 0)
         goto fail;
     j->found = vqm_journal_pending(j);
+    j->first_own = j->next_seq;
     *out = j;
     return 0;
 
@@ -552,6 +671,8 @@ free_records(struct vqm_journal *j)
 void
 vqm_journal_close(struct vqm_journal *j, bool archive)
 {
+    size_t i;
+
     if (!j)
         return;
     if (archive && j->fd >= 0) {
@@ -573,6 +694,12 @@ vqm_journal_close(struct vqm_journal *j, bool archive)
     if (j->dir_fd >= 0)
         close(j->dir_fd);
     free_records(j);
+    for (i = 0; i < j->n_copies; i++) {
+        free(j->copies[i].src);
+        free(j->copies[i].dst);
+    }
+    free(j->copies);
+    free(j->command);
     free(j->dir);
     free(j->path);
     free(j);
@@ -587,8 +714,9 @@ vqm_journal_pending(const struct vqm_journal *j)
     for (i = 0; i < j->n; i++)
         if (j->recs[i].state == REC_BEGUN
             && strcmp(j->recs[i].step, "migrate") != 0
-            && strcmp(j->recs[i].step, "save") != 0)
-            return true;          /* an unfinished "save" changed nothing */
+            && strcmp(j->recs[i].step, "save") != 0   /* changed nothing */
+            && strcmp(j->recs[i].step, "run") != 0 && !superseded(j, i))
+            return true;
     m = open_migrations(j, &n);
     free(m);
     return !m || n > 0;         /* out of memory: assume there is work */
@@ -648,7 +776,7 @@ append(struct vqm_journal *j, const char *kind, int seq, const char *step,
     }
     j->written++;
     if (j->kill_at > 0 && j->written == (unsigned) j->kill_at)
-        raise(SIGKILL);
+        raise(j->kill_sig);
     return 0;
 }
 
@@ -670,6 +798,12 @@ vqm_journal_begin(struct vqm_journal *j, const char *step, const char *a1,
         r->a[k] = strdup(a[k] ? a[k] : "");
     if (append(j, "B", seq, step, a, err) < 0)
         return -1;
+    if (strcmp(step, "run") != 0 && !j->read_only)
+        vqm_interrupt_note("virt-qed-migrate: interrupted during step '%s' "
+                           "(%s%s%s); the journal '%s' records it: run "
+                           "'%s' to finish", step, r->a[0],
+                           r->a[1][0] ? " " : "", r->a[1], j->path,
+                           j->command ? j->command : "the same command");
     return seq;
 }
 
@@ -750,12 +884,101 @@ vqm_journal_copy_output(const struct vqm_journal *j, const char *path)
 
         if (strcmp(r->step, "discard") == 0 && strcmp(r->a[0], path) == 0)
             return NULL;          /* rolled back: that copy is stale */
-        if (strcmp(r->step, "convert") == 0 && r->state == REC_DONE
-            && strncmp(r->a[2], "copy:", 5) == 0
-            && strcmp(r->a[0], path) == 0)
+        if (strcmp(r->step, "convert") != 0 || r->state == REC_FAILED
+            || strncmp(r->a[2], "copy:", 5) != 0
+            || strcmp(r->a[0], path) != 0)
+            continue;
+        if (r->state == REC_DONE)
             return r->a[1];
+        /* Begun, not ended: the engine links the copy under its name
+         * only after its data was written and synced, and the plan made
+         * sure nothing was there before: a file there is our complete
+         * copy (still to be verified when asked). */
+        {
+            struct stat st;
+
+            if (lstat(r->a[1], &st) == 0 && S_ISREG(st.st_mode))
+                return r->a[1];
+        }
+        return NULL;
     }
     return NULL;
+}
+
+const char *
+vqm_journal_known_copy(const struct vqm_journal *j, const char *src,
+                       bool *verified)
+{
+    const struct copy *c = find_copy(j, src);
+    struct stat st;
+
+    if (!c || c->gone || !c->dst || stat(c->dst, &st) < 0
+        || (unsigned long long) st.st_dev != c->dev
+        || (unsigned long long) st.st_ino != c->ino)
+        return NULL;
+    if (verified)
+        *verified = c->verified;
+    return c->dst;
+}
+
+/* Append one line to the copies index and sync it. */
+static int
+copies_append(struct vqm_journal *j, const char *kind, const char *src,
+              const char *dst, const char *rest, struct vqm_error *err)
+{
+    CLEANUP_FREE char *path = join(j->dir, "copies");
+    CLEANUP_FREE char *buf = NULL;
+    CLEANUP_CLOSE int fd = -1;
+    size_t len = 0;
+    FILE *fp;
+
+    if (j->read_only)
+        return 0;
+    if (!path || !(fp = open_memstream(&buf, &len)))
+        return vqm_error_set(err, VQM_ERR_NOMEM, "out of memory");
+    fprintf(fp, "%s\t", kind);
+    put_escaped(fp, src);
+    if (dst) {
+        fputc('\t', fp);
+        put_escaped(fp, dst);
+        fprintf(fp, "\t%s", rest);
+    }
+    fputc('\n', fp);
+    fclose(fp);
+    fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
+              0600);
+    if (fd < 0)
+        return vqm_error_set_errno(err, errno, "cannot open '%s'", path);
+    if (vqm_pwrite_full(fd, buf, len, 0, path, err) < 0
+        || vqm_sync(fd, 0, path, err) < 0)
+        return -1;
+    buf[len - 1] = '\0';
+    parse_copy_line(j, buf);
+    return 0;
+}
+
+int
+vqm_journal_note_copy(struct vqm_journal *j, const char *src,
+                      const char *dst, bool verified, struct vqm_error *err)
+{
+    struct stat st;
+    char rest[96];
+
+    if (stat(dst, &st) < 0)
+        return vqm_error_set_errno(err, errno, "cannot stat '%s'", dst);
+    snprintf(rest, sizeof rest, "%llu:%llu\t%s",
+             (unsigned long long) st.st_dev, (unsigned long long) st.st_ino,
+             verified ? "verified" : "unverified");
+    return copies_append(j, "C", src, dst, rest, err);
+}
+
+int
+vqm_journal_note_source_gone(struct vqm_journal *j, const char *src,
+                             bool removed, struct vqm_error *err)
+{
+    if (!find_copy(j, src))
+        return 0;
+    return copies_append(j, removed ? "R" : "X", src, NULL, NULL, err);
 }
 
 bool
@@ -1146,6 +1369,8 @@ vqm_journal_set_active(struct vqm_journal *j, const char *uuid,
     CLEANUP_CLOSE int afd = -1;
     CLEANUP_CLOSE int fd = -1;
     struct stat st;
+    char cmd[4001];
+    size_t ci;
     int len;
 
     if (j->read_only)
@@ -1181,9 +1406,16 @@ vqm_journal_set_active(struct vqm_journal *j, const char *uuid,
     fd = open_file_at(afd, apath, uuid, O_WRONLY | O_CREAT | O_EXCL, err);
     if (fd < 0)
         return -1;
-    /* "PID\nname=NAME": the name runs to the end of the file, so that
-     * the hook can match it without any unescaping. */
-    len = asprintf(&buf, "%ld\nname=%s", (long) getpid(),
+    /* "PID STARTTIME\ncommand=COMMAND\nname=NAME": the hook tells a live
+     * run from one that is gone (pid and start time), names the command
+     * that finishes the migration, and matches the name, which runs to
+     * the end of the file, without any unescaping. */
+    snprintf(cmd, sizeof cmd, "%s", j->command ? j->command : "");
+    for (ci = 0; cmd[ci]; ci++)
+        if (cmd[ci] == '\n' || cmd[ci] == '\r')
+            cmd[ci] = ' ';
+    len = asprintf(&buf, "%ld %llu\ncommand=%s\nname=%s", (long) getpid(),
+                   vqm_proc_starttime((long) getpid()), cmd,
                    name ? name : "");
     if (len < 0)
         return vqm_error_set(err, VQM_ERR_NOMEM, "out of memory");
@@ -1224,6 +1456,94 @@ vqm_journal_sweep_active(struct vqm_journal *j)
     closedir(dp);
 }
 
+/* Was the begun record i redone to the end later (the same step on the
+ * same object, done)?  Then it is settled. */
+static bool
+superseded(const struct vqm_journal *j, size_t i)
+{
+    const struct rec *r = &j->recs[i];
+    size_t k;
+
+    for (k = i + 1; k < j->n; k++)
+        if (j->recs[k].state == REC_DONE
+            && strcmp(j->recs[k].step, r->step) == 0
+            && strcmp(j->recs[k].a[0], r->a[0]) == 0)
+            return true;
+    return false;
+}
+
+int
+vqm_journal_run_begin(struct vqm_journal *j, const char *command,
+                      struct vqm_error *err)
+{
+    if (command && !(j->command = strdup(command)))
+        return vqm_error_set(err, VQM_ERR_NOMEM, "out of memory");
+    return vqm_journal_begin(j, "run", command, NULL, NULL, err);
+}
+
+const char *
+vqm_journal_command(const struct vqm_journal *j)
+{
+    size_t i;
+
+    for (i = j->n; i-- > 0;)
+        if (strcmp(j->recs[i].step, "run") == 0
+            && j->recs[i].seq < j->first_own && j->recs[i].a[0][0])
+            return j->recs[i].a[0];
+    return j->command;
+}
+
+int
+vqm_journal_settle(struct vqm_journal *j, int seq, struct vqm_error *err)
+{
+    struct rec *r = find_seq(j, seq);
+
+    if (r && r->state == REC_BEGUN)
+        r->state = REC_SETTLED;
+    return append(j, "S", seq, NULL, NULL, err);
+}
+
+void
+vqm_journal_each_open(const struct vqm_journal *j,
+                      void (*fn)(void *opaque, int seq, const char *step,
+                                 const char *const a[3]),
+                      void *opaque)
+{
+    size_t i;
+
+    for (i = 0; i < j->n; i++) {
+        const struct rec *r = &j->recs[i];
+
+        if (r->state == REC_BEGUN && strcmp(r->step, "migrate") != 0
+            && strcmp(r->step, "run") != 0 && !superseded(j, i))
+            fn(opaque, r->seq, r->step, (const char *const *) r->a);
+    }
+}
+
+bool
+vqm_journal_open_beyond(const struct vqm_journal *j, const char *uuid)
+{
+    struct mig *m;
+    size_t i, n;
+    bool beyond = false;
+
+    for (i = 0; i < j->n && !beyond; i++) {
+        const struct rec *r = &j->recs[i];
+
+        if (r->state == REC_BEGUN && strcmp(r->step, "migrate") != 0
+            && strcmp(r->step, "run") != 0 && !superseded(j, i)
+            && strcmp(r->a[0], uuid) != 0)
+            beyond = true;
+    }
+    if (!(m = open_migrations(j, &n)))
+        return true;
+    for (i = 0; i < n; i++)
+        if (strcmp(m[i].uuid, uuid) != 0)
+            beyond = true;
+    free(m);
+    return beyond;
+}
+
 int
 vqm_journal_rolled_back(struct vqm_journal *j, const char *uuid,
                         const char *name, const char *const *paths,
@@ -1242,7 +1562,8 @@ vqm_journal_rolled_back(struct vqm_journal *j, const char *uuid,
     /* Copies and renames made for these sources are stale from now on. */
     for (i = 0; i < n; i++) {
         seq = vqm_journal_begin(j, "discard", paths[i], uuid, NULL, err);
-        if (seq < 0 || vqm_journal_done(j, seq, err) < 0)
+        if (seq < 0 || vqm_journal_done(j, seq, err) < 0
+            || vqm_journal_note_source_gone(j, paths[i], false, err) < 0)
             return -1;
     }
     return vqm_journal_set_active(j, uuid, NULL, false, err);

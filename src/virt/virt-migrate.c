@@ -67,6 +67,14 @@ rename_noreplace(const char *from, const char *to, struct vqm_error *err)
     return vqm_sync_dir(to, err);
 }
 
+static void
+item_done(struct vqm_virt_run *run, const struct vqm_vimage *img,
+          const struct vqm_vdomain *d)
+{
+    if (run->opts.item_done)
+        run->opts.item_done(run->opts.item_opaque, img, d);
+}
+
 static bool
 changed(const struct vqm_vimage *img)
 {
@@ -132,6 +140,20 @@ convert_image(struct vqm_virt_run *run, struct vqm_vimage *img)
                  (unsigned long long) img->ino) < 0)
         return -1;
 
+    /* Besides QEMU's locks (the engine takes them): no process may have
+     * the file open for writing when it changes format under it. */
+    if (!img->copy) {
+        char comm[64];
+        long pid = vqm_find_writer(img->dev, img->ino, comm, sizeof comm);
+
+        if (pid > 0) {
+            img->outcome = VQM_OUTCOME_SKIPPED;
+            snprintf(img->reason, sizeof img->reason, "open for writing by "
+                     "process %ld (%s): not converted in place under it",
+                     pid, comm);
+            return 0;
+        }
+    }
     seq = vqm_journal_begin(run->journal, "convert", img->cur_path,
                             img->new_path, modes, &err);
     if (seq < 0)
@@ -157,6 +179,12 @@ convert_image(struct vqm_virt_run *run, struct vqm_vimage *img)
         free(img->new_path);
         img->new_path = strdup(res.output);
     }
+    /* Remembered beyond this journal: a rerun recognises it, and a later
+     * --remove-source removes the source when it was verified. */
+    if (img->copy && vqm_journal_note_copy(run->journal, img->cur_path,
+                                           img->new_path, img->verified,
+                                           &err) < 0)
+        snprintf(img->note, sizeof img->note, "%s", err.msg);
     img->seconds = vqm_now() - t0;
     return 1;
 }
@@ -242,6 +270,16 @@ remove_source(struct vqm_virt_run *run, struct vqm_vimage *img)
                      "still uses it", run->images[i]->path);
             return 0;
         }
+    for (i = 0; i < run->n_domains; i++) {
+        const struct vqm_vdomain *d = &run->domains[i];
+
+        if (vqm_virt_domain_uses(d, img)
+            && !(d->affected && d->outcome == VQM_OUTCOME_DONE)) {
+            snprintf(img->note, sizeof img->note, "source kept: domain "
+                     "'%s' still uses it", d->name);
+            return 0;
+        }
+    }
     seq = vqm_journal_begin(run->journal, "remove", img->cur_path, NULL,
                             NULL, &err);
     if (seq < 0)
@@ -253,7 +291,13 @@ remove_source(struct vqm_virt_run *run, struct vqm_vimage *img)
         return vqm_journal_fail(run->journal, seq, err.msg, &err);
     }
     snprintf(img->note, sizeof img->note, "source removed");
-    return vqm_journal_done(run->journal, seq, &err);
+    if (vqm_journal_done(run->journal, seq, &err) < 0)
+        return -1;
+    if (vqm_journal_note_source_gone(run->journal, img->cur_path, true,
+                                     &err) < 0)
+        snprintf(img->note, sizeof img->note, "source removed; %s",
+                 err.msg);
+    return 0;
 }
 
 static int
@@ -297,8 +341,10 @@ stop_domain(struct vqm_virt_run *run, struct vqm_vdomain *d)
     else if (o->force_shutdown) {
         /* SIGTERM to QEMU, never SIGKILL. */
         if (virDomainDestroyFlags(dom, VIR_DOMAIN_DESTROY_GRACEFUL) == 0
-            || wait_shutoff(dom, 10) == 0)
+            || wait_shutoff(dom, 10) == 0) {
             ok = 0;
+            d->forced_off = true;
+        }
         else
             vqm_virt_error(&err, VQM_ERR_LIBVIRT, "cannot stop domain "
                            "'%s'", d->name);
@@ -477,6 +523,157 @@ abandon(struct vqm_virt_run *run)
         vqm_journal_sweep_active(run->journal);
 }
 
+/* ---- what the journal still holds unfinished after a run ---- */
+
+struct open_steps {
+    struct vqm_virt_run *run;
+    FILE *fp;                    /* one line per unresolved step */
+    size_t n;
+    const char *rollback;        /* an interrupted --rollback's domain */
+    bool settle;                 /* record the settled ones */
+    int err;                     /* a journal write failed */
+};
+
+static struct vqm_vimage *
+image_at(struct vqm_virt_run *run, const char *path)
+{
+    size_t i;
+
+    for (i = 0; i < run->n_images; i++) {
+        struct vqm_vimage *img = run->images[i];
+
+        if (strcmp(img->path, path) == 0 || strcmp(img->cur_path, path) == 0
+            || strcmp(img->new_path, path) == 0)
+            return img;
+    }
+    return NULL;
+}
+
+static struct vqm_vdomain *
+domain_by_uuid(struct vqm_virt_run *run, const char *uuid)
+{
+    size_t i;
+
+    for (i = 0; i < run->n_domains; i++)
+        if (strcmp(run->domains[i].uuid, uuid) == 0)
+            return &run->domains[i];
+    return NULL;
+}
+
+/* Is the file at path (still) QED?  (An in-place conversion that did
+ * not reach its commit left it so, consistent.) */
+static bool
+still_qed(const char *path)
+{
+    struct vqm_probe p;
+    struct vqm_error e = { 0 };
+    bool qed;
+
+    if (vqm_probe_file(path, &p, &e) < 0)
+        return false;
+    qed = p.format && strcmp(p.format, "qed") == 0;
+    vqm_probe_clear(&p);
+    return qed;
+}
+
+/* A step begun by an interrupted run and never ended: did this run (or
+ * the state of the files) settle it?  Unsettled ones are listed. */
+static void
+check_open_step(void *opaque, int seq, const char *step,
+                const char *const a[3])
+{
+    struct open_steps *o = opaque;
+    struct vqm_virt_run *run = o->run;
+    struct vqm_vimage *img;
+    struct vqm_vdomain *d;
+    struct stat s1, s2;
+    bool settled = true;
+
+    if (strcmp(step, "rollback") == 0) {
+        o->rollback = a[1][0] ? a[1] : a[0];
+        settled = false;
+    } else if (strcmp(step, "convert") == 0) {
+        img = image_at(run, a[0]);
+        if (img && img->migrate && img->outcome == VQM_OUTCOME_DONE)
+            settled = true;
+        else if (strncmp(a[2], "copy:", 5) == 0)
+            settled = lstat(a[1], &s1) < 0;     /* no copy was linked */
+        else
+            settled = still_qed(a[0]);
+    } else if (strcmp(step, "rename") == 0) {
+        /* link + unlink interrupted: two names for one file */
+        settled = !(stat(a[0], &s1) == 0 && stat(a[1], &s2) == 0
+                    && s1.st_dev == s2.st_dev && s1.st_ino == s2.st_ino);
+        img = image_at(run, a[0]);
+        if (img && img->migrate && img->outcome != VQM_OUTCOME_DONE
+            && !img->convert)
+            settled = false;
+    } else if (strcmp(step, "rebase") == 0) {
+        img = image_at(run, a[0]);
+        settled = !img || img->outcome != VQM_OUTCOME_FAILED;
+    } else if (a[0][0] && (d = domain_by_uuid(run, a[0]))) {
+        /* define, shutdown, start and the other steps of one domain */
+        settled = d->outcome != VQM_OUTCOME_FAILED
+            && !(d->restart_owed && !d->restarted)
+            && !d->define_failed;
+    }
+    if (settled && o->settle && vqm_journal_settle(run->journal, seq,
+                                                   NULL) < 0)
+        o->err = -1;
+    if (!settled) {
+        o->n++;
+        if (o->fp)
+            fprintf(o->fp, "%s %s%s%s\n", step, a[0], a[1][0] ? " " : "",
+                    a[1]);
+    }
+}
+
+/* Refuse to start over an interrupted --rollback: only the rollback
+ * itself knows whether the definition it restores was redefined. */
+static int
+check_interrupted_rollback(struct vqm_virt_run *run, struct vqm_error *err)
+{
+    struct open_steps o = { .run = run };
+
+    vqm_journal_each_open(run->journal, check_open_step, &o);
+    if (o.rollback)
+        return vqm_error_set(err, VQM_ERR_BUSY, "the journal in '%s' holds "
+                             "an interrupted rollback of domain '%s': run "
+                             "'virt-qed-migrate --rollback %s' first",
+                             run->opts.state_dir, o.rollback, o.rollback);
+    return 0;
+}
+
+/* Close the migrations of the domains of which nothing changed (the run
+ * stops early) and remove their markers. */
+static void
+close_untouched(struct vqm_virt_run *run)
+{
+    size_t i, k;
+
+    for (i = 0; i < run->n_domains; i++) {
+        struct vqm_vdomain *d = &run->domains[i];
+        bool touched = d->shut_down || d->restart_owed;
+        int seq;
+
+        if (!vqm_journal_migrating(run->journal, d->uuid))
+            continue;
+        for (k = 0; k < run->n_images; k++)
+            if (changed(run->images[k])
+                && vqm_virt_domain_uses(d, run->images[k]))
+                touched = true;
+        if (touched)
+            continue;
+        seq = vqm_journal_begin(run->journal, "migrate", d->uuid, d->name,
+                                NULL, NULL);
+        if (seq < 0 || vqm_journal_fail(run->journal, seq, "stopped before "
+                                        "any change", NULL) < 0
+            || vqm_journal_set_active(run->journal, d->uuid, NULL, false,
+                                      NULL) < 0)
+            return;
+    }
+}
+
 int
 vqm_virt_execute(struct vqm_virt_run *run, struct vqm_error *err)
 {
@@ -484,6 +681,17 @@ vqm_virt_execute(struct vqm_virt_run *run, struct vqm_error *err)
     size_t i;
     const char **unfinished;
     bool clean = true;
+    struct open_steps open_after = { .run = run };
+    CLEANUP_FREE char *open_list = NULL;
+    size_t open_len = 0;
+    int run_seq;
+
+    if (check_interrupted_rollback(run, err) < 0) {
+        run->end = vqm_now();
+        return -1;
+    }
+    if ((run_seq = vqm_journal_run_begin(j, run->opts.command, err)) < 0)
+        goto state_error;
 
     /* 1. Stop the running domains we were asked to stop, when something
      * of theirs is still to be converted. */
@@ -502,6 +710,9 @@ vqm_virt_execute(struct vqm_virt_run *run, struct vqm_error *err)
     }
     vqm_virt_propagate_blocks(run);
     vqm_virt_mark_affected(run);
+    for (i = 0; i < run->n_domains; i++)
+        run->domains[i].recovered = vqm_journal_migrating(j,
+                                                          run->domains[i].uuid);
 
     /* 2. Mark the affected domains and save their definitions. */
     for (i = 0; i < run->n_domains; i++) {
@@ -521,12 +732,27 @@ vqm_virt_execute(struct vqm_virt_run *run, struct vqm_error *err)
             goto state_error;
     }
 
-    /* 2b. Running domains: copy their disks live (--live). */
+    /* 2b. Running domains: copy their disks live (--live).  A cancel
+     * (signal) or an error stops the run; domains of which nothing
+     * changed are closed and unmarked (the hook lets them start). */
     for (i = 0; i < run->n_domains; i++)
         if (run->domains[i].live
             && run->domains[i].outcome != VQM_OUTCOME_SKIPPED
             && vqm_live_execute(run, &run->domains[i], err) < 0) {
+            struct vqm_vdomain *d = &run->domains[i];
+
+            if (d->outcome == VQM_OUTCOME_PLANNED) {
+                d->outcome = VQM_OUTCOME_SKIPPED;
+                snprintf(d->reason, sizeof d->reason, "%s", err->msg);
+            }
             run->end = vqm_now();
+            abandon(run);
+            close_untouched(run);
+            if (!vqm_journal_pending(j)) {
+                vqm_journal_done(j, run_seq, NULL);
+                vqm_journal_close(j, true);
+                run->journal = NULL;
+            }
             return -1;
         }
 
@@ -535,36 +761,26 @@ vqm_virt_execute(struct vqm_virt_run *run, struct vqm_error *err)
         struct vqm_vimage *img = run->images[i];
         int r = 1;
 
-        if (!img->migrate)
+        if (!img->migrate || img->live)  /* live: copied in 2b */
             continue;
-        if (img->live) {                 /* copied in 2b */
-            if (img->outcome == VQM_OUTCOME_DONE
-                && run->opts.remove_source && remove_source(run, img) < 0)
-                goto journal_error;
-            continue;
-        }
         if (img->convert && img->outcome == VQM_OUTCOME_PLANNED) {
             if ((r = convert_image(run, img)) < 0)
                 goto journal_error;
-            if (r == 0)
+            if (r == 0) {
+                item_done(run, img, NULL);
                 continue;
+            }
         } else if (img->outcome != VQM_OUTCOME_DONE) {
             continue;
         }
         if (!img->copy && strcmp(img->cur_path, img->new_path) != 0
             && rename_image(run, img) < 0)
             goto journal_error;
-        if (img->copy && run->opts.remove_source && img->convert
-            && remove_source(run, img) < 0)
-            goto journal_error;
-        if (img->copy && run->opts.remove_source && !img->convert)
-            snprintf(img->note, sizeof img->note, "source kept: the copy "
-                     "was made by an interrupted run, check it and remove "
-                     "the source yourself");
         img->outcome = VQM_OUTCOME_DONE;
         set_file_size(img);
         if (rebase_dependents(run, img) < 0)
             goto journal_error;
+        item_done(run, img, NULL);
     }
     vqm_virt_propagate_blocks(run);
 
@@ -581,6 +797,18 @@ vqm_virt_execute(struct vqm_virt_run *run, struct vqm_error *err)
         d->seconds = vqm_now() - t0;
         if (d->outcome == VQM_OUTCOME_PLANNED)
             d->outcome = VQM_OUTCOME_DONE;
+        if (!d->shut_down && !d->restart_owed)
+            item_done(run, NULL, d);
+    }
+
+    /* 4a. Sources of verified copies (--remove-source, this run's copies
+     * or an earlier run's), only now that no definition names them. */
+    for (i = 0; i < run->n_images && run->opts.remove_source; i++) {
+        struct vqm_vimage *img = run->images[i];
+
+        if (img->migrate && img->copy && img->outcome == VQM_OUTCOME_DONE
+            && remove_source(run, img) < 0)
+            goto journal_error;
     }
 
     /* 4b. Snapshots and saved state naming the converted images, of
@@ -598,6 +826,8 @@ vqm_virt_execute(struct vqm_virt_run *run, struct vqm_error *err)
         if ((d->shut_down || d->restart_owed)
             && start_domain(run, d) < 0)
             goto journal_error;
+        if (d->shut_down || d->restart_owed)
+            item_done(run, NULL, d);
     }
 
     /* 6. Close the migrations that are complete, the interrupted ones
@@ -616,7 +846,9 @@ vqm_virt_execute(struct vqm_virt_run *run, struct vqm_error *err)
          * rewritten (the marker keeps the hook refusing to start it).
          * Images that failed or were skipped are unchanged: the domain is
          * consistent and may start. */
-        if (d && d->define_failed)
+        if (d && (d->define_failed
+                  || (d->affected && d->outcome != VQM_OUTCOME_DONE
+                      && d->outcome != VQM_OUTCOME_NONE)))
             pending = true;
         if (pending) {
             clean = false;
@@ -645,10 +877,27 @@ vqm_virt_execute(struct vqm_virt_run *run, struct vqm_error *err)
     for (i = 0; i < run->n_domains; i++)
         if (run->domains[i].outcome == VQM_OUTCOME_FAILED)
             clean = false;
+    /* The journal is archived only when nothing in it is unfinished:
+     * every step an interrupted run began is settled too. */
+    open_after.fp = open_memstream(&open_list, &open_len);
+    open_after.settle = true;
+    vqm_journal_each_open(j, check_open_step, &open_after);
+    if (open_after.fp)
+        fclose(open_after.fp);
+    if (open_after.err < 0)
+        goto journal_error;
+    if (open_after.n > 0) {
+        clean = false;
+        run->unfinished = vqm_steal(&open_list);
+    }
+    if (vqm_journal_done(j, run_seq, err) < 0)
+        goto journal_error;
     run->end = vqm_now();
-    if (clean) {
+    if (clean && !vqm_journal_pending(j)) {
         vqm_journal_close(j, true);
         run->journal = NULL;
+    } else if (!run->unfinished) {
+        run->unfinished = strdup("");
     }
     return 0;
 
@@ -747,6 +996,17 @@ vqm_virt_rollback(const char *uri, const char *state_dir,
     }
     if (vqm_journal_open(state_dir, false, &j, err) < 0)
         goto out;
+    /* The journal is the host's: a rollback does not start over the
+     * unfinished work of other domains. */
+    if (vqm_journal_open_beyond(j, uuid)) {
+        const char *cmd = vqm_journal_command(j);
+
+        vqm_error_set(err, VQM_ERR_BUSY, "the journal in '%s' holds an "
+                      "unfinished migration: run '%s' first to finish it, "
+                      "then roll back", state_dir,
+                      cmd ? cmd : "virt-qed-migrate --domain DOMAIN");
+        goto out;
+    }
     /* The saved file must be the one the journal recorded (digest), of
      * this very domain (UUID and name). */
     if (vqm_journal_saved_xml(j, uuid, run, &xml, &path, err) < 0) {
@@ -793,9 +1053,20 @@ vqm_virt_rollback(const char *uri, const char *state_dir,
                 virStoragePoolFree(sp);
             }
             if (!p) {
-                vqm_error_set(err, VQM_ERR_NOTFOUND, "cannot roll back "
-                              "domain '%s': volume '%s/%s' no longer "
-                              "exists", domain, t->pool, t->volume);
+                size_t vl = strlen(t->volume);
+
+                if (vl > 4 && strcmp(t->volume + vl - 4, ".qed") == 0)
+                    vqm_error_set(err, VQM_ERR_REFUSED, "cannot roll back "
+                                  "domain '%s': volume '%s/%s' no longer "
+                                  "exists (if it was converted in place it "
+                                  "is qcow2 now, '%.*s.qcow2'; the way back "
+                                  "is a backup of the QED file)", domain,
+                                  t->pool, t->volume, (int) (vl - 4),
+                                  t->volume);
+                else
+                    vqm_error_set(err, VQM_ERR_NOTFOUND, "cannot roll back "
+                                  "domain '%s': volume '%s/%s' no longer "
+                                  "exists", domain, t->pool, t->volume);
                 goto out;
             }
         } else if (t->path) {
@@ -804,6 +1075,21 @@ vqm_virt_rollback(const char *uri, const char *state_dir,
             continue;
         }
         if (vqm_probe_file(p, &pr, &e2) < 0) {
+            CLEANUP_FREE char *now = NULL;
+            size_t pl = strlen(p);
+            struct stat st;
+
+            /* Converted in place and renamed: say so. */
+            if (e2.code == VQM_ERR_NOTFOUND && pl > 4
+                && strcmp(p + pl - 4, ".qed") == 0
+                && asprintf(&now, "%.*s.qcow2", (int) (pl - 4), p) > 0
+                && stat(now, &st) == 0) {
+                vqm_error_set(err, VQM_ERR_REFUSED, "cannot roll back "
+                              "domain '%s': '%s' was converted in place and "
+                              "is qcow2 now ('%s'); the way back is a backup "
+                              "of the QED file", domain, p, now);
+                goto out;
+            }
             vqm_error_set(err, VQM_ERR_NOTFOUND, "cannot roll back domain "
                           "'%s': source '%s': %s", domain, p, e2.msg);
             goto out;
@@ -865,8 +1151,10 @@ vqm_virt_rollback(const char *uri, const char *state_dir,
     for (i = 0; i < npaths; i++)
         free(paths[i]);
     free(paths);
+    /* Archived whenever nothing in it is unfinished (a refused rollback
+     * leaves nothing begun). */
     if (j)
-        vqm_journal_close(j, ret == 0 && !vqm_journal_pending(j));
+        vqm_journal_close(j, !vqm_journal_pending(j));
     if (dom)
         virDomainFree(dom);
     if (conn)

@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <libvirt/libvirt.h>
@@ -40,6 +41,7 @@
 #include "virt-remote.h"
 #include "virt-snapshot.h"
 #include "vqm-debug.h"
+#include "vqm-io.h"
 
 #define MAX_CHAIN 16
 
@@ -125,6 +127,7 @@ vqm_virt_free(struct vqm_virt_run *run)
         free(run->warnings[i]);
     free(run->warnings);
     free(run->uri);
+    free(run->unfinished);
     if (run->journal)
         vqm_journal_close(run->journal, false);
     if (run->conn)
@@ -900,6 +903,22 @@ decide(struct vqm_virt_run *run)
                 c->in_scope = true;
         }
     }
+    /* The journal is the host's, not one command's: what an interrupted
+     * run changed (converted, renamed, copied) is finished whatever the
+     * scope of this run. */
+    for (i = 0; i < run->n_images && run->journal; i++) {
+        struct vqm_vimage *img = run->images[i];
+        const char *prev;
+        struct stat st;
+
+        if (!img->exists)
+            continue;
+        prev = is_qed(img) ? vqm_journal_copy_output(run->journal,
+                                                     img->cur_path) : NULL;
+        if (img->converted_before || strcmp(img->cur_path, img->path) != 0
+            || (prev && stat(prev, &st) == 0))
+            img->in_scope = img->recovered = true;
+    }
     for (i = 0; i < run->n_images; i++) {
         struct vqm_vimage *img = run->images[i];
 
@@ -912,7 +931,14 @@ decide(struct vqm_virt_run *run)
             const char *prev = vqm_journal_copy_output(run->journal,
                                                        img->cur_path);
             struct stat st;
+            bool verified = false;
 
+            /* Or copied by an earlier run that finished (the copies
+             * index): nothing to convert, a rerun is idempotent. */
+            if (!prev && (prev = vqm_journal_known_copy(run->journal,
+                                                        img->cur_path,
+                                                        &verified)))
+                img->verified = verified;
             if (prev && stat(prev, &st) == 0) {
                 img->convert = false;
                 img->copy = true;
@@ -1066,6 +1092,8 @@ decide(struct vqm_virt_run *run)
 /* Ask the engine, without writing, whether it can convert each image
  * (corrupt tables, backing format, QEMU locks).  Images of domains we
  * will stop are checked when they are converted. */
+static void check_space(struct vqm_virt_run *run);
+
 static void
 engine_check(struct vqm_virt_run *run)
 {
@@ -1086,10 +1114,21 @@ engine_check(struct vqm_virt_run *run)
         if (!img->convert || img->outcome != VQM_OUTCOME_PLANNED)
             continue;
         if (!img->used_by_running) {
+            char comm[64];
+            long pid;
+
             busy = vqm_lock_probe(img->cur_path, &err);
             if (busy > 0) {
                 block_image(img, "in use by another process (QEMU image "
                             "locks are held)");
+                continue;
+            }
+            /* A writer that takes no locks (locking=off) is refused
+             * too. */
+            if (!img->copy && (pid = vqm_find_writer(img->dev, img->ino,
+                                                     comm, sizeof comm)) > 0) {
+                block_image(img, "open for writing by process %ld (%s): "
+                            "not converted in place under it", pid, comm);
                 continue;
             }
         }
@@ -1128,8 +1167,57 @@ engine_check(struct vqm_virt_run *run)
         }
         if (res.virtual_size)
             img->virtual_size = res.virtual_size;
+        /* What the conversion will write: new metadata after the data
+         * (in place), or the data and its metadata (copy: one table
+         * entry per cluster at most, plus tables and headers). */
+        img->space_needed = res.mode == VQM_CONVERT_COPY
+            ? res.allocated_bytes + res.allocated_bytes / 64 + (2 << 20)
+            : res.metadata_bytes;
     }
+    check_space(run);
     vqm_virt_propagate_blocks(run);
+}
+
+/* Free space: the images planned for each file system together must fit
+ * in what it has free (statvfs of the target directory), else they are
+ * refused with the numbers, before anything is touched. */
+static void
+check_space(struct vqm_virt_run *run)
+{
+    size_t i, k;
+
+    for (i = 0; i < run->n_images; i++) {
+        struct vqm_vimage *img = run->images[i];
+        CLEANUP_FREE char *dir = NULL;
+        struct statvfs sv;
+        uint64_t need = 0, avail;
+        size_t n = 0;
+
+        if (!img->convert || img->outcome != VQM_OUTCOME_PLANNED
+            || img->block_device || !img->space_needed)
+            continue;
+        if (!(dir = strdup(img->copy ? img->new_path : img->cur_path))
+            || statvfs(dirname(dir), &sv) < 0)
+            continue;
+        img->fsid = (uint64_t) sv.f_fsid;
+        avail = (uint64_t) sv.f_bavail * sv.f_frsize;
+        /* Sum over the planned images on the same file system. */
+        for (k = 0; k <= i; k++) {
+            const struct vqm_vimage *o = run->images[k];
+
+            if (o->convert && o->outcome == VQM_OUTCOME_PLANNED
+                && o->fsid == img->fsid && o->space_needed) {
+                need += o->space_needed;
+                n++;
+            }
+        }
+        if (need > avail)
+            block_image(img, "not enough free space in '%s': the "
+                        "conversion%s there need%s %.1f MiB, %.1f MiB free",
+                        dir, n > 1 ? "s planned" : "",
+                        n > 1 ? "" : "s", (double) need / 1048576,
+                        (double) avail / 1048576);
+    }
 }
 
 /* The new definition of d: every disk whose chain holds a migrated image
@@ -1359,23 +1447,28 @@ vqm_virt_mark_affected(struct vqm_virt_run *run)
         if (d->affected && d->outcome == VQM_OUTCOME_NONE)
             d->outcome = VQM_OUTCOME_PLANNED;
     }
-    /* Images an interrupted run converted and renamed that nothing needs
-     * any more: nothing left to do for them. */
+    /* Images an interrupted run converted and renamed, and copies an
+     * earlier run made, that no definition still needs rewritten for:
+     * nothing left to do for them (unless --remove-source can now remove
+     * a source whose copy was verified). */
     for (i = 0; i < run->n_images; i++) {
         struct vqm_vimage *img = run->images[i];
-        bool used = false;
+        bool used = false, copied;
 
-        if (!img->migrate || img->convert
-            || strcmp(img->path, img->new_path) != 0)
+        if (!img->migrate || img->convert || img->live
+            || img->outcome != VQM_OUTCOME_DONE)
+            continue;
+        copied = img->copy && !(run->opts.remove_source && img->verified);
+        if (!copied && strcmp(img->path, img->new_path) != 0)
             continue;
         for (k = 0; k < run->n_domains; k++)
             if (run->domains[k].affected
                 && vqm_virt_domain_uses(&run->domains[k], img))
                 used = true;
-        if (!used) {
-            img->migrate = false;
-            img->outcome = VQM_OUTCOME_NONE;
-        }
+        if (used)
+            continue;
+        img->migrate = false;
+        img->outcome = VQM_OUTCOME_NONE;
     }
 }
 

@@ -90,6 +90,10 @@ write_image(xmlTextWriterPtr w, const struct vqm_virt_run *run,
     W(attr_u64(w, "file-size", img->file_size));
     if (img->new_file_size)
         W(attr_u64(w, "new-file-size", img->new_file_size));
+    if (img->verified && img->migrate)
+        W(attr_s(w, "verified", "yes"));
+    if (img->recovered)
+        W(attr_s(w, "recovered", "yes"));
     snprintf(secs, sizeof secs, "%.3f", img->seconds);
     W(attr_s(w, "seconds", secs));
     if (img->note[0])
@@ -124,6 +128,10 @@ write_domain(xmlTextWriterPtr w, const struct vqm_vdomain *d)
         W(attr_s(w, "shut-down", "yes"));
     if (d->restarted)
         W(attr_s(w, "restarted", "yes"));
+    if (d->forced_off)
+        W(attr_s(w, "forced-off", "yes"));
+    if (d->recovered)
+        W(attr_s(w, "recovered", "yes"));
     snprintf(secs, sizeof secs, "%.3f", d->seconds);
     W(attr_s(w, "seconds", secs));
     if (d->reason[0])

@@ -71,10 +71,14 @@ struct vqm_vimage {
     bool used_by_running;        /* in a running domain's live chain */
     bool live;                   /* copied live by virt-live.c (--live) */
     bool verified;               /* the engine verified the result */
+    bool recovered;              /* an interrupted run's work, finished
+                                    here whatever the scope */
     unsigned depth;              /* 0 = no backing file */
     uint64_t virtual_size;
     uint64_t file_size;          /* before */
     uint64_t new_file_size;      /* after */
+    uint64_t space_needed;       /* bytes the conversion writes (plan) */
+    uint64_t fsid;               /* file system it writes to (plan) */
     double seconds;
     enum vqm_outcome outcome;
     char note[256];              /* e.g. why the name was kept */
@@ -113,6 +117,8 @@ struct vqm_vdomain {
     bool restarted;
     bool define_failed;          /* images changed, definition not */
     bool live;                   /* running: its disks are copied live */
+    bool forced_off;             /* --force-shutdown powered it off */
+    bool recovered;              /* finishes an interrupted migration */
     char *xml;                   /* inactive definition (secure) */
     struct vqm_vdisk *disks;
     size_t n_disks;
@@ -143,6 +149,13 @@ struct vqm_virt_opts {
     uint64_t bandwidth;          /* --live copy limit, bytes/s; 0 = none */
     const char *const *trust_dirs;
     size_t n_trust_dirs;
+    const char *command;         /* this command line (journal, markers
+                                    and messages name it); may be NULL */
+    /* Called as each image (d NULL) or domain (img NULL) gets its final
+     * outcome, so the caller can say so at once (may be NULL). */
+    void (*item_done)(void *opaque, const struct vqm_vimage *img,
+                      const struct vqm_vdomain *d);
+    void *item_opaque;
     /* Progress of each conversion (may be NULL). */
     void (*progress)(void *opaque, const struct vqm_vimage *img,
                      uint64_t done, uint64_t total);
@@ -167,6 +180,8 @@ struct vqm_virt_run {
     bool dry_run;
     bool remote;                 /* another host: headers via libvirt */
     bool journal_recovered;      /* an interrupted run was found */
+    char *unfinished;            /* after a run: the journal's steps still
+                                    unfinished, one per line, or NULL */
     char **warnings;             /* one line each */
     size_t n_warnings;
     double start, end;           /* wall clock, seconds since the epoch */

@@ -48,7 +48,15 @@ def main():
             print("vqm-combine-reports: %s: %s" % (host, e), file=sys.stderr)
             return 1
         h = ET.SubElement(top, "host", {"name": host})
-        if run is None:
+        error = None
+        if a.dry_run_dir and os.path.exists(
+                os.path.join(a.dry_run_dir, host + ".error")):
+            with open(os.path.join(a.dry_run_dir, host + ".error")) as f:
+                error = f.read().strip() or "the dry run failed"
+        if error is not None and run is None:
+            status = "failed"
+            lines.append("%s: dry run failed: %s" % (host, error))
+        elif run is None:
             status = "not-run"
             lines.append("%s: not migrated%s" % (
                 host, " (dry run only)" if dry is not None else ""))
@@ -76,6 +84,8 @@ def main():
                         r.text if r is not None else ""))
         h.set("status", status)
         state[status] += 1
+        if error is not None:
+            ET.SubElement(h, "error").text = error
         if dry is not None:
             d = ET.SubElement(h, "dry-run")
             d.append(dry)
