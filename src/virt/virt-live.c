@@ -196,6 +196,15 @@ plan_domain(struct vqm_virt_run *run, struct vqm_vdomain *d)
 
         if (!top || !dk->has_qed || dk->outcome == VQM_OUTCOME_SKIPPED)
             continue;
+        if (strcmp(dk->device, "disk") != 0) {
+            /* cdroms and floppies are converted offline only. */
+            for (c = top; c; c = c->backing)
+                if (c->convert)
+                    block(c, "domain '%s' is running and disk %s is a %s: "
+                          "a live copy handles disks only (use --shutdown)",
+                          d->name, dk->target, dk->device);
+            continue;
+        }
         for (c = top->backing; c; c = c->backing)
             if (c->migrate && c->convert)
                 lower_qed = true;
