@@ -9,7 +9,6 @@ EXTRA_DIST += \
 	debian/copyright \
 	debian/rules \
 	debian/source/format \
-	debian/virt-qed-migrate.dirs \
 	debian/virt-qed-migrate.docs \
 	$(NULL)
 

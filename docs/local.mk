@@ -7,12 +7,15 @@ EXTRA_DIST += \
 	docs/architecture.md \
 	$(NULL)
 
-if HAVE_POD2MAN
-man_MANS += \
+# The man pages are built by pod2man and shipped pre-built in the release
+# tarball, so a host without pod2man still installs them.
+if HAVE_MANS
+dist_man_MANS += \
 	docs/virt-qed-migrate.1 \
 	docs/virt-qed-migrate-hook.8 \
 	$(NULL)
-CLEANFILES += \
+endif
+MAINTAINERCLEANFILES = \
 	docs/virt-qed-migrate.1 \
 	docs/virt-qed-migrate-hook.8 \
 	$(NULL)
@@ -25,14 +28,15 @@ POD2MAN_ARGS = \
 
 docs/virt-qed-migrate.1: docs/virt-qed-migrate.pod
 	$(AM_V_GEN)$(MKDIR_P) docs && \
+	test "x$(POD2MAN)" != xno || { echo "pod2man is needed to build $@" >&2; exit 1; } && \
 	$(POD2MAN) $(POD2MAN_ARGS) --section=1 --name=VIRT-QED-MIGRATE \
 	    $(srcdir)/docs/virt-qed-migrate.pod > $@.tmp && mv -f $@.tmp $@
 
 docs/virt-qed-migrate-hook.8: docs/virt-qed-migrate-hook.pod
 	$(AM_V_GEN)$(MKDIR_P) docs && \
+	test "x$(POD2MAN)" != xno || { echo "pod2man is needed to build $@" >&2; exit 1; } && \
 	$(POD2MAN) $(POD2MAN_ARGS) --section=8 --name=VIRT-QED-MIGRATE-HOOK \
 	    $(srcdir)/docs/virt-qed-migrate-hook.pod > $@.tmp && mv -f $@.tmp $@
-endif
 
 # The RelaxNG schema of the --report XML (in EXTRA_DIST via xml/local.mk),
 # installed for the administrators' own checks with xmllint --relaxng.

@@ -9,7 +9,7 @@ tests_unit_vqm_set_backing_LDADD = \
 	src/qcow2/libvqmqcow2.a \
 	src/qed/libvqmqed.a \
 	src/common/libvqmcommon.a \
-	$(ZLIB_LIBS) $(ZSTD_LIBS) \
+	$(ZLIB_LIBS) $(ZSTD_LIBS) $(XXHASH_LIBS) \
 	$(NULL)
 
 CONVERT_TESTS = \

@@ -4,7 +4,7 @@ QED_TEST_LIBS = \
 	src/image/libvqmimage.a \
 	src/qed/libvqmqed.a \
 	src/common/libvqmcommon.a \
-	$(ZLIB_LIBS) $(ZSTD_LIBS) \
+	$(ZLIB_LIBS) $(ZSTD_LIBS) $(XXHASH_LIBS) \
 	$(NULL)
 QED_TEST_CPPFLAGS = $(AM_CPPFLAGS) \
 	-I$(top_srcdir)/src/image \

@@ -20,7 +20,7 @@ builddir=${VQM_BUILDDIR:-$top/build-quickstart}
 
 packages=(
     build-essential autoconf automake pkg-config
-    libvirt-dev libglib2.0-dev libxml2-dev zlib1g-dev libzstd-dev
+    libvirt-dev libglib2.0-dev libxml2-dev zlib1g-dev libzstd-dev libxxhash-dev
     qemu-utils qemu-system-x86 qemu-block-extra
     libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
     libxml2-utils perl strace util-linux procps time
@@ -59,7 +59,7 @@ build ()
     mkdir -p "$builddir"
     cd "$builddir"
     if [ ! -f Makefile ]; then
-        "$top/configure" --enable-werror ${VQM_CONFIGURE_ARGS:-}
+        "$top/configure" --enable-werror --enable-fault-injection ${VQM_CONFIGURE_ARGS:-}
     fi
     make -j"$(nproc)"
 }

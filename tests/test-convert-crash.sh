@@ -6,6 +6,7 @@
 # pristine copy, and exit 0 means qcow2; by copy, the source is unchanged
 # and no output is left behind.  A retry then converts the image.
 source "$abs_top_builddir/tests/functions.sh"
+requires_fault_injection
 source "$abs_top_srcdir/tests/convert-lib.sh"
 source "$abs_top_srcdir/tests/qed-functions.sh"
 set -e

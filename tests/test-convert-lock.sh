@@ -4,6 +4,7 @@
 # and the file is unchanged.  Once it is gone, conversion works.  While
 # we convert, QEMU cannot open the image.
 source "$abs_top_builddir/tests/functions.sh"
+requires_fault_injection
 source "$abs_top_srcdir/tests/convert-lib.sh"
 set -e
 set -x

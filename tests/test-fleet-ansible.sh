@@ -6,6 +6,7 @@
 # fleet of three whose second host fails: the first is migrated, the
 # third is not touched, and the summary says so.
 source "$abs_top_builddir/tests/functions.sh"
+requires_fault_injection
 set -e
 set -x
 

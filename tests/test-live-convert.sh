@@ -8,6 +8,7 @@
 # hold the same guest data as pristine copies of the QED files, and the
 # journal and the report say what happened.
 source "$abs_top_builddir/tests/functions.sh"
+requires_fault_injection
 set -e
 set -x
 

@@ -81,6 +81,9 @@ cat > "$d/ts1-expected.json" <<'JSON'
 { "start": 24576, "length": 1024000, "depth": 0, "present": false, "zero": true, "data": false}]
 JSON
 virt-qed-migrate --inspect "$f" --map --json | diff -u "$d/ts1-expected.json" -
+# qemu-img's spelling of the same option.
+virt-qed-migrate --inspect "$f" --map --output=json | diff -u "$d/ts1-expected.json" -
+must_fail 2 virt-qed-migrate --inspect "$f" --map --output=yaml
 truncate -s 1M "$d/ts1-expected.raw"
 head -c 4096 /dev/zero | tr '\0' '\245' |
     dd of="$d/ts1-expected.raw" bs=4096 seek=3 conv=notrunc status=none

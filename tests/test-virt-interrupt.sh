@@ -7,6 +7,7 @@
 # started again, with clean images holding the same guest data, and the
 # domain is marked active (for the hook) while the job is unfinished.
 source "$abs_top_builddir/tests/functions.sh"
+requires_fault_injection
 set -e
 set -x
 

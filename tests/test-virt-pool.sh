@@ -4,6 +4,7 @@
 # left alone, another pool and its domain untouched, --dry-run changes
 # nothing, wrong names, the report validates, the domain starts.
 source "$abs_top_builddir/tests/functions.sh"
+requires_fault_injection
 set -e
 set -x
 

@@ -6,6 +6,7 @@
 # refuse the stale copy target (exit 3) until the admin removes it, then
 # migrate from the current QED, whatever was written to it since.
 source "$abs_top_builddir/tests/functions.sh"
+requires_fault_injection
 set -e
 set -x
 

@@ -12,7 +12,7 @@ tests_unit_test_virt_domxml_LDADD = \
 	src/qcow2/libvqmqcow2.a \
 	src/qed/libvqmqed.a \
 	src/common/libvqmcommon.a \
-	$(LIBVIRT_LIBS) $(LIBXML2_LIBS) $(ZLIB_LIBS) $(ZSTD_LIBS) -lm \
+	$(LIBVIRT_LIBS) $(LIBXML2_LIBS) $(ZLIB_LIBS) $(ZSTD_LIBS) $(XXHASH_LIBS) -lm \
 	$(NULL)
 
 TESTS += \

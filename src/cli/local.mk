@@ -32,7 +32,7 @@ virt_qed_migrate_CPPFLAGS = $(AM_CPPFLAGS) \
 	$(LIBXML2_CFLAGS)
 virt_qed_migrate_LDADD = \
 	$(vqm_cli_common_libs) \
-	$(LIBXML2_LIBS) $(ZLIB_LIBS) $(ZSTD_LIBS) -lm
+	$(LIBXML2_LIBS) $(ZLIB_LIBS) $(ZSTD_LIBS) $(XXHASH_LIBS) -lm
 
 pkglibexec_PROGRAMS = virt-qed-migrate-libvirt
 virt_qed_migrate_libvirt_SOURCES = \
@@ -46,4 +46,4 @@ virt_qed_migrate_libvirt_CPPFLAGS = $(AM_CPPFLAGS) \
 virt_qed_migrate_libvirt_LDADD = \
 	src/virt/libvqmvirt.a \
 	$(vqm_cli_common_libs) \
-	$(LIBVIRT_LIBS) $(LIBXML2_LIBS) $(ZLIB_LIBS) $(ZSTD_LIBS) -lm
+	$(LIBVIRT_LIBS) $(LIBXML2_LIBS) $(ZLIB_LIBS) $(ZSTD_LIBS) $(XXHASH_LIBS) -lm

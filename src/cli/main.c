@@ -65,7 +65,7 @@ usage(FILE *fp)
 "Usage:\n"
 "  %1$s [-c URI] --pool NAME|--domain NAME|--all [OPTIONS]\n"
 "  %1$s --file IMAGE [--output NEW.qcow2|--copy] [OPTIONS]\n"
-"  %1$s --inspect IMAGE [--map] [--json]\n"
+"  %1$s --inspect IMAGE [--map] [--output=json|--json]\n"
 "  %1$s [-c URI] --rollback DOMAIN [--to RUN]\n"
 "  %1$s --hook-filter < DOMAIN.xml\n"
 "\n"
@@ -94,7 +94,8 @@ usage(FILE *fp)
 "      --allow-copy         fall back to copy mode when in place is unsafe\n"
 "      --inspect IMAGE      show header, backing file, check and summary\n"
 "      --map                with --inspect: print the guest map\n"
-"      --json               with --inspect --map: qemu-img map JSON output\n"
+"      --json, --output=json\n"
+"                           with --inspect --map: qemu-img map JSON output\n"
 "\n"
 "Conversion:\n"
 "  -n, --dry-run            say what would be done, change nothing\n"
@@ -355,6 +356,16 @@ main(int argc, char *argv[])
                            "--pool/--domain/--all cannot be combined");
     if (o.rollback_to && !o.rollback)
         return usage_error("--to goes with --rollback");
+    /* qemu-img's spelling: with --inspect, --output=json|human is the
+     * output format (--json is the same as --output=json). */
+    if (o.output && o.inspect) {
+        if (strcmp(o.output, "json") == 0)
+            o.json = true;
+        else if (strcmp(o.output, "human") != 0)
+            return usage_error("with --inspect, --output takes 'json' or "
+                               "'human'");
+        o.output = NULL;
+    }
     if ((o.map || o.json) && !o.inspect)
         return usage_error("--map and --json go with --inspect");
     if (o.output && !o.file)

@@ -53,7 +53,9 @@ int vqm_create_temp(int dfd, const char *prefix, char *name, size_t namelen,
 /* Fault-injection hook, called by the functions above and by any other
  * write-like operation (ftruncate, fallocate, rename, copy_file_range)
  * before it happens.  op is "write" or "sync".  Returns 0 to go on, or
- * -1 with errno set to the injected error.
+ * -1 with errno set to the injected error.  Only a build configured with
+ * --enable-fault-injection (the test suite's) reads VQM_FAULT and
+ * VQM_FAULT_TRACE; any other build always returns 0.
  */
 int vqm_fault_point(const char *op, const char *path, uint64_t off,
                     uint64_t len);

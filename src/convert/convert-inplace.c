@@ -520,7 +520,8 @@ conv_inplace(struct conv *c, struct vqm_error *err)
     CLEANUP_FREE uint8_t *pre = NULL;
     uint64_t pre_blocks = 0;
     bool pre_miss = false;
-    uint64_t i, hash_before = 0, hash_after = 0;
+    uint64_t i;
+    struct conv_digest hash_before = { 0, 0 }, hash_after = { 0, 0 };
     bool committed = false;
     int ret = -1;
 
@@ -641,7 +642,8 @@ conv_inplace(struct conv *c, struct vqm_error *err)
         vqm_image_close(img);
         if (r < 0)
             goto fail;
-        if (hash_after != hash_before) {
+        if (hash_after.lo != hash_before.lo
+            || hash_after.hi != hash_before.hi) {
             vqm_error_set(err, VQM_ERR_INTERNAL, "verification failed: "
                           "the guest data of '%s' changed", c->path);
             goto fail;

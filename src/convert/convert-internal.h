@@ -57,7 +57,11 @@ int conv_default_output(const char *path, char *out, size_t outlen,
 int conv_extent_at(struct conv *c, uint64_t off, uint64_t max_len,
                    struct qed_extent *e, struct vqm_error *err);
 void conv_progress(struct conv *c, uint64_t add);
-int conv_hash_image(struct vqm_image *img, uint64_t *hash,
+/* The 128-bit XXH3 digest of --verify=full (see convert.c). */
+struct conv_digest {
+    uint64_t lo, hi;
+};
+int conv_hash_image(struct vqm_image *img, struct conv_digest *digest,
                     struct vqm_error *err);
 int conv_compare_images(struct vqm_image *a, struct vqm_image *b,
                         const char *what, struct vqm_error *err);

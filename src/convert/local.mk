@@ -10,4 +10,5 @@ src_convert_libvqmconvert_a_SOURCES = \
 	src/convert/convert-internal.h \
 	src/convert/convert-lock.c \
 	$(NULL)
-src_convert_libvqmconvert_a_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/src
+src_convert_libvqmconvert_a_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/src \
+	$(XXHASH_CFLAGS)

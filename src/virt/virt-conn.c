@@ -1,4 +1,9 @@
-/* virt-qed-migrate: the libvirt error boundary.
+/* virt-qed-migrate: connections and the libvirt error boundary.
+ *
+ * Connections are opened with libvirt's default authentication callback
+ * (virConnectAuthPtrDefault), as virsh and libguestfs do: a URI that
+ * needs a SASL user name, a password or a polkit answer prompts on the
+ * terminal instead of failing.
  *
  * libvirt prints every error on stderr by default; we install a no-op
  * error function once and copy libvirt's last error into our own
@@ -30,6 +35,14 @@ vqm_virt_init_errors(void)
         virSetErrorFunc(NULL, ignore_error);
         done = true;
     }
+}
+
+virConnectPtr
+vqm_virt_connect(const char *uri, bool read_only)
+{
+    vqm_virt_init_errors();
+    return virConnectOpenAuth(uri, virConnectAuthPtrDefault,
+                              read_only ? VIR_CONNECT_RO : 0);
 }
 
 int

@@ -5,6 +5,8 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
+#include <libvirt/libvirt.h>
+
 #include "virt.h"
 
 /* ---- virt-journal.c: the state directory ----
@@ -116,7 +118,12 @@ const char *vqm_journal_last_error(const struct vqm_journal *j);
  * unfinished (left by a run interrupted after it finished a domain). */
 void vqm_journal_sweep_active(struct vqm_journal *j);
 
-/* ---- virt-conn.c: libvirt errors ---- */
+/* ---- virt-conn.c: connections and libvirt errors ---- */
+/* Open a connection to uri (NULL: libvirt's default) with libvirt's
+ * default authentication callback, so that SASL, password and polkit
+ * prompts work as in virsh; read_only asks for VIR_CONNECT_RO.  NULL on
+ * failure, with libvirt's last error set. */
+virConnectPtr vqm_virt_connect(const char *uri, bool read_only);
 /* Install the no-op libvirt error function (once). */
 void vqm_virt_init_errors(void);
 /* Copy libvirt's last error into err, prefixed with a formatted message;

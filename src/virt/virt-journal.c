@@ -455,7 +455,6 @@ vqm_journal_open(const char *dir, bool read_only, struct vqm_journal **out,
                  struct vqm_error *err)
 {
     struct vqm_journal *j = calloc(1, sizeof *j);
-    const char *k;
     static const char *const subdirs[] = { "history", "domains", "active" };
     size_t i;
     struct timespec ts;
@@ -472,8 +471,13 @@ vqm_journal_open(const char *dir, bool read_only, struct vqm_journal **out,
     j->path = join(dir, "journal");
     if (!j->dir || !j->path)
         goto nomem;
-    if ((k = getenv("VQM_TEST_KILL_AT_STEP")) && *k)
-        j->kill_at = atoi(k);
+#ifdef VQM_FAULT_INJECTION
+    {
+        const char *k = getenv("VQM_TEST_KILL_AT_STEP");
+        if (k && *k)
+            j->kill_at = atoi(k);
+    }
+#endif
     clock_gettime(CLOCK_REALTIME, &ts);
     gmtime_r(&ts.tv_sec, &tm);
     strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%S", &tm);

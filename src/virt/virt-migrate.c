@@ -720,7 +720,7 @@ vqm_virt_rollback(const char *uri, const char *state_dir,
     vqm_virt_init_errors();
     if (!state_dir)
         state_dir = VQM_STATEDIR;
-    if (!(conn = virConnectOpen(uri))) {
+    if (!(conn = vqm_virt_connect(uri, false))) {
         vqm_virt_error(err, VQM_ERR_LIBVIRT, "cannot connect to libvirt");
         goto out;
     }

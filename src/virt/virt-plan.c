@@ -1336,15 +1336,15 @@ vqm_virt_plan(const struct vqm_virt_opts *opts, struct vqm_virt_run **out,
         /* Remote: the headers are read by volume downloads, which need a
          * read-write connection (virt-remote.c). */
         if (vqm_virt_uri_remote(opts->uri, NULL, 0))
-            run->conn = virConnectOpen(opts->uri);
+            run->conn = vqm_virt_connect(opts->uri, false);
         if (!run->conn) {
-            run->conn = virConnectOpenReadOnly(opts->uri);
+            run->conn = vqm_virt_connect(opts->uri, true);
             read_only = run->conn != NULL;
         }
         if (!run->conn)
-            run->conn = virConnectOpen(opts->uri);
+            run->conn = vqm_virt_connect(opts->uri, false);
     } else {
-        run->conn = virConnectOpen(opts->uri);
+        run->conn = vqm_virt_connect(opts->uri, false);
     }
     if (!run->conn) {
         vqm_virt_error(err, VQM_ERR_LIBVIRT, "cannot connect to libvirt%s%s",
