@@ -165,8 +165,9 @@ round ()
     virt-qed-migrate --state-dir "$st" "${other[@]}" > "$d/o-$t" 2> "$d/oerr-$t" || rc=$?
     cat "$d/o-$t" "$d/oerr-$t"
     if [ $rc = 1 ] && [ "${other[0]}" = --rollback ] &&
-       grep -q "converted in place" "$d/oerr-$t"; then
+       ! grep -q "unfinished migration: run" "$d/oerr-$t"; then
         # Nothing unfinished, and b1 is qcow2: nothing to roll back to.
+        grep -q "converted in place" "$d/oerr-$t"
         rc=2
     elif [ $rc = 1 ] && [ "${other[0]}" = --rollback ]; then
         # Refused: it names the command that finishes the work.

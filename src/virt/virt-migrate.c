@@ -1151,6 +1151,18 @@ vqm_virt_rollback(const char *uri, const char *state_dir,
     for (i = 0; i < npaths; i++)
         free(paths[i]);
     free(paths);
+    /* A refusal over an unfinished migration names what finishes it. */
+    if (ret < 0 && j && err && vqm_journal_pending(j)
+        && !strstr(err->msg, "unfinished migration")) {
+        const char *cmd = vqm_journal_command(j);
+        char first[sizeof err->msg];
+
+        snprintf(first, sizeof first, "%s", err->msg);
+        vqm_error_set(err, err->code, "%s; the journal in '%s' holds an "
+                      "unfinished migration: run '%s' first to finish it",
+                      first, state_dir,
+                      cmd ? cmd : "virt-qed-migrate --domain DOMAIN");
+    }
     /* Archived whenever nothing in it is unfinished (a refused rollback
      * leaves nothing begun). */
     if (j)
