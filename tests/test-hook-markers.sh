@@ -80,13 +80,21 @@ for x in good broken many huge; do
     hook "$d/$x.xml" web1 prepare begin
 done
 
-# A marker for this UUID, written as the tool writes it.
-printf '4242\nname=web1' > "$state/active/$uuid"
+# A marker for this UUID, written as the tool writes it, by a run that
+# is still there (this shell: its pid and start time).
+live="$$ $(sed 's/.*) //' /proc/$$/stat | cut -d' ' -f20)"
+printf '%s\ncommand=virt-qed-migrate --pool p\nname=web1' "$live" > "$state/active/$uuid"
 for x in good broken many huge nouuid; do
     must_fail 1 hook "$d/$x.xml" web1 prepare begin
     grep -q "cannot start" "$d/err"
 done
 grep -q "domain 'web1' cannot start: virt-qed-migrate is converting its disks ($state/active/$uuid exists)" "$d/err"
+# The same marker of a run that is gone (the start time differs): the
+# message says so and names the command that finishes the migration.
+printf '%s 1\ncommand=virt-qed-migrate --pool p\nname=web1' "$$" > "$state/active/$uuid"
+must_fail 1 hook "$d/good.xml" web1 prepare begin
+grep -q "domain 'web1' cannot start: an interrupted virt-qed-migrate left its disks half migrated ($state/active/$uuid exists, its run is gone); finish the migration with: virt-qed-migrate --pool p" "$d/err"
+printf '%s\ncommand=virt-qed-migrate --pool p\nname=web1' "$live" > "$state/active/$uuid"
 # The UUID is found by the scan also in upper case.
 sed "s|$uuid|${uuid^^}|" "$d/good.xml" > "$d/upper.xml"
 must_fail 1 hook "$d/upper.xml" other-name prepare begin
@@ -105,7 +113,7 @@ rm "$state/active/$uuid"
 hook "$d/good.xml" web1 prepare begin
 
 # A marker found by name (the domain's XML has another UUID).
-printf '4242\nname=web1' > "$state/active/$other"
+printf '%s\nname=web1' "$live" > "$state/active/$other"
 must_fail 1 hook "$d/good.xml" web1 prepare begin
 rm "$state/active/$other"
 # A state directory whose active/ is a link cannot be trusted: refused
@@ -149,7 +157,7 @@ rm -f "$d/sandbox/args"
 # Escape and BEL in the name libvirt passes: printed escaped.
 printf '%s\n' policy=warn "state_dir=$state" > "$d/hook.conf"
 bad=$'web\e[2J\a1'
-printf '4242\nname=%s' "$bad" > "$state/active/$other"
+printf '%s\nname=%s' "$live" "$bad" > "$state/active/$other"
 must_fail 1 hook "$d/broken.xml" "$bad" prepare begin
 grep -q 'web\\x1b\[2J\\x071' "$d/err"
 if LC_ALL=C grep -q $'[\x01-\x09\x0b-\x1f\x7f]' "$d/err"; then

@@ -125,10 +125,10 @@ grep -q "another virt-qed-migrate is using the state directory" "$d/err"
 cmp "$d/x.qed.orig" "$p2/x.qed"
 
 # Failures change nothing (no space left, injected with VQM_FAULT): the
-# state directory cannot be written (first write: the domain's active
-# marker), or the conversion itself fails (the seventh write: after the
-# marker, the saved definition, its two "save" records and two more
-# journal records).  The image and
+# state directory cannot be written (first write: the journal's record
+# of the run), or the conversion itself fails (the eighth write: after the
+# run record, the marker, the saved definition, its two "save" records
+# and two more journal records).  The image and
 # the definition stay as they were, the domain is not left marked active,
 # and the next run does the job.
 VQM_FAULT=write:1:enospc must_fail 1 virt-qed-migrate --state-dir "$state" \
@@ -136,7 +136,7 @@ VQM_FAULT=write:1:enospc must_fail 1 virt-qed-migrate --state-dir "$state" \
 cat "$d/out3" "$d/err"
 grep -q "error: state directory '$state': .*No space left on device" "$d/err"
 grep -q "SKIPPED: not done: the run stopped" "$d/out3"
-VQM_FAULT=write:7:enospc run_vqm "$d/out4" 1 --state-dir "$state" --pool p2
+VQM_FAULT=write:8:enospc run_vqm "$d/out4" 1 --state-dir "$state" --pool p2
 grep -q "$p2/x.qed: FAILED: .*No space left on device" "$d/out4"
 for f in "$d/out3" "$d/out4"; do
     cmp "$d/x.qed.orig" "$p2/x.qed"

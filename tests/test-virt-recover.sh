@@ -83,9 +83,16 @@ consistent ()
 # Results come as they happen, through a pipe too: the run is stopped
 # (SIGSTOP from the test kill point) when it begins converting the last
 # image; by then the first image's line has been read from the pipe.
+# The journal record after which to stop: the "B" record of the last
+# image's conversion, found in the journal of a whole run (each record is
+# one line and one write).
+setup
+virt-qed-migrate --state-dir "$d/state-count" --pool bulk > /dev/null
+step=$(cat "$d"/state-count/history/* | awk -F'\t' '$1 == "B" && $3 == "convert" { n = NR } END { print n }')
+[ -n "$step" ]
 setup
 mkfifo "$d/fifo"
-VQM_TEST_KILL_AT_STEP=13 VQM_TEST_KILL_SIGNAL=19 virt-qed-migrate \
+VQM_TEST_KILL_AT_STEP=$step VQM_TEST_KILL_SIGNAL=19 virt-qed-migrate \
     --state-dir "$d/state-pipe" --pool bulk > "$d/fifo" &
 pid=$!
 cat "$d/fifo" > "$d/pipe.out" &

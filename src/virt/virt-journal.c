@@ -714,7 +714,6 @@ vqm_journal_pending(const struct vqm_journal *j)
     for (i = 0; i < j->n; i++)
         if (j->recs[i].state == REC_BEGUN
             && strcmp(j->recs[i].step, "migrate") != 0
-            && strcmp(j->recs[i].step, "save") != 0   /* changed nothing */
             && strcmp(j->recs[i].step, "run") != 0 && !superseded(j, i))
             return true;
     m = open_migrations(j, &n);
