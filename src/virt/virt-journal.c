@@ -520,11 +520,23 @@ read_copies(struct vqm_journal *j, struct vqm_error *err)
     size_t cap = 0;
     ssize_t len;
 
+    int fd;
+
     if (!path)
         return vqm_error_set(err, VQM_ERR_NOMEM, "out of memory");
-    if (!(fp = fopen(path, "re")))
-        return errno == ENOENT ? 0
-            : vqm_error_set_errno(err, errno, "cannot read '%s'", path);
+    if (j->dir_fd < 0)
+        return 0;                   /* no state directory: no copies */
+    fd = open_file_at(j->dir_fd, j->dir, "copies", O_RDONLY, err);
+    if (fd < 0) {
+        if (errno != ENOENT)
+            return -1;
+        vqm_error_clear(err);
+        return 0;
+    }
+    if (!(fp = fdopen(fd, "re"))) {
+        close(fd);
+        return vqm_error_set_errno(err, errno, "cannot read '%s'", path);
+    }
     while ((len = getline(&line, &cap, fp)) > 0) {
         if (line[len - 1] != '\n')
             break;                  /* torn last line */
@@ -944,10 +956,10 @@ copies_append(struct vqm_journal *j, const char *kind, const char *src,
     }
     fputc('\n', fp);
     fclose(fp);
-    fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
-              0600);
+    fd = open_file_at(j->dir_fd, j->dir, "copies", O_WRONLY | O_APPEND
+                      | O_CREAT, err);
     if (fd < 0)
-        return vqm_error_set_errno(err, errno, "cannot open '%s'", path);
+        return -1;
     if (vqm_pwrite_full(fd, buf, len, 0, path, err) < 0
         || vqm_sync(fd, 0, path, err) < 0)
         return -1;
