@@ -24,6 +24,7 @@ TESTS += \
 	tests/test-virt-block.sh \
 	tests/test-virt-interrupt.sh \
 	tests/test-virt-recover.sh \
+	tests/test-virt-margins.sh \
 	tests/test-virt-rollback.sh \
 	tests/test-virt-hostile.sh \
 	$(NULL)
@@ -37,6 +38,7 @@ EXTRA_DIST += \
 	tests/test-virt-block.sh \
 	tests/test-virt-interrupt.sh \
 	tests/test-virt-recover.sh \
+	tests/test-virt-margins.sh \
 	tests/test-virt-rollback.sh \
 	tests/test-virt-hostile.sh \
 	$(NULL)
