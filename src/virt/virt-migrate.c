@@ -774,6 +774,12 @@ vqm_virt_execute(struct vqm_virt_run *run, struct vqm_error *err)
         if (!img->copy && strcmp(img->cur_path, img->new_path) != 0
             && rename_image(run, img) < 0)
             goto journal_error;
+        /* A copy an interrupted run made: remembered like the others. */
+        if (img->copy && !img->convert
+            && !vqm_journal_known_copy(j, img->cur_path, NULL)
+            && vqm_journal_note_copy(j, img->cur_path, img->new_path,
+                                     img->verified, err) < 0)
+            goto state_error;
         img->outcome = VQM_OUTCOME_DONE;
         set_file_size(img);
         if (rebase_dependents(run, img) < 0)
