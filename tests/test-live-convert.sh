@@ -150,15 +150,15 @@ qemu-img compare -U -f qed -F qcow2 "$d/rs.orig" "$p/rs.qcow2"
 lv_virsh destroy lr
 
 # Killed right after the definition was given its final form (journal
-# records: save begun and done, migrate, blockcopy begun and done, define
-# begun and done): the volume disk is already a volume disk again; the
-# rerun finishes.
+# records: run, save begun and done, migrate, blockcopy begun and done,
+# define begun and done): the volume disk is already a volume disk
+# again; the rerun finishes.
 qed_image "$p/k.qed" 16M
 lv_virsh pool-refresh p >/dev/null
 define_domain lk "$(vol_disk p k.qed qed vda)"
 start_dom lk
 rc=0
-VQM_TEST_KILL_AT_STEP=7 virt-qed-migrate --state-dir "$state" --domain lk \
+VQM_TEST_KILL_AT_STEP=8 virt-qed-migrate --state-dir "$state" --domain lk \
     --live || rc=$?
 [ $rc = 137 ]
 grep -q "	define	" "$state/journal"

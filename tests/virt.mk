@@ -21,6 +21,7 @@ TESTS += \
 	tests/test-virt-block.sh \
 	tests/test-virt-interrupt.sh \
 	tests/test-virt-recover.sh \
+	tests/test-virt-margins.sh \
 	tests/test-virt-rollback.sh \
 	tests/test-virt-hostile.sh \
 	tests/test-virt-probe-hostile.sh \
@@ -40,6 +41,7 @@ EXTRA_DIST += \
 	tests/test-virt-block.sh \
 	tests/test-virt-interrupt.sh \
 	tests/test-virt-recover.sh \
+	tests/test-virt-margins.sh \
 	tests/test-virt-rollback.sh \
 	tests/test-virt-hostile.sh \
 	tests/test-virt-probe-hostile.sh \

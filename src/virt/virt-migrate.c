@@ -772,21 +772,16 @@ vqm_virt_execute(struct vqm_virt_run *run, struct vqm_error *err)
             }
         } else if (img->outcome != VQM_OUTCOME_DONE) {
             continue;
-        } else if (img->copy && !vqm_journal_known_copy(run->journal,
-                                                        img->cur_path,
-                                                        NULL)) {
-            /* Copied by an interrupted run that stopped before it
-             * recorded the copy: record it now, so that a later run,
-             * whatever the journal holds then, knows the copy is ours. */
-            struct vqm_error e = { 0 };
-
-            if (vqm_journal_note_copy(run->journal, img->cur_path,
-                                      img->new_path, img->verified, &e) < 0)
-                snprintf(img->note, sizeof img->note, "%s", e.msg);
         }
         if (!img->copy && strcmp(img->cur_path, img->new_path) != 0
             && rename_image(run, img) < 0)
             goto journal_error;
+        /* A copy an interrupted run made: remembered like the others. */
+        if (img->copy && !img->convert
+            && !vqm_journal_known_copy(j, img->cur_path, NULL)
+            && vqm_journal_note_copy(j, img->cur_path, img->new_path,
+                                     img->verified, err) < 0)
+            goto state_error;
         img->outcome = VQM_OUTCOME_DONE;
         set_file_size(img);
         if (rebase_dependents(run, img) < 0)
