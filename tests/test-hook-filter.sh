@@ -167,7 +167,7 @@ done
 if strace -V >/dev/null 2>&1; then
     # (LeakSanitizer cannot run under ptrace)
     ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
-    strace -f -e trace=open,openat,stat,lstat,newfstatat,readlink \
+    strace -f -e trace=open,openat,openat2,stat,lstat,newfstatat,readlink \
         -o "$d/trace" virt-qed-migrate --hook-filter \
         < "$d/domain.xml" > /dev/null
     grep -q "sneaky.qed" "$d/trace"

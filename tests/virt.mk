@@ -24,6 +24,7 @@ TESTS += \
 	tests/test-virt-margins.sh \
 	tests/test-virt-rollback.sh \
 	tests/test-virt-hostile.sh \
+	tests/test-virt-nonfile.sh \
 	tests/test-virt-probe-hostile.sh \
 	tests/test-virt-statedir.sh \
 	tests/test-virt-escape.sh \
@@ -44,6 +45,7 @@ EXTRA_DIST += \
 	tests/test-virt-margins.sh \
 	tests/test-virt-rollback.sh \
 	tests/test-virt-hostile.sh \
+	tests/test-virt-nonfile.sh \
 	tests/test-virt-probe-hostile.sh \
 	tests/test-virt-statedir.sh \
 	tests/test-virt-escape.sh \

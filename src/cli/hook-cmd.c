@@ -50,6 +50,7 @@
 #include "vqm-endian.h"
 #include "vqm-error.h"
 #include "vqm-io.h"
+#include "vqm-open.h"
 #include "vqm-quote.h"
 
 #define HOOK_MAX_XML (16u * 1024 * 1024)
@@ -387,31 +388,19 @@ policy_name(enum hook_policy p)
 /* ---------------------------------------------------------------- */
 /* Images: headers only                                              */
 
-/* Classify the image at path from its first bytes.  Opens with
- * O_NONBLOCK so that a FIFO or a device cannot block the hook, and reads
+/* Classify the image at path from its first bytes.  Opened by vqm_open
+ * (O_NONBLOCK, no planted symlink) so that a FIFO or a device can neither
+ * block the hook nor be opened; it reads
  * only regular files and block devices.
  */
+/* The kind of the image open on fd (path for messages). */
 static enum img_kind
-image_kind(const char *path, uint64_t *size)
+image_kind_fd(int fd, const char *path, uint64_t *size)
 {
-    CLEANUP_CLOSE int fd = -1;
     unsigned char buf[64];
-    struct stat st;
     ssize_t r;
     const char *fmt;
 
-    *size = 0;
-    /* Look before opening: never open a character device or a FIFO the
-     * XML names (opening some devices has side effects). */
-    if (stat(path, &st) < 0)
-        return errno == ENOENT ? IMG_MISSING : IMG_UNREADABLE;
-    if (!(S_ISREG(st.st_mode) || S_ISBLK(st.st_mode)))
-        return IMG_UNREADABLE;
-    fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
-    if (fd < 0)
-        return errno == ENOENT ? IMG_MISSING : IMG_UNREADABLE;
-    if (fstat(fd, &st) < 0 || !(S_ISREG(st.st_mode) || S_ISBLK(st.st_mode)))
-        return IMG_UNREADABLE;
     do
         r = pread(fd, buf, sizeof buf, 0);
     while (r < 0 && errno == EINTR);
@@ -440,6 +429,24 @@ image_kind(const char *path, uint64_t *size)
         return IMG_QED;
     }
     return IMG_OTHER;
+}
+
+static enum img_kind
+image_kind(const char *path, uint64_t *size)
+{
+    struct vqm_file f = { .fd = -1 };
+    struct vqm_error err = { 0 };
+    enum img_kind kind;
+
+    *size = 0;
+    /* vqm_open looks before it opens: a character device or a FIFO the
+     * XML names is never opened (opening some devices has side effects),
+     * and no symlink planted by someone else is followed. */
+    if (vqm_open(path, 0, NULL, &f, &err) < 0)
+        return err.code == VQM_ERR_NOTFOUND ? IMG_MISSING : IMG_UNREADABLE;
+    kind = image_kind_fd(f.fd, path, size);
+    vqm_file_close(&f);
+    return kind;
 }
 
 /* ---------------------------------------------------------------- */

@@ -1000,6 +1000,11 @@ decide(struct vqm_virt_run *run)
                              "format mismatch: the domain XML says '%s', "
                              "'%s' is %s; left alone", xf, img->path,
                              img->format);
+                else if (!img->format && img->reason[0])
+                    /* Not an image the tool opens (a FIFO, a device, a
+                     * symlink someone else planted, ...): why. */
+                    snprintf(dk->reason, sizeof dk->reason,
+                             "not read: %s; left alone", img->reason);
                 else
                     snprintf(dk->reason, sizeof dk->reason,
                              "not QED (%s): left alone",

@@ -20,6 +20,7 @@
 #include <linux/fs.h>
 
 #include "cleanup.h"
+#include "vqm-open.h"
 #include "qcow2/qcow2-reader.h"
 #include "qed/qed.h"
 #include "virt.h"
@@ -58,17 +59,21 @@ vqm_probe_file(const char *path, struct vqm_probe *p, struct vqm_error *err)
 {
     CLEANUP_CLOSE int fd = -1;
     CLEANUP_FREE unsigned char *buf = NULL;
+    struct vqm_file f = { .fd = -1 };
     struct stat st;
     ssize_t r;
     size_t len = 0;
     const char *fmt;
 
     memset(p, 0, sizeof *p);
-    fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
-    if (fd < 0)
-        return vqm_error_set_errno(err, errno, "cannot open '%s'", path);
-    if (fstat(fd, &st) < 0)
-        return vqm_error_set_errno(err, errno, "cannot stat '%s'", path);
+    /* Never a FIFO, a socket or a character device, never through a
+     * symlink someone else planted (vqm_open looks before it opens). */
+    if (vqm_open(path, 0, NULL, &f, err) < 0)
+        return -1;
+    fd = f.fd;
+    f.fd = -1;
+    st = f.st;
+    free(f.real);
     if (S_ISBLK(st.st_mode)) {
         uint64_t sz = 0;
 
