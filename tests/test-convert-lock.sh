@@ -36,9 +36,14 @@ start_holder ()
     "$@" < fifo > holder.out 2>&1 &
     holder=$!
     exec 3> fifo
+    # Poll /proc/locks for an OFD lock on the image's inode: polling with
+    # the tool itself would take the locks for a moment, and QEMU starting
+    # in that moment would fail to get them.
+    local ino
+    ino=$(stat -c %i img.qed)
     for i in $(seq 1 100); do
-        if grep -q "OFDLCK" /proc/locks &&
-           ! virt-qed-migrate -q --file img.qed --dry-run 2>/dev/null; then
+        kill -0 "$holder" 2>/dev/null || break
+        if grep -E "OFDLCK .*:$ino " /proc/locks | grep -q .; then
             return 0
         fi
         sleep 0.1
