@@ -109,7 +109,7 @@ grep -q "domain 'vqm-legacy' cannot start: virt-qed-migrate is converting its di
 sleep 300 &
 live=$!
 cleanup_fn "kill $live 2>/dev/null"
-printf '%s %s\nvirt-qed-migrate --pool bulk\n' "$live" \
+printf '%s %s\ncommand=virt-qed-migrate --pool bulk\nname=vqm-legacy' "$live" \
     "$(awk '{ sub(/.*\) /, ""); print $20 }' /proc/$live/stat)" \
     > "$hb/state/active/$legacy_uuid"
 must_fail 1 lv_virsh start vqm-legacy 2> "$hb/err"
@@ -121,7 +121,7 @@ wait $live || true
 must_fail 1 lv_virsh start vqm-legacy 2> "$hb/err"
 cat "$hb/err"
 grep -q "domain 'vqm-legacy' cannot start: an interrupted virt-qed-migrate left its disks half migrated (.*, its run is gone); finish the migration with: virt-qed-migrate --pool bulk" "$hb/err"
-printf '%s 1\nvirt-qed-migrate --pool bulk\n' "$$" > "$hb/state/active/$legacy_uuid"
+printf '%s 1\ncommand=virt-qed-migrate --pool bulk\nname=vqm-legacy' "$$" > "$hb/state/active/$legacy_uuid"
 must_fail 1 lv_virsh start vqm-legacy 2> "$hb/err"
 grep -q "its run is gone); finish the migration with: virt-qed-migrate --pool bulk" "$hb/err"
 grep -q "its run is gone" "$hb/state/hook.log"

@@ -283,17 +283,17 @@ item_done(void *opaque, const struct vqm_vimage *img,
         fputs("done: ", stdout);
         print_image_line(stdout, "", img, false);
     } else if (d->outcome == VQM_OUTCOME_DONE) {
-        printf("done: domain %s: definition %s%s%s\n", d->name,
+        printf("done: domain %s: definition %s%s%s\n", vqm_q(d->name),
                d->persistent ? "rewritten" : "unchanged (transient)",
                d->forced_off ? ", powered off (--force-shutdown)" : "",
                d->restarted ? ", started again" : "");
     } else if (d->outcome == VQM_OUTCOME_FAILED
                || d->outcome == VQM_OUTCOME_SKIPPED) {
-        printf("done: domain %s: %s: %s\n", d->name,
+        printf("done: domain %s: %s: %s\n", vqm_q(d->name),
                d->outcome == VQM_OUTCOME_FAILED ? "FAILED" : "SKIPPED",
-               d->reason);
+               vqm_q(d->reason));
     } else if (d->restarted) {
-        printf("done: domain %s: started again\n", d->name);
+        printf("done: domain %s: started again\n", vqm_q(d->name));
     }
 }
 
@@ -311,23 +311,17 @@ command_line(void)
         return NULL;
     fputs("virt-qed-migrate", fp);
     for (i = 1; vqm_argv && vqm_argv[i]; i++) {
-        const char *a = vqm_argv[i], *c;
+        const char *a = vqm_argv[i];
 
         if (strcmp(a, "-n") == 0 || strcmp(a, "--dry-run") == 0)
             continue;
-        if (a[strspn(a, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                     "0123456789-_=/.,:@+")] == '\0' && *a) {
+        /* Words of these characters need no quotes. */
+        if (*a && a[strspn(a, "abcdefghijklmnopqrstuvwxyz"
+                           "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_=/.,:@+")]
+            == '\0')
             fprintf(fp, " %s", a);
-            continue;
-        }
-        fputs(" '", fp);
-        for (c = a; *c; c++) {
-            if (*c == '\'')
-                fputs("'\\''", fp);
-            else
-                fputc(*c, fp);
-        }
-        fputc('\'', fp);
+        else
+            fprintf(fp, " %s", vqm_sq(a));
     }
     fclose(fp);
     return buf;
