@@ -137,8 +137,10 @@ scan_zeros(struct cp *p, const uint8_t *data, uint64_t n, uint8_t *zero,
 
     if (sigsetjmp(jb, 1)) {
         scan_jmp = NULL;
-        return vqm_error_set(err, VQM_ERR_BUSY, "'%s' changed while it "
-                             "was being copied", p->c->path);
+        /* A mapped file faults only when it shrank under the map. */
+        return vqm_error_set(err, VQM_ERR_BUSY, "'%s' changed size while "
+                             "it was being copied (it shrank under the "
+                             "copy)", p->c->path);
     }
     scan_jmp = &jb;
     for (k = 0; k < n; k++) {
