@@ -46,3 +46,17 @@ no_marker ()
         fail "the secret's bytes leaked into: $hits"
     fi
 }
+
+# refused_once N ARGS REGEX: virt-qed-migrate ARGS (word-split) exits 1
+# within 20 s with exactly one error line matching REGEX; its stdout and
+# stderr stay in out.N and err.N.
+refused_once ()
+{
+    local n=$1 args=$2 re=$3 rc=0
+    # shellcheck disable=SC2086
+    timeout 20 virt-qed-migrate $args > "out.$n" 2> "err.$n" || rc=$?
+    cat "err.$n"
+    test "$rc" = 1 || fail "$args: exit $rc, expected 1"
+    test "$(wc -l < "err.$n")" = 1 || fail "$args: not one error line"
+    grep -E -- "$re" "err.$n" || fail "$args: expected /$re/"
+}

@@ -37,13 +37,7 @@ refused ()
                 "--inspect $img --map --json" \
                 "--inspect $img"; do
         n=$((n + 1))
-        rc=0
-        # shellcheck disable=SC2086
-        timeout 20 virt-qed-migrate $args > "out.$n" 2> "err.$n" || rc=$?
-        cat "err.$n"
-        test "$rc" = 1 || fail "$args: exit $rc, expected 1"
-        test "$(wc -l < "err.$n")" = 1 || fail "$args: not one error line"
-        grep -E -- "$re" "err.$n" || fail "$args: expected /$re/"
+        refused_once "$n" "$args" "$re"
     done
     test "$(sha256sum < "$img")" = "$before" || fail "$img was modified"
     test -z "$(find t -name '*.qcow2' -o -name '.*')" ||

@@ -77,14 +77,7 @@ for b in fifo:FIFO sock:socket null:'character device' dir:directory; do
     for args in "--inspect $img --map" "--file $img --copy --flatten" \
                 "--file $img"; do
         n=$((n + 1))
-        rc=0
-        # shellcheck disable=SC2086
-        timeout 20 virt-qed-migrate $args > "out.$n" 2> "err.$n" || rc=$?
-        cat "err.$n"
-        test "$rc" = 1 || fail "$args: exit $rc, expected 1"
-        test "$(wc -l < "err.$n")" = 1 || fail "$args: not one error line"
-        grep -E "backing file '${b%%:*}.qed' of '$img' is refused: '.*' is not a regular file \\(it is a ${b#*:}\\)" \
-            "err.$n" || fail "$args: no clear message"
+        refused_once "$n" "$args" "backing file '${b%%:*}.qed' of '$img' is refused: '.*' is not a regular file \\(it is a ${b#*:}\\)"
     done
 done
 test -z "$(find t -name '*.qcow2')" || fail "output left behind"
