@@ -232,6 +232,9 @@ image_get(struct vqm_virt_run *run, const char *path, unsigned level)
             img->file_size = (uint64_t) st.st_size;
         }
         snprintf(img->reason, sizeof img->reason, "%s", err.msg);
+        /* The probe names the format once it has read the header: a
+         * header it cannot parse was still read. */
+        img->unread = !p.format;
         /* A header the shared reader refuses is still a QED image (the
          * probe names the format before it validates the header). */
         if (img->exists && p.format && strcmp(p.format, "qed") == 0)
@@ -1000,7 +1003,7 @@ decide(struct vqm_virt_run *run)
                              "format mismatch: the domain XML says '%s', "
                              "'%s' is %s; left alone", xf, img->path,
                              img->format);
-                else if (!img->format && img->reason[0])
+                else if (!img->format && img->unread && img->reason[0])
                     /* Not an image the tool opens (a FIFO, a device, a
                      * symlink someone else planted, ...): why. */
                     snprintf(dk->reason, sizeof dk->reason,

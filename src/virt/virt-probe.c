@@ -58,12 +58,7 @@ int
 vqm_probe_file(const char *path, struct vqm_probe *p, struct vqm_error *err)
 {
     CLEANUP_CLOSE int fd = -1;
-    CLEANUP_FREE unsigned char *buf = NULL;
     struct vqm_file f = { .fd = -1 };
-    struct stat st;
-    ssize_t r;
-    size_t len = 0;
-    const char *fmt;
 
     memset(p, 0, sizeof *p);
     /* Never a FIFO, a socket or a character device, never through a
@@ -72,8 +67,23 @@ vqm_probe_file(const char *path, struct vqm_probe *p, struct vqm_error *err)
         return -1;
     fd = f.fd;
     f.fd = -1;
-    st = f.st;
     free(f.real);
+    return vqm_probe_fd(fd, path, p, err);
+}
+
+int
+vqm_probe_fd(int fd, const char *path, struct vqm_probe *p,
+             struct vqm_error *err)
+{
+    CLEANUP_FREE unsigned char *buf = NULL;
+    struct stat st;
+    ssize_t r;
+    size_t len = 0;
+    const char *fmt;
+
+    memset(p, 0, sizeof *p);
+    if (fstat(fd, &st) < 0)
+        return vqm_error_set_errno(err, errno, "cannot stat '%s'", path);
     if (S_ISBLK(st.st_mode)) {
         uint64_t sz = 0;
 

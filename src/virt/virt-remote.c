@@ -94,7 +94,6 @@ vqm_remote_probe(void *conn, const char *path, struct vqm_probe *p,
     virStreamPtr st = NULL;
     virStorageVolInfo info;
     CLEANUP_FREE char *buf = NULL;
-    char fdpath[64];
     uint64_t size = UNKNOWN_SIZE;
     size_t len = 0;
     int fd = -1, r, ret = -1;
@@ -142,20 +141,10 @@ vqm_remote_probe(void *conn, const char *path, struct vqm_probe *p,
         vqm_error_set_errno(err, errno, "cannot probe '%s'", path);
         goto out;
     }
-    snprintf(fdpath, sizeof fdpath, "/proc/self/fd/%d", fd);
-    if (vqm_probe_file(fdpath, p, err) < 0) {
-        /* The message names the memory file: name the volume instead. */
-        char msg[sizeof err->msg];
-        const char *tail = err ? strstr(err->msg, fdpath) : NULL;
-
-        if (tail) {
-            snprintf(msg, sizeof msg, "%.*s%s%s (read through libvirt)",
-                     (int) (tail - err->msg), err->msg, path,
-                     tail + strlen(fdpath));
-            snprintf(err->msg, sizeof err->msg, "%s", msg);
-        }
+    /* Probed on the memory file's descriptor: there is no path to open,
+     * and errors name the volume. */
+    if (vqm_probe_fd(fd, path, p, err) < 0)
         goto out;
-    }
     p->dev = 0;
     p->ino = 0;
     p->file_size = size == UNKNOWN_SIZE ? 0 : size;

@@ -73,6 +73,7 @@ struct vqm_vimage {
     bool verified;               /* the engine verified the result */
     bool recovered;              /* an interrupted run's work, finished
                                     here whatever the scope */
+    bool unread;                 /* not opened or read at all (reason) */
     unsigned depth;              /* 0 = no backing file */
     uint64_t virtual_size;
     uint64_t file_size;          /* before */
@@ -251,6 +252,9 @@ struct vqm_probe {
 };
 int vqm_probe_file(const char *path, struct vqm_probe *p,
                    struct vqm_error *err);
+/* The same for a descriptor the caller opened (path names it). */
+int vqm_probe_fd(int fd, const char *path, struct vqm_probe *p,
+                 struct vqm_error *err);
 void vqm_probe_clear(struct vqm_probe *p);
 
 #endif
