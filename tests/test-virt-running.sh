@@ -4,7 +4,9 @@
 # its timeout on a guest that ignores ACPI; --force-shutdown stops it,
 # converts, redefines and starts it again.  An image held by another QEMU
 # is refused, a corrupt QED is refused, and the rest proceeds.  Copy mode,
-# --rollback, --remove-source.
+# --rollback, --remove-source.  A run killed while it waits for a guest
+# it asked to shut down owes that guest a restart: the next command,
+# whatever its scope, starts it again.
 source "$abs_top_builddir/tests/functions.sh"
 set -e
 set -x
@@ -142,3 +144,38 @@ virt-qed-migrate --state-dir "$state" --domain dcp --copy --remove-source
 qemu-img compare -f qed -F qcow2 "$d/c.orig" "$p/c.qcow2"
 lv_virsh start dcp
 lv_virsh destroy dcp
+
+# 7. Killed while it waits for a shutdown it asked for: the guest then
+#    stops by itself (destroy stands for the guest's own power-off), and
+#    the next command, about another domain, finishes that migration and
+#    starts the guest again.
+qed_image "$p/g.qed" 16M
+cp --sparse=always "$p/g.qed" "$d/g.orig"
+lv_virsh pool-refresh p >/dev/null
+define_domain dg "$(file_disk "$p/g.qed" qed vda)"
+lv_virsh start dg >/dev/null
+virt-qed-migrate --state-dir "$state" --domain dg --shutdown=120 \
+    > "$d/out7" 2>&1 &
+vpid=$!
+for i in $(seq 300); do
+    awk -F'\t' '$1 == "B" && $3 == "shutdown" { f = 1 } END { exit !f }' \
+        "$state/journal" 2>/dev/null && break
+    sleep 0.1
+done
+awk -F'\t' '$1 == "B" && $3 == "shutdown" { f = 1 } END { exit !f }' \
+    "$state/journal"
+kill -9 $vpid
+wait $vpid || true
+[ "$(lv_virsh domstate dg)" = running ]
+lv_virsh destroy dg >/dev/null
+run_vqm "$d/out7b" 0 --state-dir "$state" --domain dok
+cat "$d/out7b"
+[ "$(lv_virsh domstate dg)" = running ] ||
+    fail "dg was shut down by an interrupted run and not started again"
+f=$(disk_attr dg vda source/@file)
+[ -f "$f" ]
+[ "$(file_format "$f")" = "$(disk_attr dg vda driver/@type)" ]
+qemu-img compare -U -f qed -F "$(file_format "$f")" "$d/g.orig" "$f"
+[ ! -e "$state/journal" ] || fail "the journal was not archived"
+[ -z "$(ls "$state/active")" ]
+lv_virsh destroy dg >/dev/null

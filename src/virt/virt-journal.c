@@ -1003,7 +1003,10 @@ vqm_journal_restart_owed(const struct vqm_journal *j, const char *uuid)
 
         if (strcmp(r->a[0], uuid) != 0)
             continue;
-        if (strcmp(r->step, "shutdown") == 0 && r->state == REC_DONE)
+        /* A shutdown begun and never recorded as done was asked of the
+         * guest: if it is off now, the interrupted run stopped it. */
+        if (strcmp(r->step, "shutdown") == 0
+            && (r->state == REC_DONE || r->state == REC_BEGUN))
             owed = true;
         else if (strcmp(r->step, "start") == 0 && r->state == REC_DONE)
             owed = false;
