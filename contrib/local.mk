@@ -4,6 +4,7 @@ CLEANFILES += contrib/virt-qed-migrate
 EXTRA_DIST += \
 	contrib/virt-qed-migrate.bash \
 	contrib/virt-qed-migrate.spec \
+	contrib/virt-qed-migrate.rpmlintrc \
 	debian/changelog \
 	debian/control \
 	debian/copyright \

@@ -21,6 +21,7 @@ TESTS += \
 	tests/test-virt-block.sh \
 	tests/test-virt-interrupt.sh \
 	tests/test-virt-recover.sh \
+	tests/test-virt-recover-int.sh \
 	tests/test-virt-margins.sh \
 	tests/test-virt-rollback.sh \
 	tests/test-virt-hostile.sh \
@@ -35,6 +36,7 @@ EXTRA_DIST += \
 	tests/domxml-corpus.sh \
 	tests/test-virt-every-disk.sh \
 	tests/virt-lib.sh \
+	tests/recover-lib.sh \
 	tests/test-virt-testdriver.sh \
 	tests/test-virt-pool.sh \
 	tests/test-virt-chain.sh \
@@ -42,6 +44,7 @@ EXTRA_DIST += \
 	tests/test-virt-block.sh \
 	tests/test-virt-interrupt.sh \
 	tests/test-virt-recover.sh \
+	tests/test-virt-recover-int.sh \
 	tests/test-virt-margins.sh \
 	tests/test-virt-rollback.sh \
 	tests/test-virt-hostile.sh \

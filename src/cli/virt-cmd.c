@@ -132,7 +132,9 @@ print_run(FILE *fp, const struct vqm_virt_run *run)
                     vqm_q(run->images[i]->path), run->images[i]->copy
                     ? "copied" : "converted", dry ? "to be finished"
                     : run->images[i]->outcome == VQM_OUTCOME_DONE
-                    ? "finished" : "NOT finished");
+                    ? "finished"
+                    : run->images[i]->outcome == VQM_OUTCOME_NONE
+                    ? "already complete" : "NOT finished");
     if (run->unfinished && run->unfinished[0])
         fprintf(fp, "Recovery: the journal keeps unfinished steps (run the "
                 "same command again to finish them):\n%s", run->unfinished);

@@ -7,8 +7,8 @@
 #include <sys/stat.h>
 
 #include "convert.h"
-#include "../qed/qed.h"
-#include "../qcow2/qcow2-writer.h"
+#include "qed/qed.h"
+#include "qcow2/qcow2-writer.h"
 
 /* One conversion in progress. */
 struct conv {

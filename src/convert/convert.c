@@ -33,7 +33,7 @@
 #include "vqm-io.h"
 #include "vqm-open.h"
 #include "convert-internal.h"
-#include "../qcow2/qcow2-reader.h"
+#include "qcow2/qcow2-reader.h"
 
 #define IO_CHUNK (1u << 20)
 

@@ -14,8 +14,8 @@
 #include <stdint.h>
 
 #include "vqm-error.h"
-#include "../qcow2/qcow2-writer.h"
-#include "../image/image.h"
+#include "qcow2/qcow2-writer.h"
+#include "image/image.h"
 
 enum vqm_convert_mode {
     VQM_CONVERT_IN_PLACE,

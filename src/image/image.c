@@ -26,11 +26,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../qcow2/qcow2-reader.h"
+#include "qcow2/qcow2-reader.h"
 #include "cleanup.h"
 #include "image.h"
 #include "overflow.h"
-#include "qed.h"
+#include "qed/qed.h"
 #include "vqm-io.h"
 #include "vqm-open.h"
 

@@ -6,5 +6,5 @@ src_image_libvqmimage_a_SOURCES = \
 	src/image/image.c \
 	$(NULL)
 src_image_libvqmimage_a_CPPFLAGS = $(AM_CPPFLAGS) \
-	-I$(top_srcdir)/src/qed \
+	-I$(top_srcdir)/src \
 	$(NULL)
