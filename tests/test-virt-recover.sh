@@ -52,6 +52,20 @@ wait $reader
 grep -q "^done: $lastimg: now qcow2" "$d/pipe.out"
 grep -q "^Summary:" "$d/pipe.out"
 
+# The rotation meets each step with one command, and which domain's
+# migration a step closes depends on libvirt's listing order: so a
+# rollback of b1 is tried explicitly after the record that closes the
+# last migration other than b1's (b1's own still open, the others done).
+setup
+virt-qed-migrate --state-dir "$d/state-order" --pool bulk --copy --verify > /dev/null
+step=$(awk -F'\t' '$1 == "B" && $3 == "migrate" { who[$2] = $5 }
+                   $1 == "D" && ($2 in who) && who[$2] != "b1" { last = NR }
+                   END { print last }' "$d"/state-order/history/*)
+[ -n "$step" ]
+RECOVER_ROTATION=$(( (2 - step % 3 + 3) % 3 ))
+round 9 "$step" copy --copy --verify
+RECOVER_ROTATION=0
+
 # SIGKILL after every record, in both modes.
 rounds 9 inplace
 rounds 9 copy --copy --verify

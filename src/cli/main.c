@@ -182,7 +182,7 @@ strlist_add(struct vqm_strlist *l, char *s)
     char **v = realloc(l->v, (l->n + 2) * sizeof *v);
 
     if (!v) {
-        perror("realloc");
+        vqm_report_error("out of memory");
         exit(VQM_EXIT_FAILED);
     }
     v[l->n++] = s;
@@ -227,11 +227,10 @@ usage_error(const char *fmt, ...)
 {
     va_list ap;
 
-    fprintf(stderr, "%s: ", program);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    report(stderr, "error", fmt, ap);
     va_end(ap);
-    fprintf(stderr, "\nTry '%s --help' for more information.\n", program);
+    fprintf(stderr, "Try '%s --help' for more information.\n", program);
     return VQM_EXIT_USAGE;
 }
 

@@ -1171,6 +1171,8 @@ vqm_virt_rollback(const char *uri, const char *state_dir,
     }
     /* Archived whenever nothing in it is unfinished (a refused rollback
      * leaves nothing begun). */
+    if (j && !vqm_journal_pending(j))
+        vqm_journal_sweep_active(j);  /* markers a killed run left */
     if (j)
         vqm_journal_close(j, !vqm_journal_pending(j));
     if (dom)
