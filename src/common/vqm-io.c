@@ -313,63 +313,132 @@ fd_flags(const char *pid, const char *fd)
     return strtol(p + 6, NULL, 8);
 }
 
-long
-vqm_find_writer(dev_t dev, ino_t ino, char *comm, size_t commlen)
+static int
+query_cmp(const void *a, const void *b)
 {
-    DIR *proc = opendir("/proc");
-    struct dirent *e;
-    long found = 0;
+    const struct vqm_writer_query *x = *(const struct vqm_writer_query *const *) a;
+    const struct vqm_writer_query *y = *(const struct vqm_writer_query *const *) b;
 
-    if (!proc)
+    if (x->dev != y->dev)
+        return x->dev < y->dev ? -1 : 1;
+    if (x->ino != y->ino)
+        return x->ino < y->ino ? -1 : 1;
+    return 0;
+}
+
+static void
+read_comm(long pid, char *comm, size_t commlen)
+{
+    char path[64];
+    ssize_t n = 0;
+    int fd;
+
+    snprintf(path, sizeof path, "/proc/%ld/comm", pid);
+    if ((fd = open(path, O_RDONLY | O_CLOEXEC)) >= 0) {
+        n = read(fd, comm, commlen - 1);
+        close(fd);
+    }
+    comm[n > 0 ? n : 0] = '\0';
+    if (n > 0 && comm[n - 1] == '\n')
+        comm[n - 1] = '\0';
+}
+
+/* One process's descriptors against the sorted queries. */
+static void
+scan_process(const char *pidname, long pid, struct vqm_writer_query **sorted,
+             size_t n)
+{
+    char path[300];
+    DIR *fds;
+    struct dirent *f;
+
+    snprintf(path, sizeof path, "/proc/%s/fd", pidname);
+    if (!(fds = opendir(path)))
+        return;                  /* gone, or not ours to see */
+    while ((f = readdir(fds))) {
+        struct vqm_writer_query key, *kp = &key, **hit;
+        struct stat st;
+        char fdpath[600];
+        long flags;
+
+        if (f->d_name[0] == '.')
+            continue;
+        snprintf(fdpath, sizeof fdpath, "%s/%s", path, f->d_name);
+        if (stat(fdpath, &st) < 0)
+            continue;
+        key.dev = st.st_dev;
+        key.ino = st.st_ino;
+        hit = bsearch(&kp, sorted, n, sizeof *sorted, query_cmp);
+        if (!hit || (*hit)->pid)
+            continue;
+        flags = fd_flags(pidname, f->d_name);
+        if (flags >= 0 && (flags & O_ACCMODE) != O_RDONLY) {
+            (*hit)->pid = pid;
+            read_comm(pid, (*hit)->comm, sizeof (*hit)->comm);
+        }
+    }
+    closedir(fds);
+}
+
+int
+vqm_find_writers(struct vqm_writer_query *q, size_t n)
+{
+    struct vqm_writer_query **sorted;
+    DIR *proc;
+    struct dirent *e;
+    size_t i, k;
+
+    for (i = 0; i < n; i++) {
+        q[i].pid = 0;
+        q[i].comm[0] = '\0';
+    }
+    if (n == 0)
+        return 0;
+    if (!(sorted = malloc(n * sizeof *sorted)))
         return -1;
-    while (!found && (e = readdir(proc))) {
-        char path[300];
-        DIR *fds;
-        struct dirent *f;
+    for (i = 0; i < n; i++)
+        sorted[i] = &q[i];
+    qsort(sorted, n, sizeof *sorted, query_cmp);
+    if (!(proc = opendir("/proc"))) {
+        free(sorted);
+        return -1;
+    }
+    while ((e = readdir(proc))) {
         long pid;
 
         if (e->d_name[0] < '0' || e->d_name[0] > '9')
             continue;
         pid = strtol(e->d_name, NULL, 10);
-        if (pid == (long) getpid())
-            continue;
-        snprintf(path, sizeof path, "/proc/%s/fd", e->d_name);
-        if (!(fds = opendir(path)))
-            continue;            /* gone, or not ours to see */
-        while ((f = readdir(fds))) {
-            struct stat st;
-            char fdpath[600];
-            long flags;
-
-            if (f->d_name[0] == '.')
-                continue;
-            snprintf(fdpath, sizeof fdpath, "%s/%s", path, f->d_name);
-            if (stat(fdpath, &st) < 0 || st.st_dev != dev
-                || st.st_ino != ino)
-                continue;
-            flags = fd_flags(e->d_name, f->d_name);
-            if (flags >= 0 && (flags & O_ACCMODE) != O_RDONLY) {
-                found = pid;
-                break;
-            }
-        }
-        closedir(fds);
+        if (pid != (long) getpid())
+            scan_process(e->d_name, pid, sorted, n);
     }
     closedir(proc);
-    if (found && comm && commlen) {
-        char path[64];
-        ssize_t n = 0;
-        int fd;
+    /* One file asked twice: the scan filled one entry of the run of
+     * equal keys; give its answer to the others. */
+    for (i = 0; i < n; i = k) {
+        const struct vqm_writer_query *w = sorted[i]->pid ? sorted[i] : NULL;
 
-        comm[0] = '\0';
-        snprintf(path, sizeof path, "/proc/%ld/comm", found);
-        if ((fd = open(path, O_RDONLY | O_CLOEXEC)) >= 0) {
-            n = read(fd, comm, commlen - 1);
-            close(fd);
-        }
-        comm[n > 0 ? n : 0] = '\0';
-        if (n > 0 && comm[n - 1] == '\n')
-            comm[n - 1] = '\0';
+        for (k = i + 1; k < n && query_cmp(&sorted[k], &sorted[i]) == 0; k++)
+            if (!w && sorted[k]->pid)
+                w = sorted[k];
+        for (size_t m = i; w && m < k; m++)
+            if (sorted[m] != w) {
+                sorted[m]->pid = w->pid;
+                memcpy(sorted[m]->comm, w->comm, sizeof w->comm);
+            }
     }
-    return found;
+    free(sorted);
+    return 0;
+}
+
+long
+vqm_find_writer(dev_t dev, ino_t ino, char *comm, size_t commlen)
+{
+    struct vqm_writer_query q = { .dev = dev, .ino = ino };
+
+    if (vqm_find_writers(&q, 1) < 0)
+        return -1;
+    if (comm && commlen)
+        snprintf(comm, commlen, "%s", q.comm);
+    return q.pid;
 }

@@ -73,6 +73,18 @@ unsigned long long vqm_proc_starttime(long pid);
  */
 long vqm_find_writer(dev_t dev, ino_t ino, char *comm, size_t commlen);
 
+/* The same for many files in one pass over /proc (a host's worth of
+ * images costs one scan, not one each): fills pid (0 when none) and
+ * comm of every entry.  0, or -1 when /proc cannot be read.
+ */
+struct vqm_writer_query {
+    dev_t dev;
+    ino_t ino;
+    long pid;
+    char comm[32];
+};
+int vqm_find_writers(struct vqm_writer_query *q, size_t n);
+
 /* SIGINT/SIGTERM: vqm_interrupt_install makes both print the message
  * last set with vqm_interrupt_note (with write(2), async-signal-safe)
  * and then end the process as the signal would.  The journal makes
