@@ -732,11 +732,9 @@ punch_old_tables(struct ip *ip)
     punch(c, info->l1_table_offset, tbytes, &failed);
     if (hdr > ip->qcs)
         punch(c, ip->qcs, hdr - ip->qcs, &failed);
-    if (!failed) {
-        struct vqm_error e3 = { 0 };
-        if (vqm_sync(c->fd, 0, c->path, &e3) < 0)
-            snprintf(c->res->warning, sizeof c->res->warning, "%s", e3.msg);
-    }
+    /* No fsync: the punched clusters are free in the qcow2 committed
+     * before, whether or not the punches reach the disk.
+     */
 }
 
 int
@@ -802,9 +800,12 @@ conv_inplace(struct conv *c, struct vqm_error *err)
         vqm_debug("in place: direct metadata writes: %s",
                   ip.dfd >= 0 ? "yes" : strerror(errno));
     }
-    conv_wb_start(&wb, c->fd);
-    ip.wb = &wb;
-    writer_start(&ip);
+    /* The threads pay off when there are batches to overlap. */
+    if (ip.lay.end - ip.lay.base > 2 * L2_BATCH) {
+        conv_wb_start(&wb, c->fd);
+        ip.wb = &wb;
+        writer_start(&ip);
+    }
     if (write_l2(&ip, l1, rcbits, rc_n, &rc_miss, err) < 0)
         goto fail;
     if (rc_miss) {
@@ -845,7 +846,8 @@ conv_inplace(struct conv *c, struct vqm_error *err)
         ip_write(&ip, c->bname, c->bname_len, ip.name_off, err) < 0)
         goto fail;
     writer_stop(&ip);
-    conv_wb_stop(&wb);
+    if (ip.wb)
+        conv_wb_stop(ip.wb);
     ip.wb = NULL;
     if (ip.dfd >= 0)
         close(ip.dfd);
@@ -883,13 +885,11 @@ conv_inplace(struct conv *c, struct vqm_error *err)
     if (!c->o->no_punch) {
         punch_old_tables(&ip);
         if (!c->is_blk && ip.lay.end < c->length) {
-            struct vqm_error e3 = { 0 };
-
+            /* Not synced either: a longer file is the same qcow2. */
             if (vqm_fault_point("write", c->path, ip.lay.end, 0) < 0 ||
-                ftruncate(c->fd, (off_t) ip.lay.end) < 0 ||
-                vqm_sync(c->fd, 0, c->path, &e3) < 0)
+                ftruncate(c->fd, (off_t) ip.lay.end) < 0)
                 vqm_debug("cannot shorten '%s': %s", c->path,
-                          e3.msg[0] ? e3.msg : strerror(errno));
+                          strerror(errno));
         }
     }
     conv_progress(c, 1);
