@@ -542,9 +542,21 @@ write_refcounts_in(struct ip *ip, uint8_t *bufs, uint64_t per,
         memset(buf, 0, nb * ip->qcs);
         if (bits) {
             /* lo is a multiple of 64 (rbe is a power of two >= 256). */
+            static const uint8_t ones[128] = {
+#define ONE2 0, 1
+#define ONE16 ONE2, ONE2, ONE2, ONE2, ONE2, ONE2, ONE2, ONE2
+                ONE16, ONE16, ONE16, ONE16, ONE16, ONE16, ONE16, ONE16
+#undef ONE16
+#undef ONE2
+            };
+
             for (k = lo; k < hi && k < nbits; k += 64) {
                 uint64_t word = bits[k >> 6], j;
 
+                if (word == UINT64_MAX) {       /* 64 big-endian 1s */
+                    memcpy(buf + 2 * (k - lo), ones, sizeof ones);
+                    continue;
+                }
                 for (j = 0; word; j++, word >>= 1)
                     if (word & 1)
                         RC_SET(k + j);
@@ -754,6 +766,7 @@ conv_inplace(struct conv *c, struct vqm_error *err)
     struct conv_holes holes;
     bool committed = false;
     struct conv_wb wb;
+    const char *direct;
     int ret = -1;
 
     ip_init(&ip, c);
@@ -791,7 +804,9 @@ conv_inplace(struct conv *c, struct vqm_error *err)
     }
 
     /* Step 3: the new metadata past the end of the file. */
-    if (ip.qcs >= DIRECT_ALIGN) {
+    /* VQM_INPLACE_DIRECT=0: buffered writes (for measurements). */
+    direct = getenv("VQM_INPLACE_DIRECT");
+    if (ip.qcs >= DIRECT_ALIGN && !(direct && strcmp(direct, "0") == 0)) {
         char procpath[64];
 
         /* The descriptor we hold, never the name again. */
