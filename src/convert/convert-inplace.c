@@ -248,18 +248,12 @@ static int
 write_now(struct ip *ip, const void *buf, size_t len, uint64_t off,
           struct vqm_error *err)
 {
-    if (ip->dfd >= 0 &&
-        ((uintptr_t) buf | len | off) % DIRECT_ALIGN == 0) {
-        struct vqm_error e;
+    int r = qcow2w_pwrite_direct(ip->dfd, DIRECT_ALIGN, buf, len, off,
+                                 ip->c->path, err);
 
-        memset(&e, 0, sizeof e);
-        if (vqm_pwrite_full(ip->dfd, buf, len, off, ip->c->path, &e) == 0)
-            return 0;
-        if (e.errnum != EINVAL) {
-            *err = e;
-            return -1;
-        }
-        /* Refused here: buffered from now on. */
+    if (r <= 0)
+        return r;
+    if (r == 2) {       /* refused here: buffered from now on */
         close(ip->dfd);
         ip->dfd = -1;
     }
