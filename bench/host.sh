@@ -14,8 +14,8 @@
 #
 # and prints the min and median wall time of each, the ratio to the shell
 # way, and the per-image overhead of our run beyond the conversions
-# themselves: libvirt calls (RPC messages), journal records and fsyncs,
-# counted with strace in one extra run.
+# themselves: libvirt calls (RPC messages), journal records, fsyncs and
+# the other frequent syscalls, counted with strace in one extra run.
 #
 #   bench/host.sh BUILDDIR
 #
@@ -166,16 +166,18 @@ if [ -f "$work/t.shell" ]; then
     awk -v a="$vmin" -v b="$smin" 'BEGIN { printf "vqm / shell (min/min): %.3f\n", a / b }'
 fi
 
-# Where the time goes: one more run under strace, counting the syscalls
-# that make the per-image overhead (fsyncs of the journal and the
-# images, libvirt RPC messages, renames).
+# Where the time goes: one more run under strace, counting every
+# syscall: the ones that make the per-image overhead (fsyncs of the
+# journal and the images, libvirt RPC messages, renames) and the most
+# frequent ones (the scans of /proc for writers show as newfstatat and
+# getdents64).
 reset
-strace -f -c -o "$work/strace" -e trace=fsync,fdatasync,sendmsg,write,renameat2,rename,openat \
-    "$vqm" --state-dir "$state" --pool bench > /dev/null
+strace -f -c -o "$work/strace" "$vqm" --state-dir "$state" --pool bench > /dev/null
 records=$(cat "$state"/history/* "$state"/journal 2>/dev/null | wc -l || true)
 echo "per-image overhead of one run (strace -c; $nimg images):"
 awk -v n="$nimg" -v rec="$records" '
-    $NF ~ /^(fsync|fdatasync|sendmsg|write|renameat2|rename|openat)$/ {
+    $NF ~ /^(fsync|fdatasync|sendmsg|write|renameat2|rename|openat|newfstatat|getdents64|pread64|pwrite64|fallocate|clone3)$/ {
         printf "  %-10s %7d calls  %6.2f per image\n", $NF, $4, $4 / n }
+    $NF == "total" { printf "  %-10s %7d calls  %6.2f per image\n", "all", $4, $4 / n }
     END { printf "  journal    %7d records %6.2f per image\n", rec, rec / n }' \
     "$work/strace"

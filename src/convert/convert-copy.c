@@ -28,7 +28,6 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <libgen.h>
-#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdio.h>
@@ -79,7 +78,7 @@ struct cp {
     uint64_t flushed;            /* bytes when writeback was last started */
     uint64_t ra_guest;           /* source read ahead up to this guest
                                     offset */
-    struct wb *wb;
+    struct conv_wb *wb;
     /* Where the source has data: one window for the copy, one for the
      * read-ahead (which runs ahead in the file).
      */
@@ -398,64 +397,6 @@ copy_mixed(struct cp *p, uint64_t off, struct vqm_error *err)
     return r;
 }
 
-/* Writeback: a helper thread starts writing back what was written so
- * far (sync_file_range without waiting) each time WRITEBACK_STEP more
- * bytes were written, so that the submission work runs on another CPU
- * and the final fsync does not find the whole image dirty.
- */
-struct wb {
-    pthread_t thread;
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
-    int fd;
-    bool pending, stop, started;
-};
-
-static void *
-wb_main(void *opaque)
-{
-    struct wb *wb = opaque;
-
-    pthread_mutex_lock(&wb->lock);
-    for (;;) {
-        while (!wb->pending && !wb->stop)
-            pthread_cond_wait(&wb->cond, &wb->lock);
-        if (wb->stop)
-            break;
-        wb->pending = false;
-        pthread_mutex_unlock(&wb->lock);
-        (void) sync_file_range(wb->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
-        pthread_mutex_lock(&wb->lock);
-    }
-    pthread_mutex_unlock(&wb->lock);
-    return NULL;
-}
-
-static void
-wb_start(struct wb *wb, int fd)
-{
-    memset(wb, 0, sizeof *wb);
-    wb->fd = fd;
-    pthread_mutex_init(&wb->lock, NULL);
-    pthread_cond_init(&wb->cond, NULL);
-    wb->started = pthread_create(&wb->thread, NULL, wb_main, wb) == 0;
-}
-
-static void
-wb_stop(struct wb *wb)
-{
-    if (wb->started) {
-        pthread_mutex_lock(&wb->lock);
-        wb->stop = true;
-        pthread_cond_signal(&wb->cond);
-        pthread_mutex_unlock(&wb->lock);
-        pthread_join(wb->thread, NULL);
-        wb->started = false;
-    }
-    pthread_cond_destroy(&wb->cond);
-    pthread_mutex_destroy(&wb->lock);
-}
-
 static void
 start_writeback(struct cp *p)
 {
@@ -465,14 +406,10 @@ start_writeback(struct cp *p)
     if (written - p->flushed < WRITEBACK_STEP)
         return;
     p->flushed = written;
-    if (p->wb && p->wb->started) {
-        pthread_mutex_lock(&p->wb->lock);
-        p->wb->pending = true;
-        pthread_cond_signal(&p->wb->cond);
-        pthread_mutex_unlock(&p->wb->lock);
-    } else {
+    if (p->wb)
+        conv_wb_kick(p->wb);
+    else
         (void) sync_file_range(p->out_fd, 0, 0, SYNC_FILE_RANGE_WRITE);
-    }
 }
 
 /* File systems where copy_file_range shares extents or copies on the
@@ -796,7 +733,7 @@ conv_copy(struct conv *c, const char *output, struct vqm_error *err)
                   dfd >= 0 ? "yes" : strerror(errno));
     }
     {
-        struct wb wb;
+        struct conv_wb wb;
         int r;
 
         struct sigaction sa, old_sa;
@@ -805,10 +742,10 @@ conv_copy(struct conv *c, const char *output, struct vqm_error *err)
         sa.sa_handler = on_sigbus;
         sigemptyset(&sa.sa_mask);
         sigaction(SIGBUS, &sa, &old_sa);
-        wb_start(&wb, out_fd);
+        conv_wb_start(&wb, out_fd);
         p->wb = &wb;
         r = copy_all(p, err);
-        wb_stop(&wb);
+        conv_wb_stop(&wb);
         sigaction(SIGBUS, &old_sa, NULL);
         p->wb = NULL;
         if (r < 0 || qcow2w_stream_finish(p->s, err) < 0)

@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,8 +34,23 @@
 #include "convert-internal.h"
 
 #define REFCOUNT_WINDOW (8u << 20)
-#define L2_BATCH (1u << 20)
+#define L2_BATCH (4u << 20)
+#define WRITEBACK_STEP (16u << 20)
+#define DIRECT_ALIGN 4096u      /* of direct writes: memory, offset, length */
 #define VERIFY_L1_CHUNK (1u << 20)
+#define RC_BITMAP_MAX (16u << 20)
+
+/* The writer thread's one pending write. */
+struct ipw {
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    const void *p;
+    size_t len;
+    uint64_t off;
+    bool busy, stop, failed, started;
+    struct vqm_error err;
+};
 
 /* Geometry shared by the passes. */
 struct ip {
@@ -47,6 +63,10 @@ struct ip {
     struct qcow2w_layout lay;
     uint64_t name_off;          /* 0 = inline */
     uint64_t n_l2;
+    int dfd;                    /* O_DIRECT descriptor of the file, or -1 */
+    struct conv_wb *wb;         /* writeback of the new metadata, or NULL */
+    uint64_t unkicked;          /* bytes written since the last kick */
+    struct ipw w;
 };
 
 static void
@@ -61,6 +81,7 @@ ip_init(struct ip *ip, struct conv *c)
     ip->l2e = ip->qcs / 8;
     ip->span = ip->qcs * ip->l2e;
     ip->size = c->info->image_size;
+    ip->dfd = -1;
 }
 
 /* An upper bound of the qcow2 L2 tables: each valid QED L2 table maps a
@@ -217,12 +238,152 @@ conv_inplace_plan(struct conv *c, char *reason, size_t reasonlen,
     return 0;
 }
 
-/* Write len bytes of buf at off on the source. */
+/* Write len bytes of buf at off on the source: by the direct
+ * descriptor when it is aligned for it (no copy into the page cache,
+ * nothing left dirty for the fsync before the commit), else buffered,
+ * and then every WRITEBACK_STEP bytes the writeback of what is dirty is
+ * started, so that the disk works while the next tables are built.
+ */
 static int
-ip_write(struct conv *c, const void *buf, size_t len, uint64_t off,
+write_now(struct ip *ip, const void *buf, size_t len, uint64_t off,
+          struct vqm_error *err)
+{
+    int r = qcow2w_pwrite_direct(ip->dfd, DIRECT_ALIGN, buf, len, off,
+                                 ip->c->path, err);
+
+    if (r <= 0)
+        return r;
+    if (r == 2) {       /* refused here: buffered from now on */
+        close(ip->dfd);
+        ip->dfd = -1;
+    }
+    if (vqm_pwrite_full(ip->c->fd, buf, len, off, ip->c->path, err) < 0)
+        return -1;
+    ip->unkicked += len;
+    if (ip->wb && ip->unkicked >= WRITEBACK_STEP) {
+        ip->unkicked = 0;
+        conv_wb_kick(ip->wb);
+    }
+    return 0;
+}
+
+/* The writer thread: one write at a time, handed over by ip_submit, so
+ * that the next batch of tables is built while the last one goes to the
+ * disk.  A buffer handed over belongs to the thread until the next
+ * ip_submit or ip_drain returns.  Without the thread, writes are done
+ * inline.
+ */
+static void *
+writer_main(void *opaque)
+{
+    struct ip *ip = opaque;
+    struct ipw *w = &ip->w;
+
+    pthread_mutex_lock(&w->lock);
+    for (;;) {
+        struct vqm_error e;
+        int r = 0;
+
+        while (!w->busy && !w->stop)
+            pthread_cond_wait(&w->cond, &w->lock);
+        if (!w->busy)
+            break;
+        pthread_mutex_unlock(&w->lock);
+        memset(&e, 0, sizeof e);
+        if (!w->failed)
+            r = write_now(ip, w->p, w->len, w->off, &e);
+        pthread_mutex_lock(&w->lock);
+        if (r < 0) {
+            w->failed = true;
+            w->err = e;
+        }
+        w->busy = false;
+        pthread_cond_broadcast(&w->cond);
+    }
+    pthread_mutex_unlock(&w->lock);
+    return NULL;
+}
+
+/* Wait until the thread is idle; its first error, if any. */
+static int
+ip_drain(struct ip *ip, struct vqm_error *err)
+{
+    struct ipw *w = &ip->w;
+    int r = 0;
+
+    if (!w->started)
+        return 0;
+    pthread_mutex_lock(&w->lock);
+    while (w->busy)
+        pthread_cond_wait(&w->cond, &w->lock);
+    if (w->failed) {
+        *err = w->err;
+        r = -1;
+    }
+    pthread_mutex_unlock(&w->lock);
+    return r;
+}
+
+static int
+ip_submit(struct ip *ip, const void *buf, size_t len, uint64_t off,
+          struct vqm_error *err)
+{
+    struct ipw *w = &ip->w;
+
+    if (!w->started)
+        return write_now(ip, buf, len, off, err);
+    if (ip_drain(ip, err) < 0)
+        return -1;
+    pthread_mutex_lock(&w->lock);
+    w->p = buf;
+    w->len = len;
+    w->off = off;
+    w->busy = true;
+    pthread_cond_signal(&w->cond);
+    pthread_mutex_unlock(&w->lock);
+    return 0;
+}
+
+/* A write whose buffer the caller reuses at once. */
+static int
+ip_write(struct ip *ip, const void *buf, size_t len, uint64_t off,
          struct vqm_error *err)
 {
-    return vqm_pwrite_full(c->fd, buf, len, off, c->path, err);
+    if (ip_submit(ip, buf, len, off, err) < 0)
+        return -1;
+    return ip_drain(ip, err);
+}
+
+static void
+writer_start(struct ip *ip)
+{
+    struct ipw *w = &ip->w;
+
+    memset(w, 0, sizeof *w);
+    pthread_mutex_init(&w->lock, NULL);
+    pthread_cond_init(&w->cond, NULL);
+    w->started = pthread_create(&w->thread, NULL, writer_main, ip) == 0;
+    if (!w->started) {
+        pthread_cond_destroy(&w->cond);
+        pthread_mutex_destroy(&w->lock);
+    }
+}
+
+static void
+writer_stop(struct ip *ip)
+{
+    struct ipw *w = &ip->w;
+
+    if (!w->started)
+        return;
+    pthread_mutex_lock(&w->lock);
+    w->stop = true;
+    pthread_cond_signal(&w->cond);
+    pthread_mutex_unlock(&w->lock);
+    pthread_join(w->thread, NULL);
+    pthread_cond_destroy(&w->cond);
+    pthread_mutex_destroy(&w->lock);
+    w->started = false;
 }
 
 /* The one pass over the QED map: build the L2 tables in guest order and
@@ -231,19 +392,17 @@ ip_write(struct conv *c, const void *buf, size_t len, uint64_t off,
  * [0, rc_hi)), or note in *rc_miss that some lie beyond.  Sets n_l2.
  */
 static int
-write_l2(struct ip *ip, uint64_t *l1, uint8_t *rc, uint64_t rc_hi,
-         bool *rc_miss, struct vqm_error *err)
+write_l2_in(struct ip *ip, uint8_t *bufs, size_t batch_max, uint64_t *l1,
+            uint64_t *rc, uint64_t rc_hi, bool *rc_miss,
+            struct vqm_error *err)
 {
     struct conv *c = ip->c;
     uint64_t off = 0, cur = UINT64_MAX, idx = 0, nbatch = 0, batch_start = 0;
-    size_t batch_max = L2_BATCH > ip->qcs ? L2_BATCH / ip->qcs : 1;
-    CLEANUP_FREE uint8_t *batch = malloc(batch_max * ip->qcs);
+    uint8_t *batch = bufs;
     uint8_t *l2 = NULL;
     struct qed_extent e;
     unsigned l2bits = 2 * ip->qcb - 3;  /* log2 of the span of an L2 */
 
-    if (!batch)
-        return vqm_error_set_errno(err, ENOMEM, "L2 tables");
     while (off < ip->size) {
         uint64_t r, g, end;
 
@@ -266,10 +425,12 @@ write_l2(struct ip *ip, uint64_t *l1, uint8_t *rc, uint64_t rc_hi,
             r = g >> l2bits;
             if (r != cur) {
                 if (nbatch == batch_max) {
-                    if (ip_write(c, batch, nbatch * ip->qcs,
-                                 ip->lay.l2_offset + batch_start * ip->qcs,
-                                 err) < 0)
+                    if (ip_submit(ip, batch, nbatch * ip->qcs,
+                                  ip->lay.l2_offset + batch_start * ip->qcs,
+                                  err) < 0)
                         return -1;
+                    /* The other buffer: its write is done. */
+                    batch = batch == bufs ? bufs + batch_max * ip->qcs : bufs;
                     batch_start += nbatch;
                     nbatch = 0;
                     conv_progress(c, batch_max);
@@ -301,37 +462,26 @@ write_l2(struct ip *ip, uint64_t *l1, uint8_t *rc, uint64_t rc_hi,
                 for (k = 0; k < ci; k++)
                     vqm_st_be64(ent + 8 * k, (host + (k << ip->qcb)) |
                                 QCOW2_OFLAG_COPIED);
-                if (rc && rcl + ci <= rc_hi) {
-                    for (k = 0; k < ci; k++) {
-                        uint8_t *q = rc + 2 * (rcl + k);
-                        if (q[0] | q[1])
-                            return vqm_error_set(err, VQM_ERR_CORRUPT,
-                                                 "'%s': host cluster %"
-                                                 PRIu64 " referenced twice",
-                                                 c->path, rcl + k);
-                        q[1] = 1;               /* big-endian 1 */
+                for (k = 0; rc && k < ci; k++) {
+                    uint64_t cl = rcl + k, bit = 1ULL << (cl & 63);
+
+                    if (cl >= rc_hi) {
+                        *rc_miss = true;
+                        break;
                     }
-                } else if (rc) {
-                    for (k = 0; k < ci; k++) {
-                        if (rcl + k < rc_hi) {
-                            if (vqm_ld_be16(rc + 2 * (rcl + k)))
-                                return vqm_error_set(err, VQM_ERR_CORRUPT,
-                                                     "'%s': host cluster %"
-                                                     PRIu64 " referenced "
-                                                     "twice", c->path,
-                                                     rcl + k);
-                            vqm_st_be16(rc + 2 * (rcl + k), 1);
-                        } else {
-                            *rc_miss = true;
-                        }
-                    }
+                    if (rc[cl >> 6] & bit)
+                        return vqm_error_set(err, VQM_ERR_CORRUPT,
+                                             "'%s': host cluster %" PRIu64
+                                             " referenced twice", c->path,
+                                             cl);
+                    rc[cl >> 6] |= bit;
                 }
             }
             g = gend;
         }
         off = end;
     }
-    if (nbatch && ip_write(c, batch, nbatch * ip->qcs,
+    if (nbatch && ip_write(ip, batch, nbatch * ip->qcs,
                            ip->lay.l2_offset + batch_start * ip->qcs,
                            err) < 0)
         return -1;
@@ -340,45 +490,72 @@ write_l2(struct ip *ip, uint64_t *l1, uint8_t *rc, uint64_t rc_hi,
     return 0;
 }
 
-/* The refcount blocks, one window of blocks at a time.  pre, when not
- * NULL, holds the data clusters' refcounts of the first pre_blocks
- * blocks, collected by the counting pass.
+/* Two batches of tables: one is built while the other is written. */
+static int
+write_l2(struct ip *ip, uint64_t *l1, uint64_t *rc, uint64_t rc_hi,
+         bool *rc_miss, struct vqm_error *err)
+{
+    size_t batch_max = L2_BATCH > ip->qcs ? L2_BATCH / ip->qcs : 1;
+    CLEANUP_FREE uint8_t *bufs = NULL;
+    struct vqm_error e2;
+    int r;
+
+    if (posix_memalign((void **) &bufs, DIRECT_ALIGN,
+                       2 * batch_max * ip->qcs))
+        return vqm_error_set_errno(err, ENOMEM, "L2 tables");
+    r = write_l2_in(ip, bufs, batch_max, l1, rc, rc_hi, rc_miss, err);
+    memset(&e2, 0, sizeof e2);
+    if (ip_drain(ip, r < 0 ? &e2 : err) < 0)
+        r = -1;
+    return r;
+}
+
+/* The refcount blocks, one window of blocks at a time.  bits, when not
+ * NULL, marks the data clusters among host clusters [0, nbits),
+ * collected by the pass that wrote the L2 tables; without it, the QED
+ * map is walked again for each window.
  */
 static int
-write_refcounts(struct ip *ip, uint8_t *pre, uint64_t pre_blocks,
-                struct vqm_error *err)
+write_refcounts_in(struct ip *ip, uint8_t *bufs, uint64_t per,
+                   const uint64_t *bits, uint64_t nbits,
+                   struct vqm_error *err)
 {
     struct conv *c = ip->c;
-    uint64_t rbe = ip->lay.rb_entries;
-    uint64_t per = REFCOUNT_WINDOW / ip->qcs, w;
+    uint64_t rbe = ip->lay.rb_entries, w;
     uint64_t meta0 = ip->lay.base / ip->qcs, meta1 = ip->lay.end / ip->qcs;
-    CLEANUP_FREE uint8_t *own = NULL;
-    uint8_t *buf;
+    uint8_t *buf = bufs + per * ip->qcs;
 
-    if (per == 0)
-        per = 1;
-    if (pre && pre_blocks >= ip->lay.rb)
-        per = ip->lay.rb;
-    else
-        pre = NULL;
-    if (per > ip->lay.rb)
-        per = ip->lay.rb;
-    if (pre) {
-        buf = pre;
-    } else {
-        own = malloc(per * ip->qcs);
-        if (!own)
-            return vqm_error_set_errno(err, ENOMEM, "refcount blocks");
-        buf = own;
-    }
     for (w = 0; w < ip->lay.rb; w += per) {
         uint64_t nb = ip->lay.rb - w < per ? ip->lay.rb - w : per;
         uint64_t lo = w * rbe, hi = (w + nb) * rbe, k, off = 0;
         struct qed_extent e;
 
+        /* The other buffer: its write is done. */
+        buf = buf == bufs ? bufs + per * ip->qcs : bufs;
 #define RC_SET(cl) vqm_st_be16(buf + 2 * ((cl) - lo), 1)
-        if (!pre) {
-            memset(buf, 0, nb * ip->qcs);
+        memset(buf, 0, nb * ip->qcs);
+        if (bits) {
+            /* lo is a multiple of 64 (rbe is a power of two >= 256). */
+            static const uint8_t ones[128] = {
+#define ONE2 0, 1
+#define ONE16 ONE2, ONE2, ONE2, ONE2, ONE2, ONE2, ONE2, ONE2
+                ONE16, ONE16, ONE16, ONE16, ONE16, ONE16, ONE16, ONE16
+#undef ONE16
+#undef ONE2
+            };
+
+            for (k = lo; k < hi && k < nbits; k += 64) {
+                uint64_t word = bits[k >> 6], j;
+
+                if (word == UINT64_MAX) {       /* 64 big-endian 1s */
+                    memcpy(buf + 2 * (k - lo), ones, sizeof ones);
+                    continue;
+                }
+                for (j = 0; word; j++, word >>= 1)
+                    if (word & 1)
+                        RC_SET(k + j);
+            }
+        } else {
             while (off < ip->size) {
                 uint64_t n, h0;
 
@@ -405,12 +582,37 @@ write_refcounts(struct ip *ip, uint8_t *pre, uint64_t pre_blocks,
         for (k = meta0 > lo ? meta0 : lo; k < meta1 && k < hi; k++)
             RC_SET(k);
 #undef RC_SET
-        if (ip_write(c, buf, nb * ip->qcs, ip->lay.rb_offset + w * ip->qcs,
-                     err) < 0)
+        if (ip_submit(ip, buf, nb * ip->qcs, ip->lay.rb_offset + w * ip->qcs,
+                      err) < 0)
             return -1;
         conv_progress(c, nb);
     }
     return 0;
+}
+
+/* Two windows of REFCOUNT_WINDOW / 2: one is filled while the other is
+ * written.
+ */
+static int
+write_refcounts(struct ip *ip, const uint64_t *bits, uint64_t nbits,
+                struct vqm_error *err)
+{
+    uint64_t per = REFCOUNT_WINDOW / 2 / ip->qcs;
+    CLEANUP_FREE uint8_t *bufs = NULL;
+    struct vqm_error e2;
+    int r;
+
+    if (per == 0)
+        per = 1;
+    if (per > ip->lay.rb)
+        per = ip->lay.rb;
+    if (posix_memalign((void **) &bufs, DIRECT_ALIGN, 2 * per * ip->qcs))
+        return vqm_error_set_errno(err, ENOMEM, "refcount blocks");
+    r = write_refcounts_in(ip, bufs, per, bits, nbits, err);
+    memset(&e2, 0, sizeof e2);
+    if (ip_drain(ip, r < 0 ? &e2 : err) < 0)
+        r = -1;
+    return r;
 }
 
 /* Read back the qcow2 L1/L2 just written and compare every entry with the
@@ -536,11 +738,9 @@ punch_old_tables(struct ip *ip)
     punch(c, info->l1_table_offset, tbytes, &failed);
     if (hdr > ip->qcs)
         punch(c, ip->qcs, hdr - ip->qcs, &failed);
-    if (!failed) {
-        struct vqm_error e3 = { 0 };
-        if (vqm_sync(c->fd, 0, c->path, &e3) < 0)
-            snprintf(c->res->warning, sizeof c->res->warning, "%s", e3.msg);
-    }
+    /* No fsync: the punched clusters are free in the qcow2 committed
+     * before, whether or not the punches reach the disk.
+     */
 }
 
 int
@@ -552,13 +752,15 @@ conv_inplace(struct conv *c, struct vqm_error *err)
     uint8_t sector[QCOW2_COMMIT_SECTOR], now[QCOW2_COMMIT_SECTOR];
     CLEANUP_FREE uint64_t *l1 = NULL;
     CLEANUP_FREE uint8_t *buf = NULL;
-    CLEANUP_FREE uint8_t *pre = NULL;
-    uint64_t pre_blocks = 0;
-    bool pre_miss = false;
+    CLEANUP_FREE uint64_t *rcbits = NULL;
+    uint64_t rc_n = 0;
+    bool rc_miss = false;
     uint64_t i;
     struct conv_digest hash_before = { 0, 0 }, hash_after = { 0, 0 };
     struct conv_holes holes;
     bool committed = false;
+    struct conv_wb wb;
+    const char *direct;
     int ret = -1;
 
     ip_init(&ip, c);
@@ -583,23 +785,41 @@ conv_inplace(struct conv *c, struct vqm_error *err)
     l1 = calloc(ip.lay.n_l1 * ip.qcs / 8, 8);
     if (!l1)
         return vqm_error_set_errno(err, ENOMEM, "L1 table");
-    /* The data clusters' refcounts are collected in the same pass when
-     * one window of blocks covers the whole new file (the usual case).
+    /* The data clusters (all below the new metadata) are marked in a
+     * bitmap in the same pass, when it fits RC_BITMAP_MAX (1 TiB of
+     * 64 KiB clusters: 2 MiB); else the refcount pass walks the map once
+     * per window.
      */
-    if (ip.lay.rb * ip.qcs <= REFCOUNT_WINDOW) {
-        pre_blocks = ip.lay.rb;
-        pre = calloc(pre_blocks, ip.qcs);
-        if (!pre)
-            return vqm_error_set_errno(err, ENOMEM, "refcount blocks");
+    rc_n = vqm_align_up(ip.lay.base / ip.qcs, 64);
+    if (rc_n / 8 <= RC_BITMAP_MAX) {
+        rcbits = calloc(rc_n / 64 + 1, 8);
+        if (!rcbits)
+            return vqm_error_set_errno(err, ENOMEM, "refcount bitmap");
     }
 
     /* Step 3: the new metadata past the end of the file. */
-    if (write_l2(&ip, l1, pre, pre_blocks * ip.lay.rb_entries, &pre_miss,
-                 err) < 0)
+    /* VQM_INPLACE_DIRECT=0: buffered writes (for measurements). */
+    direct = getenv("VQM_INPLACE_DIRECT");
+    if (ip.qcs >= DIRECT_ALIGN && !(direct && strcmp(direct, "0") == 0)) {
+        char procpath[64];
+
+        /* The descriptor we hold, never the name again. */
+        snprintf(procpath, sizeof procpath, "/proc/self/fd/%d", c->fd);
+        ip.dfd = open(procpath, O_WRONLY | O_DIRECT | O_CLOEXEC);
+        vqm_debug("in place: direct metadata writes: %s",
+                  ip.dfd >= 0 ? "yes" : strerror(errno));
+    }
+    /* The threads pay off when there are batches to overlap. */
+    if (ip.lay.end - ip.lay.base > 2 * L2_BATCH) {
+        conv_wb_start(&wb, c->fd);
+        ip.wb = &wb;
+        writer_start(&ip);
+    }
+    if (write_l2(&ip, l1, rcbits, rc_n, &rc_miss, err) < 0)
         goto fail;
-    if (pre_miss) {
-        free(pre);
-        pre = NULL;
+    if (rc_miss) {
+        free(rcbits);
+        rcbits = NULL;
     }
     ip.lay.end = ip.lay.l2_offset + ip.n_l2 * ip.qcs;
     c->progress_total = c->progress_done + ip.lay.rb + 4;
@@ -615,7 +835,7 @@ conv_inplace(struct conv *c, struct vqm_error *err)
     for (i = 0; i < ip.lay.l1_size; i++)
         if (l1[i])                      /* untouched pages stay unmapped */
             vqm_st_be64(&l1[i], l1[i]);
-    if (ip_write(c, l1, ip.lay.n_l1 * ip.qcs, ip.lay.l1_offset, err) < 0)
+    if (ip_write(&ip, l1, ip.lay.n_l1 * ip.qcs, ip.lay.l1_offset, err) < 0)
         goto fail;
     free(l1);
     l1 = NULL;
@@ -626,14 +846,21 @@ conv_inplace(struct conv *c, struct vqm_error *err)
     }
     for (i = 0; i < ip.lay.rb; i++)
         vqm_st_be64(buf + 8 * i, ip.lay.rb_offset + i * ip.qcs);
-    if (ip_write(c, buf, ip.lay.rt * ip.qcs, ip.lay.rt_offset, err) < 0)
+    if (ip_write(&ip, buf, ip.lay.rt * ip.qcs, ip.lay.rt_offset, err) < 0)
         goto fail;
     conv_progress(c, 1);
-    if (write_refcounts(&ip, pre, pre_blocks, err) < 0)
+    if (write_refcounts(&ip, rcbits, rc_n, err) < 0)
         goto fail;
     if (ip.name_off &&
-        ip_write(c, c->bname, c->bname_len, ip.name_off, err) < 0)
+        ip_write(&ip, c->bname, c->bname_len, ip.name_off, err) < 0)
         goto fail;
+    writer_stop(&ip);
+    if (ip.wb)
+        conv_wb_stop(ip.wb);
+    ip.wb = NULL;
+    if (ip.dfd >= 0)
+        close(ip.dfd);
+    ip.dfd = -1;
     if (vqm_sync(c->fd, 0, c->path, err) < 0)
         goto fail;
     conv_progress(c, 1);
@@ -653,7 +880,7 @@ conv_inplace(struct conv *c, struct vqm_error *err)
                       "converted", c->path);
         goto fail;
     }
-    if (ip_write(c, sector, sizeof sector, 0, err) < 0)
+    if (ip_write(&ip, sector, sizeof sector, 0, err) < 0)
         goto fail;
     committed = true;
     if (vqm_sync(c->fd, 0, c->path, err) < 0)
@@ -667,13 +894,11 @@ conv_inplace(struct conv *c, struct vqm_error *err)
     if (!c->o->no_punch) {
         punch_old_tables(&ip);
         if (!c->is_blk && ip.lay.end < c->length) {
-            struct vqm_error e3 = { 0 };
-
+            /* Not synced either: a longer file is the same qcow2. */
             if (vqm_fault_point("write", c->path, ip.lay.end, 0) < 0 ||
-                ftruncate(c->fd, (off_t) ip.lay.end) < 0 ||
-                vqm_sync(c->fd, 0, c->path, &e3) < 0)
+                ftruncate(c->fd, (off_t) ip.lay.end) < 0)
                 vqm_debug("cannot shorten '%s': %s", c->path,
-                          e3.msg[0] ? e3.msg : strerror(errno));
+                          strerror(errno));
         }
     }
     conv_progress(c, 1);
@@ -706,6 +931,11 @@ conv_inplace(struct conv *c, struct vqm_error *err)
     return ret;
 
  fail:
+    writer_stop(&ip);
+    if (ip.wb)
+        conv_wb_stop(ip.wb);
+    if (ip.dfd >= 0)
+        close(ip.dfd);
     if (!committed) {
         /* Give back the appended region (a retry would append again). */
         struct vqm_error e2 = { 0 };

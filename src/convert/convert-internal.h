@@ -2,6 +2,7 @@
 #ifndef VQM_CONVERT_INTERNAL_H
 #define VQM_CONVERT_INTERNAL_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/stat.h>
@@ -105,5 +106,19 @@ int conv_compare_images(struct vqm_image *a, struct conv_holes *holes,
                         struct vqm_image *b, const char *what,
                         struct vqm_error *err);
 bool conv_is_zero(const void *buf, size_t len);
+
+/* Background writeback of a file being written (see convert.c): each
+ * kick starts writing back what is dirty, without waiting for it.
+ */
+struct conv_wb {
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int fd;
+    bool pending, stop, started;
+};
+void conv_wb_start(struct conv_wb *wb, int fd);
+void conv_wb_kick(struct conv_wb *wb);
+void conv_wb_stop(struct conv_wb *wb);
 
 #endif

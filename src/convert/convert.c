@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <libgen.h>
+#include <pthread.h>
 #include <linux/fs.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -699,4 +700,68 @@ vqm_qcow2_set_backing(const char *path, const char *backing_name,
             return -1;
     }
     return 0;
+}
+
+/* Writeback: a helper thread starts writing back what was written so
+ * far (sync_file_range without waiting) each time it is kicked, so that
+ * the submission work runs on another CPU and the final fsync does not
+ * find the whole file dirty.  Without the thread the kick does it
+ * inline.
+ */
+static void *
+wb_main(void *opaque)
+{
+    struct conv_wb *wb = opaque;
+
+    pthread_mutex_lock(&wb->lock);
+    for (;;) {
+        while (!wb->pending && !wb->stop)
+            pthread_cond_wait(&wb->cond, &wb->lock);
+        if (wb->stop)
+            break;
+        wb->pending = false;
+        pthread_mutex_unlock(&wb->lock);
+        (void) sync_file_range(wb->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+        pthread_mutex_lock(&wb->lock);
+    }
+    pthread_mutex_unlock(&wb->lock);
+    return NULL;
+}
+
+void
+conv_wb_start(struct conv_wb *wb, int fd)
+{
+    memset(wb, 0, sizeof *wb);
+    wb->fd = fd;
+    pthread_mutex_init(&wb->lock, NULL);
+    pthread_cond_init(&wb->cond, NULL);
+    wb->started = pthread_create(&wb->thread, NULL, wb_main, wb) == 0;
+}
+
+void
+conv_wb_kick(struct conv_wb *wb)
+{
+    if (wb->started) {
+        pthread_mutex_lock(&wb->lock);
+        wb->pending = true;
+        pthread_cond_signal(&wb->cond);
+        pthread_mutex_unlock(&wb->lock);
+    } else {
+        (void) sync_file_range(wb->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+    }
+}
+
+void
+conv_wb_stop(struct conv_wb *wb)
+{
+    if (wb->started) {
+        pthread_mutex_lock(&wb->lock);
+        wb->stop = true;
+        pthread_cond_signal(&wb->cond);
+        pthread_mutex_unlock(&wb->lock);
+        pthread_join(wb->thread, NULL);
+        wb->started = false;
+    }
+    pthread_cond_destroy(&wb->cond);
+    pthread_mutex_destroy(&wb->lock);
 }

@@ -387,26 +387,34 @@ write_compressed(struct qcow2w_stream *s, uint64_t g, const uint8_t *data,
  * Called by the writer thread (or by the caller without one); falls back
  * to the first descriptor, for good, when direct writes are refused.
  */
+int
+qcow2w_pwrite_direct(int dfd, size_t align, const void *p, size_t len,
+                     uint64_t off, const char *path, struct vqm_error *err)
+{
+    struct vqm_error e;
+
+    if (dfd < 0 || ((uintptr_t) p % align | len % align | off % align))
+        return 1;
+    memset(&e, 0, sizeof e);
+    if (vqm_pwrite_full(dfd, p, len, off, path, &e) == 0)
+        return 0;
+    if (e.errnum == EINVAL)
+        return 2;
+    *err = e;
+    return -1;
+}
+
 static int
 write_data_now(struct qcow2w_stream *s, const void *p, size_t len,
                uint64_t off, struct vqm_error *err)
 {
     int dfd = __atomic_load_n(&s->dfd, __ATOMIC_RELAXED);
+    int r = qcow2w_pwrite_direct(dfd, s->dalign, p, len, off, s->path, err);
 
-    if (dfd >= 0 &&
-        ((uintptr_t) p % s->dalign | len % s->dalign | off % s->dalign) == 0) {
-        struct vqm_error e;
-
-        memset(&e, 0, sizeof e);
-        if (vqm_pwrite_full(dfd, p, len, off, s->path, &e) == 0)
-            return 0;
-        if (e.errnum != EINVAL) {
-            *err = e;
-            return -1;
-        }
-        /* Not here: buffered from now on. */
+    if (r <= 0)
+        return r;
+    if (r == 2)         /* not here: buffered from now on */
         __atomic_store_n(&s->dfd, -1, __ATOMIC_RELAXED);
-    }
     return vqm_pwrite_full(s->fd, p, len, off, s->path, err);
 }
 

@@ -147,6 +147,14 @@ void qcow2w_stream_free(struct qcow2w_stream *s);
  * passed unchanged and mapped until qcow2w_stream_wait says the write is
  * done.  A write error is returned by a later call (data, wait, finish).
  */
+/* Write by the O_DIRECT descriptor dfd when p, len and off are multiples
+ * of align: 0 written, -1 error (in err), 1 not tried (no descriptor, or
+ * not aligned), 2 refused by the file system (EINVAL: write buffered,
+ * and stop using dfd).  The caller writes buffered on 1 and 2.
+ */
+int qcow2w_pwrite_direct(int dfd, size_t align, const void *p, size_t len,
+                         uint64_t off, const char *path,
+                         struct vqm_error *err);
 void qcow2w_stream_set_direct(struct qcow2w_stream *s, int dfd,
                               size_t align);
 

@@ -17,6 +17,7 @@
 #include <config.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -471,12 +472,34 @@ find_leaks(struct checker *c)
 }
 
 /* One walk of the L1 table and every L2 table. */
+/* Ask the kernel to read the L2 tables of the L1 entries up to
+ * RA_TABLES ahead of entry i, so that a cold table is on its way while
+ * the ones before it are checked (they are scattered among the data).
+ */
+#define RA_TABLES 16
+static int
+read_ahead(struct checker *c, uint64_t i, uint64_t *ra)
+{
+    struct qed_image *img = c->img;
+    const struct qed_info *h = &img->info;
+    uint64_t l2, tbytes = (uint64_t) h->table_size * h->cluster_size;
+
+    for (; *ra < h->table_entries && *ra <= i + RA_TABLES; (*ra)++) {
+        if (qed_read_entry(img, h->l1_table_offset, *ra, &l2, c->err) < 0)
+            return -1;
+        if (l2 && !qed_table_offset_problem(img, l2))
+            (void) posix_fadvise(img->fd, (off_t) l2, (off_t) tbytes,
+                                 POSIX_FADV_WILLNEED);
+    }
+    return 0;
+}
+
 static int
 walk(struct checker *c)
 {
     struct qed_image *img = c->img;
     const struct qed_info *h = &img->info;
-    uint64_t i, l2;
+    uint64_t i, l2, ra = 0;
     const char *p;
     int r;
 
@@ -485,7 +508,8 @@ walk(struct checker *c)
     if (mark_table(c, h->l1_table_offset, REF_L1, 0) < 0)
         return -1;
     for (i = 0; i < h->table_entries; i++) {
-        if (qed_read_entry(img, h->l1_table_offset, i, &l2, c->err) < 0)
+        if (read_ahead(c, i, &ra) < 0 ||
+            qed_read_entry(img, h->l1_table_offset, i, &l2, c->err) < 0)
             return -1;
         if (l2 == 0)
             continue;
