@@ -24,16 +24,15 @@ hb=$(mktemp -d /tmp/vqm-hooktest.XXXXXX)
 cleanup_fn rm -rf "$hb"
 chmod 755 "$hb"
 mkdir -p "$hb/bin" "$hb/conf" "$hb/state" "$hb/etc-libvirt"
-# (the libvirt modes and the convert-on-stop worker run the full program,
-# found next to virt-qed-migrate)
+# (the hook script runs the helper, virt-qed-migrate-hook, whose
+# convert-on-stop worker is the full program, virt-qed-migrate)
 cp "$abs_top_builddir/virt-qed-migrate" \
-    "$abs_top_builddir/virt-qed-migrate-libvirt" "$hb/bin/"
+    "$abs_top_builddir/virt-qed-migrate-hook" "$hb/bin/"
 if [ -d /etc/libvirt ]; then
     cp -a /etc/libvirt/. "$hb/etc-libvirt/"
 fi
 mkdir -p "$hb/etc-libvirt/hooks/qemu.d"
-sed -e "s|@bindir@|$hb/bin|g" -e "s|@hookconfdir@|$hb/conf|g" \
-    "$abs_top_srcdir/hooks/qemu-hook.in" \
+vqm_hook_script "$hb/bin" "$hb/conf" \
     > "$hb/etc-libvirt/hooks/qemu.d/virt-qed-migrate"
 chmod 755 "$hb/etc-libvirt/hooks/qemu.d/virt-qed-migrate" \
     "$hb/etc-libvirt/hooks/qemu.d" "$hb/etc-libvirt/hooks" "$hb/etc-libvirt"
