@@ -52,7 +52,8 @@ tests_fuzz_fuzz_hook_replay_CPPFLAGS = $(AM_CPPFLAGS) \
 	-I$(top_srcdir)/src $(LIBXML2_CFLAGS)
 tests_fuzz_fuzz_hook_replay_CFLAGS = $(AM_CFLAGS) -Wno-comment
 tests_fuzz_fuzz_hook_replay_LDFLAGS = $(AM_LDFLAGS) \
-	-Wl,--wrap=open -Wl,--wrap=open64 -Wl,--wrap=syslog
+	-Wl,--wrap=open -Wl,--wrap=open64 -Wl,--wrap=syslog \
+	-Wl,--wrap=__syslog_chk
 tests_fuzz_fuzz_hook_replay_LDADD = \
 	src/hook/libvqmhook.a \
 	src/domxml/libvqmdomxml.a \

@@ -36,9 +36,14 @@ vqm_hook_script "$hb/bin" "$hb/conf" \
     > "$hb/etc-libvirt/hooks/qemu.d/virt-qed-migrate"
 chmod 755 "$hb/etc-libvirt/hooks/qemu.d/virt-qed-migrate" \
     "$hb/etc-libvirt/hooks/qemu.d" "$hb/etc-libvirt/hooks" "$hb/etc-libvirt"
-# The host's /etc/libvirt, to prove it is left alone.
-host_before=$(ls -la --time-style=+%s /etc/libvirt 2>&1; \
-    ls -la /etc/libvirt/hooks 2>&1 || true)
+# The host's /etc/libvirt, to prove it is left alone (not its parent
+# "..": /etc itself may change meanwhile).
+host_etc ()
+{
+    { ls -la --time-style=+%s /etc/libvirt 2>&1
+      ls -la /etc/libvirt/hooks 2>&1 || true; } | grep -v ' \.\.$'
+}
+host_before=$(host_etc)
 
 start_private_libvirtd "$hb/etc-libvirt"
 chown -R "$LVUID:$LVUID" "$hb/conf" "$hb/state"
@@ -233,6 +238,5 @@ lv_virsh dumpxml --inactive vqm-m4 | grep -q "<driver name='qemu' type='qed'/>"
 conf policy=warn
 lv_virsh destroy vqm-m4 >/dev/null
 
-host_after=$(ls -la --time-style=+%s /etc/libvirt 2>&1; \
-    ls -la /etc/libvirt/hooks 2>&1 || true)
+host_after=$(host_etc)
 test "$host_before" = "$host_after"

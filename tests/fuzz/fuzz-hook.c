@@ -1,5 +1,5 @@
 /* fuzz-sources: src/hook/hook.c src/hook/hook-conf.c src/hook/hook-domain.c src/hook/hook-filter.c src/hook/hook-log.c src/hook/hook-markers.c src/hook/hook-spawn.c src/domxml/*.c src/qed/*.c src/common/*.c */
-/* fuzz-libs: -Wl,--wrap=open -Wl,--wrap=open64 -Wl,--wrap=syslog */
+/* fuzz-libs: -Wl,--wrap=open -Wl,--wrap=open64 -Wl,--wrap=syslog -Wl,--wrap=__syslog_chk */
 /* fuzz-pkgs: libxml-2.0 */
 /* fuzz-seeds: hook domxml */
 /* fuzz-dict: tests/fuzz/xml.dict */
@@ -53,11 +53,21 @@ int __wrap_open(const char *path, int flags, ...);
 int __real_open64(const char *path, int flags, ...);
 int __wrap_open64(const char *path, int flags, ...);
 void __wrap_syslog(int prio, const char *fmt, ...);
+void __wrap___syslog_chk(int prio, int flag, const char *fmt, ...);
 
 void
 __wrap_syslog(int prio, const char *fmt, ...)
 {
     (void) prio;
+    (void) fmt;
+}
+
+/* syslog() under _FORTIFY_SOURCE. */
+void
+__wrap___syslog_chk(int prio, int flag, const char *fmt, ...)
+{
+    (void) prio;
+    (void) flag;
     (void) fmt;
 }
 
