@@ -26,7 +26,7 @@ vqm_cmd_hook(const struct vqm_opts *o)
 {
     struct vqm_error err = { 0 };
 
-    if (o->hook)
+    if (!o->hook_filter)
         return vqm_hook_run(o->hook, o->state_dir);
     if (vqm_hook_filter(o->state_dir, &err) < 0) {
         vqm_report_error("%s", err.msg);

@@ -27,11 +27,13 @@ usage(FILE *fp)
 "script.  See virt-qed-migrate-hook(8).\n", program);
 }
 
+/* A usage error: MSG (getopt said it already when NULL), exit 2. */
 static int
 usage_error(const char *msg, const char *arg)
 {
-    fprintf(stderr, "%s: %s%s\nTry '%s --help' for more information.\n",
-            program, msg, arg ? arg : "", program);
+    if (msg)
+        fprintf(stderr, "%s: %s%s\n", program, msg, arg ? arg : "");
+    fprintf(stderr, "Try '%s --help' for more information.\n", program);
     return 2;
 }
 
@@ -57,11 +59,11 @@ main(int argc, char *argv[])
         case 'v': vqm_debug_enabled = true; break;
         case 'h': usage(stdout); return 0;
         case 'V': printf("%s %s\n", program, PACKAGE_VERSION); return 0;
-        default: return usage_error("invalid option", NULL);
+        default: return usage_error(NULL, NULL);
         }
     }
     if (optind < argc)
-        return usage_error("unexpected argument ", argv[optind]);
+        return usage_error("unexpected argument: ", argv[optind]);
     if (!op)
         return usage_error("--hook=OP[:SUBOP] is required", NULL);
     return vqm_hook_run(op, state_dir);

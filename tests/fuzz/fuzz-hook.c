@@ -48,6 +48,8 @@
 
 #define BUSY_UUID "2a7c1e44-0b8d-4f3e-9d6a-5e1f7c3b9a20"
 
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
 int __real_open(const char *path, int flags, ...);
 int __wrap_open(const char *path, int flags, ...);
 int __real_open64(const char *path, int flags, ...);
@@ -86,43 +88,42 @@ fuzz_path_allowed(const char *path)
         && !strstr(path, "/../") && !strstr(path, "/./");
 }
 
-int
-__wrap_open(const char *path, int flags, ...)
+static int
+checked_open(int (*real)(const char *, int, ...), const char *path,
+             int flags, va_list ap)
 {
-    mode_t mode = 0;
-    va_list ap;
+    mode_t mode = flags & O_CREAT ? (mode_t) va_arg(ap, int) : 0;
 
-    if (flags & O_CREAT) {
-        va_start(ap, flags);
-        mode = (mode_t) va_arg(ap, int);
-        va_end(ap);
-    }
     if (!fuzz_path_allowed(path)) {
         errno = ENOENT;
         return -1;
     }
-    return __real_open(path, flags, mode);
+    return real(path, flags, mode);
+}
+
+int
+__wrap_open(const char *path, int flags, ...)
+{
+    va_list ap;
+    int r;
+
+    va_start(ap, flags);
+    r = checked_open(__real_open, path, flags, ap);
+    va_end(ap);
+    return r;
 }
 
 int
 __wrap_open64(const char *path, int flags, ...)
 {
-    mode_t mode = 0;
     va_list ap;
+    int r;
 
-    if (flags & O_CREAT) {
-        va_start(ap, flags);
-        mode = (mode_t) va_arg(ap, int);
-        va_end(ap);
-    }
-    if (!fuzz_path_allowed(path)) {
-        errno = ENOENT;
-        return -1;
-    }
-    return __real_open64(path, flags, mode);
+    va_start(ap, flags);
+    r = checked_open(__real_open64, path, flags, ap);
+    va_end(ap);
+    return r;
 }
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static void
 le32(unsigned char *p, uint32_t v)
