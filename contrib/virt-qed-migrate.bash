@@ -31,7 +31,7 @@ _virt_qed_migrate ()
             pool-list --all --name 2>/dev/null)" -- "$cur"))
         return
         ;;
-    --domain|--rollback)
+    --domain|--rollback|--hook-worker)
         uri=$(_virt_qed_migrate_uri)
         COMPREPLY=($(compgen -W "$(virsh ${uri:+-c "$uri"} -q \
             list --all --name 2>/dev/null)" -- "$cur"))

@@ -41,21 +41,25 @@ tests_fuzz_fuzz_journal_replay_LDADD = \
 	$(GLIB_LIBS) \
 	$(NULL)
 
-# fuzz-hook.c includes src/cli/hook-cmd.c (its parsers are static).
+# fuzz-hook.c drives src/hook (without libvirt); the link wraps open()
+# and syslog() (see its fuzz-libs line).
 tests_fuzz_fuzz_hook_replay_SOURCES = \
 	tests/fuzz/fuzz-hook.c \
 	tests/fuzz/fuzz-common.h \
 	tests/fuzz/replay-main.c \
 	$(NULL)
 tests_fuzz_fuzz_hook_replay_CPPFLAGS = $(AM_CPPFLAGS) \
-	-I$(top_srcdir)/src -I$(top_srcdir)/src/cli -DVQM_WITH_LIBVIRT \
-	$(LIBVIRT_CFLAGS) $(LIBXML2_CFLAGS)
+	-I$(top_srcdir)/src $(LIBXML2_CFLAGS)
 tests_fuzz_fuzz_hook_replay_CFLAGS = $(AM_CFLAGS) -Wno-comment
+tests_fuzz_fuzz_hook_replay_LDFLAGS = $(AM_LDFLAGS) \
+	-Wl,--wrap=open -Wl,--wrap=open64 -Wl,--wrap=syslog \
+	-Wl,--wrap=__syslog_chk
 tests_fuzz_fuzz_hook_replay_LDADD = \
+	src/hook/libvqmhook.a \
 	src/domxml/libvqmdomxml.a \
 	src/qed/libvqmqed.a \
 	src/common/libvqmcommon.a \
-	$(LIBVIRT_LIBS) $(LIBXML2_LIBS) \
+	$(LIBXML2_LIBS) \
 	$(NULL)
 
 # fuzz-probe.c drives vqm_probe_file (src/virt/virt-probe.c) over a file.

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Replay the fuzz targets of the text parsers -- domain XML
 # (src/virt/virt-domxml.c), journal (src/virt/virt-journal.c) and the
-# libvirt hook (src/cli/hook-cmd.c) -- built with the normal compiler
+# libvirt hook (src/hook) -- built with the normal compiler
 # (and with the sanitizers in a --enable-sanitizers build) over their
 # seeds and deterministic mutations: truncations, each line deleted and
 # doubled, and a few hostile documents (entity expansion, deep chains,

@@ -141,8 +141,7 @@ cat "$d/err"
 diff -u <(canon "$d/expected.xml") <(canon "$d/out.xml")
 grep -q "renamed.qed was converted: now $d/renamed.qcow2" "$d/err"
 
-sed -e "s|@bindir@|$abs_top_builddir|g" -e "s|@hookconfdir@|$d|g" \
-    "$abs_top_srcdir/hooks/qemu-hook.in" > "$d/hook"
+vqm_hook_script "$abs_top_builddir" "$d" > "$d/hook"
 chmod +x "$d/hook"
 for op in migrate restore; do
     env -i PATH=/usr/bin:/bin LC_ALL=C "$d/hook" mover $op begin - \

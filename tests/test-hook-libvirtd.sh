@@ -24,22 +24,26 @@ hb=$(mktemp -d /tmp/vqm-hooktest.XXXXXX)
 cleanup_fn rm -rf "$hb"
 chmod 755 "$hb"
 mkdir -p "$hb/bin" "$hb/conf" "$hb/state" "$hb/etc-libvirt"
-# (the libvirt modes and the convert-on-stop worker run the full program,
-# found next to virt-qed-migrate)
+# (the hook script runs the helper, virt-qed-migrate-hook, whose
+# convert-on-stop worker is the full program, virt-qed-migrate)
 cp "$abs_top_builddir/virt-qed-migrate" \
-    "$abs_top_builddir/virt-qed-migrate-libvirt" "$hb/bin/"
+    "$abs_top_builddir/virt-qed-migrate-hook" "$hb/bin/"
 if [ -d /etc/libvirt ]; then
     cp -a /etc/libvirt/. "$hb/etc-libvirt/"
 fi
 mkdir -p "$hb/etc-libvirt/hooks/qemu.d"
-sed -e "s|@bindir@|$hb/bin|g" -e "s|@hookconfdir@|$hb/conf|g" \
-    "$abs_top_srcdir/hooks/qemu-hook.in" \
+vqm_hook_script "$hb/bin" "$hb/conf" \
     > "$hb/etc-libvirt/hooks/qemu.d/virt-qed-migrate"
 chmod 755 "$hb/etc-libvirt/hooks/qemu.d/virt-qed-migrate" \
     "$hb/etc-libvirt/hooks/qemu.d" "$hb/etc-libvirt/hooks" "$hb/etc-libvirt"
-# The host's /etc/libvirt, to prove it is left alone.
-host_before=$(ls -la --time-style=+%s /etc/libvirt 2>&1; \
-    ls -la /etc/libvirt/hooks 2>&1 || true)
+# The host's /etc/libvirt, to prove it is left alone (not its parent
+# "..": /etc itself may change meanwhile).
+host_etc ()
+{
+    { ls -la --time-style=+%s /etc/libvirt 2>&1
+      ls -la /etc/libvirt/hooks 2>&1 || true; } | grep -v ' \.\.$'
+}
+host_before=$(host_etc)
 
 start_private_libvirtd "$hb/etc-libvirt"
 chown -R "$LVUID:$LVUID" "$hb/conf" "$hb/state"
@@ -234,6 +238,5 @@ lv_virsh dumpxml --inactive vqm-m4 | grep -q "<driver name='qemu' type='qed'/>"
 conf policy=warn
 lv_virsh destroy vqm-m4 >/dev/null
 
-host_after=$(ls -la --time-style=+%s /etc/libvirt 2>&1; \
-    ls -la /etc/libvirt/hooks 2>&1 || true)
+host_after=$(host_etc)
 test "$host_before" = "$host_after"

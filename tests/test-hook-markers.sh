@@ -37,8 +37,7 @@ mkxml ()
     echo "</domain>"
 }
 
-sed -e "s|@bindir@|$abs_top_builddir|g" -e "s|@hookconfdir@|$d|g" \
-    "$abs_top_srcdir/hooks/qemu-hook.in" > "$d/hook"
+vqm_hook_script "$abs_top_builddir" "$d" > "$d/hook"
 chmod +x "$d/hook"
 export VQM_HOOK_CONF="$d/hook.conf"
 state="$d/state"

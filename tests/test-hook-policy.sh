@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The qemu hook's policies, fed domain XML the way libvirtd does: through
 # the installed script (DOMAIN OPERATION SUBOP EXTRA, XML on stdin) and
-# through the C entry point (--hook=OP:SUBOP).
+# through the helper the script runs (virt-qed-migrate-hook
+# --hook=OP:SUBOP) and through the full program's --hook.
 source "$abs_top_builddir/tests/functions.sh"
 set -e
 set -x
@@ -43,11 +44,9 @@ mkxml clean $uuid "$d/c.qcow2:qcow2" "$d/r.img:raw" > "$d/clean.xml"
 mkxml liar $uuid "$d/a.qed:qcow2" > "$d/liar.xml"
 
 # The hook script, as installed, but pointing at this build and config.
-sed -e "s|@bindir@|$abs_top_builddir|g" \
-    -e "s|@hookconfdir@|$d|g" \
-    "$abs_top_srcdir/hooks/qemu-hook.in" > "$d/hook"
+vqm_hook_script "$abs_top_builddir" "$d" > "$d/hook"
 chmod +x "$d/hook"
-grep -q "$abs_top_builddir/virt-qed-migrate" "$d/hook"
+grep -q "exec \"$abs_top_builddir/virt-qed-migrate-hook\" --hook=" "$d/hook"
 export VQM_HOOK_CONF="$d/hook.conf"
 state="$d/state"
 mkdir -p "$state"
@@ -88,10 +87,18 @@ conf policy=deny 'uri=qemu+ssh://host/system'
 must_fail 1 hook "$d/qed.xml" guest prepare begin
 test "$(wc -l < "$d/err")" = 1
 grep -q "error: domain 'guest' was not started: it uses QED disk image (vda $d/b.qed), refused by the policy in $d/hook.conf; convert it with: virt-qed-migrate -c 'qemu+ssh://host/system' --domain 'guest'" "$d/err"
-must_fail 1 virt-qed-migrate --hook=prepare:begin < "$d/liar.xml"
+must_fail 1 virt-qed-migrate-hook --hook=prepare:begin < "$d/liar.xml"
+# The full program's --hook is the same hook.
+must_fail 1 virt-qed-migrate --hook=prepare:begin < "$d/liar.xml" 2> "$d/err2"
+grep -q "error: domain 'liar' was not started" "$d/err2"
 # --hook=OP alone means the sub-operation libvirt uses for OP.
-must_fail 1 virt-qed-migrate --hook=prepare < "$d/qed.xml"
-virt-qed-migrate --hook=prepare:end < "$d/qed.xml"
+must_fail 1 virt-qed-migrate-hook --hook=prepare < "$d/qed.xml"
+virt-qed-migrate-hook --hook=prepare:end < "$d/qed.xml"
+# The helper's usage errors.
+must_fail 2 virt-qed-migrate-hook < "$d/qed.xml"
+must_fail 2 virt-qed-migrate-hook --hook=prepare:begin extra < "$d/qed.xml"
+must_fail 2 virt-qed-migrate-hook --pool p < "$d/qed.xml"
+virt-qed-migrate-hook --help | grep -q "virt-qed-migrate-hook --hook=OP"
 hook "$d/clean.xml" clean prepare begin
 test ! -s "$d/err"
 # A pool volume cannot be resolved without libvirt: the format its XML
@@ -116,7 +123,7 @@ for p in warn deny convert-on-stop; do
     grep -q "domain 'clean' cannot start: virt-qed-migrate is converting its disks ($state/active/$uuid exists)" "$d/err"
 done
 # --state-dir on the command line wins over the file.
-virt-qed-migrate --state-dir "$d/elsewhere" --hook=prepare:begin \
+virt-qed-migrate-hook --state-dir "$d/elsewhere" --hook=prepare:begin \
     < "$d/clean.xml"
 rm "$state/active/$uuid"
 hook "$d/clean.xml" clean prepare begin
@@ -147,6 +154,19 @@ grep -q "domain 'guest' ($uuid) stopped: converting" "$d/worker.log"
 grep -q "cannot check its state on test:///default.*not converted" "$d/worker.log"
 # The worker was in its own session, not a child of the hook.
 grep -q "\[[0-9]*\]" "$d/worker.log"
+# The worker is the program VQM_PROGRAM names ($(bindir)/virt-qed-migrate
+# when unset): one that cannot run is logged.
+rm -f "$d/worker.log"
+VQM_PROGRAM="$d/no-such-program" virt-qed-migrate-hook --hook=release:end \
+    < "$d/qed.xml"
+for i in $(seq 1 50); do
+    grep -q "not converted" "$d/worker.log" 2>/dev/null && break
+    sleep 0.1
+done
+grep -q "domain 'guest' ($uuid) stopped: not converted: cannot run $d/no-such-program" "$d/worker.log"
+# --hook-worker is a mode of its own.
+must_fail 2 virt-qed-migrate --hook-worker="$uuid" --domain guest
+must_fail 2 virt-qed-migrate --hook-worker="$uuid" --hook=prepare:begin
 # stopped end and release of a domain without QED schedule nothing.
 rm -f "$d/worker.log"
 hook "$d/qed.xml" guest stopped end
@@ -174,14 +194,14 @@ conf policy=deny timeout=1
 slow () { echo "<domain><name>slow</name>"; sleep 4; echo "</domain>"; }
 start=$(date +%s)
 rc=0
-virt-qed-migrate --hook=prepare:begin < <(slow) 2> "$d/err" || rc=$?
+virt-qed-migrate-hook --hook=prepare:begin < <(slow) 2> "$d/err" || rc=$?
 test $(( $(date +%s) - start )) -lt 3
 test "$rc" = 1
 grep -q "timed out.*start refused" "$d/err"
 conf policy=warn timeout=1
-virt-qed-migrate --hook=prepare:begin < <(slow) 2> "$d/err"
+virt-qed-migrate-hook --hook=prepare:begin < <(slow) 2> "$d/err"
 grep -q "timed out.*nothing done" "$d/err"
-virt-qed-migrate --hook=migrate:begin < <(slow) > "$d/out" 2> "$d/err"
+virt-qed-migrate-hook --hook=migrate:begin < <(slow) > "$d/out" 2> "$d/err"
 test ! -s "$d/out"
 # Wait for the writers above to finish before the scratch dir goes.
 sleep 3.5
@@ -192,9 +212,9 @@ echo 'not xml' > "$d/bad.xml"
 must_fail 1 hook "$d/bad.xml" guest prepare begin
 grep -q "does not parse" "$d/err"
 : > "$d/empty.xml"
-must_fail 1 virt-qed-migrate --hook=prepare:begin < "$d/empty.xml"
+must_fail 1 virt-qed-migrate-hook --hook=prepare:begin < "$d/empty.xml"
 conf policy=warn
 hook "$d/bad.xml" guest prepare begin
 grep -q "warning: domain XML on stdin does not parse" "$d/err"
 # Unknown operations are allowed without reading anything.
-virt-qed-migrate --hook=frobnicate:begin < "$d/bad.xml"
+virt-qed-migrate-hook --hook=frobnicate:begin < "$d/bad.xml"

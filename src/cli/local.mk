@@ -1,50 +1,44 @@
-# src/cli: the virt-qed-migrate programs.
+# src/cli: the programs.
 #
-# virt-qed-migrate ($(bindir)) runs the file modes (--file, --inspect) and
-# the hook modes (--hook, --hook-filter) itself and links neither libvirt
-# nor src/virt: it starts in a few milliseconds (libvirtd runs the hook at
-# every domain start).  For the libvirt modes it execs the full program,
-# virt-qed-migrate-libvirt ($(pkglibexecdir)), with the same command
-# line; the full program handles every mode itself.
-vqm_cli_common_sources = \
+# virt-qed-migrate ($(bindir)) is the full program: it links libvirt and
+# runs every mode, the convert-on-stop worker (--hook-worker) included.
+# virt-qed-migrate-hook ($(pkglibexecdir)) is the small helper the
+# installed libvirt hook script runs at every domain start: the hook
+# operations only (src/hook), without libvirt, so that it starts in a
+# few milliseconds.  It starts the worker as $(bindir)/virt-qed-migrate
+# (hooks/hook-paths.h).
+bin_PROGRAMS += virt-qed-migrate
+virt_qed_migrate_SOURCES = \
 	src/cli/file-cmd.c \
 	src/cli/hook-cmd.c \
 	src/cli/inspect.c \
 	src/cli/main.c \
 	src/cli/options.h \
+	src/cli/virt-cmd.c \
 	$(NULL)
-vqm_cli_common_libs = \
+virt_qed_migrate_CPPFLAGS = $(AM_CPPFLAGS) \
+	-I$(top_srcdir)/src \
+	$(LIBVIRT_CFLAGS) $(LIBXML2_CFLAGS)
+virt_qed_migrate_LDADD = \
+	src/hook/libvqmhook.a \
+	src/virt/libvqmvirt.a \
 	src/domxml/libvqmdomxml.a \
 	src/convert/libvqmconvert.a \
 	src/image/libvqmimage.a \
 	src/qcow2/libvqmqcow2.a \
 	src/qed/libvqmqed.a \
 	src/common/libvqmcommon.a \
-	$(NULL)
-
-bin_PROGRAMS += virt-qed-migrate
-virt_qed_migrate_SOURCES = \
-	$(vqm_cli_common_sources) \
-	src/cli/virt-exec.c \
-	$(NULL)
-virt_qed_migrate_CPPFLAGS = $(AM_CPPFLAGS) \
-	-I$(top_srcdir)/src \
-	-DPKGLIBEXECDIR=\"$(pkglibexecdir)\" \
-	$(LIBXML2_CFLAGS)
-virt_qed_migrate_LDADD = \
-	$(vqm_cli_common_libs) \
-	$(LIBXML2_LIBS) $(ZLIB_LIBS) $(ZSTD_LIBS) $(XXHASH_LIBS) -lm
-
-pkglibexec_PROGRAMS = virt-qed-migrate-libvirt
-virt_qed_migrate_libvirt_SOURCES = \
-	$(vqm_cli_common_sources) \
-	src/cli/virt-cmd.c \
-	$(NULL)
-virt_qed_migrate_libvirt_CPPFLAGS = $(AM_CPPFLAGS) \
-	-I$(top_srcdir)/src \
-	-DVQM_WITH_LIBVIRT \
-	$(LIBVIRT_CFLAGS) $(LIBXML2_CFLAGS)
-virt_qed_migrate_libvirt_LDADD = \
-	src/virt/libvqmvirt.a \
-	$(vqm_cli_common_libs) \
 	$(LIBVIRT_LIBS) $(LIBXML2_LIBS) $(ZLIB_LIBS) $(ZSTD_LIBS) $(XXHASH_LIBS) -lm
+
+pkglibexec_PROGRAMS = virt-qed-migrate-hook
+virt_qed_migrate_hook_SOURCES = \
+	src/cli/hook-main.c \
+	$(NULL)
+virt_qed_migrate_hook_CPPFLAGS = $(AM_CPPFLAGS) \
+	-I$(top_srcdir)/src
+virt_qed_migrate_hook_LDADD = \
+	src/hook/libvqmhook.a \
+	src/domxml/libvqmdomxml.a \
+	src/qed/libvqmqed.a \
+	src/common/libvqmcommon.a \
+	$(LIBXML2_LIBS)

@@ -69,6 +69,7 @@ usage(FILE *fp)
 "  %1$s --inspect IMAGE [--map] [--output=json|--json]\n"
 "  %1$s [-c URI] --rollback DOMAIN [--to RUN]\n"
 "  %1$s --hook-filter < DOMAIN.xml\n"
+"  %1$s [-c URI] --hook-worker=DOMAIN [--state-dir DIR]\n"
 "\n"
 "Find the QED disk images libvirt knows of, convert them to qcow2 and\n"
 "point the domain definitions at the new disks.\n"
@@ -115,6 +116,8 @@ usage(FILE *fp)
 "Hooks:\n"
 "      --hook-filter        rewrite QED disks already converted (stdin XML)\n"
 "      --hook=OP[:SUBOP]    run as the libvirt qemu hook for OP\n"
+"      --hook-worker=DOMAIN convert-on-stop: wait until DOMAIN is shut off,\n"
+"                           then convert it (the hook starts this)\n"
 "\n"
 "  -v, --verbose            debug messages on stderr\n"
 "  -q, --quiet              only errors\n"
@@ -132,7 +135,7 @@ enum {
     OPT_ALLOW_COPY, OPT_INSPECT, OPT_MAP, OPT_JSON, OPT_VERIFY, OPT_FLATTEN,
     OPT_REPAIR, OPT_KEEP_NAME, OPT_REMOVE_SOURCE, OPT_NO_PUNCH,
     OPT_CLUSTER_SIZE, OPT_LAZY_REFCOUNTS, OPT_COMPRESS, OPT_TRUST_DIR,
-    OPT_HOOK_FILTER, OPT_HOOK, OPT_FORCE_SHUTDOWN, OPT_TO,
+    OPT_HOOK_FILTER, OPT_HOOK, OPT_HOOK_WORKER, OPT_FORCE_SHUTDOWN, OPT_TO,
 };
 
 static const struct option long_options[] = {
@@ -169,6 +172,7 @@ static const struct option long_options[] = {
     { "progress", optional_argument, NULL, 'p' },
     { "hook-filter", no_argument, NULL, OPT_HOOK_FILTER },
     { "hook", required_argument, NULL, OPT_HOOK },
+    { "hook-worker", required_argument, NULL, OPT_HOOK_WORKER },
     { "verbose", no_argument, NULL, 'v' },
     { "quiet", no_argument, NULL, 'q' },
     { "help", no_argument, NULL, 'h' },
@@ -332,6 +336,7 @@ main(int argc, char *argv[])
             break;
         case OPT_HOOK_FILTER: o.hook_filter = true; break;
         case OPT_HOOK: o.hook = optarg; break;
+        case OPT_HOOK_WORKER: o.hook_worker = optarg; break;
         case 'v': o.verbose = true; vqm_debug_enabled = true; break;
         case 'q': o.quiet = true; break;
         case 'h': usage(stdout); return VQM_EXIT_OK;
@@ -347,13 +352,14 @@ main(int argc, char *argv[])
         return usage_error("unexpected argument '%s'", argv[optind]);
 
     modes = !!o.inspect + !!o.file + !!o.rollback + (o.hook_filter || o.hook)
-        + (o.pools.n || o.domains.n || o.all);
+        + !!o.hook_worker + (o.pools.n || o.domains.n || o.all);
     if (modes == 0)
         return usage_error("nothing to do: give --pool, --domain, --all, "
                            "--file or --inspect");
     if (modes > 1)
-        return usage_error("--inspect, --file, --rollback, --hook and "
-                           "--pool/--domain/--all cannot be combined");
+        return usage_error("--inspect, --file, --rollback, --hook, "
+                           "--hook-worker and --pool/--domain/--all cannot "
+                           "be combined");
     /* qemu-img's spelling: with --inspect, --output=json|human is the
      * output format (--json is the same as --output=json). */
     if (o.output && o.inspect) {
@@ -386,19 +392,8 @@ main(int argc, char *argv[])
         return vqm_cmd_file(&o);
     if (o.rollback)
         return vqm_cmd_rollback(&o);
-#ifdef VQM_WITH_LIBVIRT
-    /* The small program's convert-on-stop worker hands over here (see
-     * hook-cmd.c): -c URI --domain UUID --state-dir DIR.
-     */
-    if (getenv(VQM_HOOK_WORKER_ENV) && o.uri && o.domains.n == 1
-        && o.state_dir) {
-        static char *name;
-
-        name = strdup(getenv(VQM_HOOK_WORKER_ENV));
-        unsetenv(VQM_HOOK_WORKER_ENV);
-        return vqm_hook_worker(&o, name ? name : "?");
-    }
-#endif
+    if (o.hook_worker)
+        return vqm_cmd_hook_worker(&o);
     if (o.hook_filter || o.hook)
         return vqm_cmd_hook(&o);
     /* SIGINT/SIGTERM say what was interrupted and how to finish it. */

@@ -72,6 +72,7 @@ struct vqm_opts {
     /* hooks */
     bool hook_filter;             /* --hook-filter: XML in, XML out */
     const char *hook;             /* --hook=OPERATION[:SUBOP] */
+    const char *hook_worker;      /* --hook-worker=DOMAIN */
 };
 
 int vqm_cmd_inspect(const struct vqm_opts *o);
@@ -79,25 +80,12 @@ int vqm_cmd_file(const struct vqm_opts *o);
 int vqm_cmd_virt(const struct vqm_opts *o);
 int vqm_cmd_rollback(const struct vqm_opts *o);
 int vqm_cmd_hook(const struct vqm_opts *o);
+int vqm_cmd_hook_worker(const struct vqm_opts *o);
 
-/* The original command line (main.c), for handing over to the full
- * program.
+/* The command line of the run (main.c), as the journal and the markers
+ * name it (the hook worker sets the one of its conversion).
  */
 extern char **vqm_argv;
-
-/* The full program, virt-qed-migrate-libvirt (virt-exec.c; only in the
- * small program): $VQM_LIBVIRT_HELPER, the directory of this program,
- * or $(pkglibexecdir).  Returns a static string.
- */
-const char *vqm_libvirt_program(void);
-
-/* Convert-on-stop worker of the full program (hook-cmd.c, built with
- * libvirt only).  The small program's worker execs the full program
- * with VQM_HOOK_WORKER=DOMAIN-NAME in the environment and the arguments
- * -c URI --domain UUID --state-dir DIR; main.c then calls this.
- */
-int vqm_hook_worker(const struct vqm_opts *o, const char *name);
-#define VQM_HOOK_WORKER_ENV "VQM_HOOK_WORKER"
 
 /* Print "virt-qed-migrate: error: MSG" on stderr (one line). */
 void vqm_report_error(const char *fmt, ...)

@@ -9,6 +9,8 @@ src_virt_libvqmvirt_a_SOURCES = \
 	src/virt/virt-live.h \
 	src/virt/virt-migrate.c \
 	src/virt/virt-plan.c \
+	src/virt/virt-poll.c \
+	src/virt/virt-poll.h \
 	src/virt/virt-probe.c \
 	src/virt/virt-remote.c \
 	src/virt/virt-remote.h \

@@ -1,51 +1,48 @@
-/* fuzz-sources: src/domxml/*.c src/qed/*.c src/common/*.c */
-/* fuzz-pkgs: libvirt libxml-2.0 */
+/* fuzz-sources: src/hook/hook.c src/hook/hook-conf.c src/hook/hook-domain.c src/hook/hook-filter.c src/hook/hook-log.c src/hook/hook-markers.c src/hook/hook-spawn.c src/domxml/*.c src/qed/*.c src/common/*.c */
+/* fuzz-libs: -Wl,--wrap=open -Wl,--wrap=open64 -Wl,--wrap=syslog -Wl,--wrap=__syslog_chk */
+/* fuzz-pkgs: libxml-2.0 */
 /* fuzz-seeds: hook domxml */
 /* fuzz-dict: tests/fuzz/xml.dict */
 /* fuzz-args: -max_len=65536 -close_fd_mask=3 */
 /* virt-qed-migrate: libFuzzer target for the libvirt hook's parsers
- * (src/cli/hook-cmd.c, included here: its functions are static).
+ * (src/hook, without the worker's libvirt part, hook-worker.c).
  *
  * The input is a hook.conf, a line "%%", then the domain XML libvirt
  * passes on stdin (without the "%%" line, the whole input is tried as
- * both).  The configuration is loaded (conf_load), the XML parsed
- * (domain_parse, with the shared module src/domxml: the disks and
- * backing layers it names are classified by their headers), the
- * migration markers are matched (prepare_markers) and the "prepare"
- * decision is taken (op_prepare: only messages, no libvirt) and the
- * migrate/restore filter rewrites the XML
- * (filter_domain, write_xml), whose output must parse as a <domain>.
- * libxml2 must never try to load a file or URL.
- * The worker of convert-on-stop (op_release) is never started.
+ * both).  The configuration is loaded (vqm_hook_conf_load), the XML
+ * parsed (vqm_hook_domain_parse, with the shared module src/domxml: the
+ * disks and backing layers it names are classified by their headers),
+ * the migration markers are matched (vqm_hook_check_markers) and the
+ * "prepare" decision is taken (vqm_hook_op_prepare: only messages, no
+ * libvirt) and the migrate/restore filter rewrites the XML
+ * (vqm_hook_filter_domain, vqm_hook_write_xml), whose output must parse
+ * as a <domain>.  libxml2 must never try to load a file or URL.
+ * The worker of convert-on-stop (vqm_hook_op_release) is never started.
  *
  * Files are only opened below the scratch directory ("/vqmfuzz/" in
  * inputs; other paths look missing), which holds still.qed (QED),
  * inplace.qed (qcow2 under a QED name), renamed.qcow2 (without
  * renamed.qed), raw.img, fifo.qed (a FIFO) and state/active/<uuid> (a
- * migration in progress).
+ * migration in progress).  The link wraps open() and syslog() (the
+ * fuzz-libs line above, and tests/fuzz.mk) for that, and for no system
+ * log from the fuzzer.
  */
 #include <config.h>
 
+#include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
-#include <syslog.h>
+#include <unistd.h>
 
-/* No system log from the fuzzer, and no file outside the scratch
- * directory opened (an input may name any device node). */
-#undef syslog
-#define syslog(...) fuzz_syslog(__VA_ARGS__)
-static void fuzz_syslog(int prio, const char *fmt, ...);
-#undef open
-#define open(...) fuzz_open(__VA_ARGS__)
-static int fuzz_open(const char *path, int flags, ...);
+#include <libxml/parser.h>
 
-/* The full program's build of the hook (with its libvirt worker), as in
- * virt-qed-migrate-libvirt; the replay build passes the same -D. */
-#ifndef VQM_WITH_LIBVIRT
-#define VQM_WITH_LIBVIRT 1
-#endif
-#include "cli/hook-cmd.c"
+#include "hook/hook-internal.h"
+#include "qed/qed.h"
 #define FUZZ_WITH_LIBXML 1
 #include "fuzz-common.h"
 
@@ -53,40 +50,79 @@ static int fuzz_open(const char *path, int flags, ...);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static void
-fuzz_syslog(int prio, const char *fmt, ...)
+int __real_open(const char *path, int flags, ...);
+int __wrap_open(const char *path, int flags, ...);
+int __real_open64(const char *path, int flags, ...);
+int __wrap_open64(const char *path, int flags, ...);
+void __wrap_syslog(int prio, const char *fmt, ...);
+void __wrap___syslog_chk(int prio, int flag, const char *fmt, ...);
+
+void
+__wrap_syslog(int prio, const char *fmt, ...)
 {
     (void) prio;
     (void) fmt;
 }
 
-static int
-fuzz_open(const char *path, int flags, ...)
+/* syslog() under _FORTIFY_SOURCE. */
+void
+__wrap___syslog_chk(int prio, int flag, const char *fmt, ...)
 {
-    size_t dl = strlen(fuzz_dir);
-    mode_t mode = 0;
-    va_list ap;
+    (void) prio;
+    (void) flag;
+    (void) fmt;
+}
 
-    if (flags & O_CREAT) {
-        va_start(ap, flags);
-        mode = (mode_t) va_arg(ap, int);
-        va_end(ap);
+/* Only paths below the scratch directory open, and /proc/PID/stat (a
+ * marker's run, vqm_proc_starttime). */
+static bool
+fuzz_path_allowed(const char *path)
+{
+    size_t dl = strlen(fuzz_dir), n;
+
+    if (strncmp(path, "/proc/", 6) == 0) {
+        n = strspn(path + 6, "0123456789");
+        return n > 0 && strcmp(path + 6 + n, "/stat") == 0;
     }
-    if (!dl || strncmp(path, fuzz_dir, dl) != 0 || path[dl] != '/'
-        || strstr(path, "/../") || strstr(path, "/./")) {
+    return dl && strncmp(path, fuzz_dir, dl) == 0 && path[dl] == '/'
+        && !strstr(path, "/../") && !strstr(path, "/./");
+}
+
+static int
+checked_open(int (*real)(const char *, int, ...), const char *path,
+             int flags, va_list ap)
+{
+    mode_t mode = flags & O_CREAT ? (mode_t) va_arg(ap, int) : 0;
+
+    if (!fuzz_path_allowed(path)) {
         errno = ENOENT;
         return -1;
     }
-#undef open
-    return open(path, flags, mode);
-#define open(...) fuzz_open(__VA_ARGS__)
+    return real(path, flags, mode);
 }
 
-/* Called by main.c in the program; only vqm_cmd_hook uses it. */
-void
-vqm_report_error(const char *fmt, ...)
+int
+__wrap_open(const char *path, int flags, ...)
 {
-    (void) fmt;
+    va_list ap;
+    int r;
+
+    va_start(ap, flags);
+    r = checked_open(__real_open, path, flags, ap);
+    va_end(ap);
+    return r;
+}
+
+int
+__wrap_open64(const char *path, int flags, ...)
+{
+    va_list ap;
+    int r;
+
+    va_start(ap, flags);
+    r = checked_open(__real_open64, path, flags, ap);
+    va_end(ap);
+    return r;
 }
 
 static void
@@ -150,7 +186,7 @@ check_conf(const struct hook_conf *c)
         fprintf(stderr, "fuzz: conf_load gave an impossible result\n");
         abort();
     }
-    (void) policy_name(c->policy);
+    (void) vqm_hook_policy_name(c->policy);
 }
 
 /* The filter: write_xml prints on stdout; catch it, it must be XML. */
@@ -163,7 +199,7 @@ filter(struct hook_domain *d, const char *in, size_t inlen)
     char *buf;
     xmlDocPtr doc;
 
-    if (filter_domain(d) == 0)
+    if (vqm_hook_filter_domain(d) == 0)
         return;
     fflush(stdout);
     saved = dup(STDOUT_FILENO);
@@ -171,7 +207,7 @@ filter(struct hook_domain *d, const char *in, size_t inlen)
         || lseek(out_fd, 0, SEEK_SET) < 0
         || dup2(out_fd, STDOUT_FILENO) < 0)
         abort();
-    if (write_xml(d, &err) < 0) {
+    if (vqm_hook_write_xml(d, &err) < 0) {
         fprintf(stderr, "fuzz: write_xml: %s\n", err.msg);
         abort();
     }
@@ -199,20 +235,20 @@ domain(const struct hook_conf *c, const char *xml, size_t len,
 {
     struct hook_domain d;
     struct vqm_error err = { 0 };
-    static struct hook_markers m;
+    struct hook_markers m;
     char uuid[37];
     size_t i, n;
     char *list;
     int ret;
 
-    if (domain_parse(xml, len, &d, &err) < 0) {
+    if (vqm_hook_domain_parse(xml, len, &d, &err) < 0) {
         if (!err.msg[0])
             abort();
-        domain_free(&d);
+        vqm_hook_domain_free(&d);
         return;
     }
     fuzz_check_secret(in, inlen, d.name);
-    if (!d.name || (d.uuid && !uuid_valid(d.uuid))
+    if (!d.name || (d.uuid && !vqm_hook_uuid_valid(d.uuid))
         || d.ndisks > HOOK_MAX_DISKS)
         abort();
     for (i = 0; i < d.ndisks; i++) {
@@ -220,37 +256,37 @@ domain(const struct hook_conf *c, const char *xml, size_t len,
         fuzz_check_secret(in, inlen, d.disks[i].claimed);
         fuzz_check_secret(in, inlen, d.disks[i].target);
     }
-    n = count_qed(&d);
-    list = qed_list(&d);
+    n = vqm_hook_count_qed(&d);
+    list = vqm_hook_qed_list(&d);
     if (n > 0 && (!list || !*list))
         abort();
     free(list);
 
     /* The markers: refused exactly when one names the domain; the UUID
      * scan finds only valid UUIDs. */
-    markers_load(c, &m);
-    if ((prepare_markers(c, &m, d.name, d.uuid, NULL) != VQM_EXIT_OK)
-        != (markers_match(&m, d.name, d.uuid) != NULL))
+    vqm_hook_markers_load(c, &m);
+    if ((vqm_hook_check_markers(c, &m, d.name, d.uuid, NULL) != HOOK_ALLOW)
+        != (vqm_hook_markers_match(&m, d.name, d.uuid) != NULL))
         abort();
-    if (scan_uuid(xml, len, uuid) && !uuid_valid(uuid))
+    if (vqm_hook_scan_uuid(xml, len, uuid) && !vqm_hook_uuid_valid(uuid))
         abort();
-    markers_free(&m);
+    vqm_hook_markers_free(&m);
 
     /* prepare:begin refuses, by policy, QED. */
-    ret = op_prepare(c, &d);
-    if ((ret == VQM_EXIT_FAILED)
+    ret = vqm_hook_op_prepare(c, &d);
+    if ((ret == HOOK_REFUSE)
         != (n > 0 && (c->policy == POLICY_DENY
                       || c->policy == POLICY_INVALID))) {
         fprintf(stderr, "fuzz: prepare returned %d (policy %s, %zu QED)\n",
-                ret, policy_name(c->policy), n);
+                ret, vqm_hook_policy_name(c->policy), n);
         abort();
     }
     if (c->policy != POLICY_CONVERT_ON_STOP
-        && op_release(c, &d) != VQM_EXIT_OK)
+        && vqm_hook_op_release(c, &d) != HOOK_ALLOW)
         abort();
 
     filter(&d, in, inlen);
-    domain_free(&d);
+    vqm_hook_domain_free(&d);
 }
 
 int
@@ -278,11 +314,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     fuzz_write("hook.conf", text, conf_len);
     snprintf(conf_path, sizeof conf_path, "%s/hook.conf", fuzz_dir);
-    if (conf_load(&c, conf_path, NULL) < 0)
+    if (vqm_hook_conf_load(&c, conf_path, NULL) < 0)
         abort();
     check_conf(&c);
     domain(&c, text + xml_off, len - xml_off, text, len);
-    conf_free(&c);
+    vqm_hook_conf_free(&c);
     free(text);
     return 0;
 }

@@ -8,7 +8,8 @@
 # Run from anywhere; needs no configured tree.  Each fuzz-*.c names what
 # it needs in comment lines at its top:
 #   /* fuzz-sources: src/qed/*.c src/common/*.c */   (globs, from the top)
-#   /* fuzz-libs: -lz */                             (optional)
+#   /* fuzz-libs: -lz */                             (optional: link
+#                                                     flags, e.g. -Wl,--wrap)
 #   /* fuzz-pkgs: libxml-2.0 */                      (optional: pkg-config)
 #   /* fuzz-seeds: qed */                            (optional: qed, qcow2,
 #                                                     probe, domxml, journal,
@@ -57,7 +58,10 @@ trap cleanup EXIT
 } > "$tmp/config.h"
 # The generated installation paths (hooks/local.mk).
 mkdir -p "$tmp/hooks"
-echo '#define VQM_HOOK_CONF "/nonexistent/hook.conf"' > "$tmp/hooks/hook-paths.h"
+{
+    echo '#define VQM_HOOK_CONF "/nonexistent/hook.conf"'
+    echo '#define VQM_PROGRAM "/nonexistent/virt-qed-migrate"'
+} > "$tmp/hooks/hook-paths.h"
 
 for s in "$top"/tests/fuzz/make-seeds*.sh; do
     "$s" "$tmp/seeds" >/dev/null
