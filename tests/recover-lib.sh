@@ -116,10 +116,14 @@ round ()
         # SIGINT says what was interrupted and the command that finishes.
         grep -q "interrupted during step '.*': run 'virt-qed-migrate --state-dir $st --pool bulk.*' to finish" "$d/err-$t"
     fi
-    case $(((n + ${RECOVER_ROTATION:-0}) % 3)) in
+    # The different command: another domain, another pool, a rollback
+    # of an interrupted domain, or the hook's convert-on-stop worker for
+    # an interrupted domain (as libvirt's stop of b2 would start it).
+    case $(((n + ${RECOVER_ROTATION:-0}) % 4)) in
     0) other=(--domain o) ;;
     1) other=(--pool other) ;;
     2) other=(--rollback b1) ;;
+    3) other=(--hook-worker=b2) ;;
     esac
     rc=0
     virt-qed-migrate --state-dir "$st" "${other[@]}" > "$d/o-$t" 2> "$d/oerr-$t" || rc=$?

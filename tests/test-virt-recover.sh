@@ -3,7 +3,8 @@
 # domains of pool "bulk" is killed (SIGKILL) right after each of its
 # journal records in turn, in place and in copy mode; then a DIFFERENT
 # command runs (--domain of an unrelated domain, --pool of another pool,
-# --rollback of one of the interrupted domains).  Afterwards no
+# --rollback of one of the interrupted domains, the hook's convert-on-stop
+# worker for one of them).  Afterwards no
 # definition names a missing file or a file in another format than it
 # says, no domain is left marked active, and the journal is archived only
 # when nothing in it is unfinished.  A rollback refuses while other
@@ -62,7 +63,7 @@ step=$(awk -F'\t' '$1 == "B" && $3 == "migrate" { who[$2] = $5 }
                    $1 == "D" && ($2 in who) && who[$2] != "b1" { last = NR }
                    END { print last }' "$d"/state-order/history/*)
 [ -n "$step" ]
-RECOVER_ROTATION=$(( (2 - step % 3 + 3) % 3 ))
+RECOVER_ROTATION=$(( (2 - step % 4 + 4) % 4 ))
 round 9 "$step" copy --copy --verify
 RECOVER_ROTATION=0
 

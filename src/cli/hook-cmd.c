@@ -14,6 +14,7 @@
 
 #include "cleanup.h"
 #include "hook/hook.h"
+#include "virt/virt-poll.h"
 #include "options.h"
 #include "vqm-io.h"
 
@@ -76,7 +77,7 @@ vqm_cmd_hook_worker(const struct vqm_opts *o)
     int r, status;
 
     openlog("virt-qed-migrate", LOG_PID, LOG_DAEMON);
-    r = vqm_hook_worker_wait(o->uri, o->hook_worker,
+    r = vqm_hook_worker_wait(vqm_virt_domain_active, o->uri, o->hook_worker,
                              o->state_dir ? o->state_dir : VQM_STATEDIR,
                              &uuid, &name);
     if (r <= 0)

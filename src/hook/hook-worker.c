@@ -24,7 +24,6 @@
 #include "cleanup.h"
 #include "hook.h"
 #include "hook-internal.h"
-#include "virt/virt-poll.h"
 
 #define WORKER_WAIT_SECONDS 600
 /* How long a worker waits for the state directory's lock (another
@@ -34,15 +33,15 @@
 /* Wait until libvirt reports the domain inactive: the stop that ran the
  * hook has then finished.  0 when it is, -1 otherwise (logged). */
 static int
-wait_inactive(const char *uri, const char *domain, char **uuid, char **name)
+wait_inactive(vqm_hook_domain_state_fn state, const char *uri,
+              const char *domain, char **uuid, char **name)
 {
     time_t deadline = time(NULL) + WORKER_WAIT_SECONDS;
     unsigned failures = 0;
     struct vqm_error err = { 0 };
     int active;
 
-    while ((active = vqm_virt_domain_active(uri, domain, name, uuid,
-                                            &err)) != 0) {
+    while ((active = state(uri, domain, name, uuid, &err)) != 0) {
         /* Transient domains are gone once stopped; a wrong uri= in
          * hook.conf fails here too. */
         if (active < 0 && ++failures >= 5) {
@@ -99,15 +98,16 @@ wait_lock(const char *name, const char *state_dir)
 }
 
 int
-vqm_hook_worker_wait(const char *uri, const char *domain,
-                     const char *state_dir, char **uuid, char **name)
+vqm_hook_worker_wait(vqm_hook_domain_state_fn state, const char *uri,
+                     const char *domain, const char *state_dir, char **uuid,
+                     char **name)
 {
     struct vqm_error err = { 0 };
 
     *uuid = *name = NULL;
     /* Let the stop that ran the hook finish before asking libvirt. */
     sleep(1);
-    if (wait_inactive(uri, domain, uuid, name) < 0)
+    if (wait_inactive(state, uri, domain, uuid, name) < 0)
         return -1;
     if ((!*name && !(*name = strdup(domain)))
         || (!*uuid && !(*uuid = strdup(domain))))
@@ -116,7 +116,7 @@ vqm_hook_worker_wait(const char *uri, const char *domain,
         return -1;
     /* Started again meanwhile: it runs on its disks, nothing to do now
      * (the next stop converts them). */
-    if (vqm_virt_domain_active(uri, *uuid, NULL, NULL, &err) == 1) {
+    if (state(uri, *uuid, NULL, NULL, &err) == 1) {
         vqm_hook_worker_log("domain '%s' (%s) was started again before its "
                             "conversion ran: skipped; its QED disks are "
                             "converted when it stops", *name, *uuid);

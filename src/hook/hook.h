@@ -31,8 +31,16 @@ int vqm_hook_filter(const char *state_dir, struct vqm_error *err);
  * vqm_hook_worker_done logs the outcome of the conversion (its exit
  * exit status; incomplete: something was skipped) and returns the
  * worker's exit status. */
-int vqm_hook_worker_wait(const char *uri, const char *domain,
-                         const char *state_dir, char **uuid, char **name);
+/* How the worker asks whether a domain runs: the full program passes
+ * vqm_virt_domain_active (src/virt/virt-poll.h), so that this module
+ * stays free of libvirt.  1 running, 0 not, -1 unknown (err set);
+ * name and uuid, when not NULL, receive the domain's (malloc'ed). */
+typedef int (*vqm_hook_domain_state_fn)(const char *uri, const char *domain,
+                                        char **name, char **uuid,
+                                        struct vqm_error *err);
+int vqm_hook_worker_wait(vqm_hook_domain_state_fn state, const char *uri,
+                         const char *domain, const char *state_dir,
+                         char **uuid, char **name);
 int vqm_hook_worker_done(const char *name, const char *uuid, int status,
                          bool incomplete);
 

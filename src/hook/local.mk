@@ -1,9 +1,8 @@
 # src/hook: the libvirt qemu hook (policy, domain view, markers, filter,
-# the convert-on-stop worker).  Everything but hook-worker.c is free of
-# libvirt: the hook helper, virt-qed-migrate-hook, links this library
-# without libvirt (a static library: hook-worker.o, which polls libvirt
-# through src/virt, is only pulled into the full program, which calls
-# it).
+# the convert-on-stop worker).  Free of libvirt: the hook helper,
+# virt-qed-migrate-hook, links it without libvirt, and the worker asks
+# a domain's state through the function the full program passes
+# (vqm_virt_domain_active of src/virt).
 noinst_LIBRARIES += src/hook/libvqmhook.a
 src_hook_libvqmhook_a_SOURCES = \
 	src/hook/hook.h \
