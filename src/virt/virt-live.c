@@ -107,14 +107,19 @@ live_disk_clear(struct live_disk *ld)
     memset(ld, 0, sizeof *ld);
 }
 
+/* A struct live_disk (initialised with { 0 }) cleared at the end of its
+ * scope. */
+#define CLEANUP_LIVE_DISK __attribute__((cleanup(live_disk_clear)))
+
+/* Fill *ld (cleared first: it may hold an earlier answer). */
 static int
 live_disk_get(virDomainPtr dom, const char *target, struct live_disk *ld)
 {
     CLEANUP_FREE char *xml = virDomainGetXMLDesc(dom, 0);
-    xmlDocPtr doc;
+    CLEANUP_XMLDOC xmlDocPtr doc = NULL;
     xmlNodePtr c;
 
-    memset(ld, 0, sizeof *ld);
+    live_disk_clear(ld);
     if (!xml)
         return -1;
     if (!(doc = vqm_xml_read(xml, strlen(xml), "live domain XML", "domain",
@@ -138,18 +143,10 @@ live_disk_get(virDomainPtr dom, const char *target, struct live_disk *ld)
             /* Live volume disks show only pool and volume. */
             CLEANUP_FREE char *pool = vqm_xml_attr(src, "pool");
             CLEANUP_FREE char *vol = vqm_xml_attr(src, "volume");
-            virStoragePoolPtr sp = pool
-                ? virStoragePoolLookupByName(virDomainGetConnect(dom), pool)
-                : NULL;
-            virStorageVolPtr v = sp && vol
-                ? virStorageVolLookupByName(sp, vol) : NULL;
 
-            if (v) {
-                ld->source = virStorageVolGetPath(v);
-                virStorageVolFree(v);
-            }
-            if (sp)
-                virStoragePoolFree(sp);
+            if (pool && vol)
+                ld->source = vqm_virt_volume_path(virDomainGetConnect(dom),
+                                                  pool, vol, false);
             virResetLastError();
         }
         ld->format = vqm_xml_attr(vqm_xml_child(c, "driver"), "type");
@@ -161,7 +158,6 @@ live_disk_get(virDomainPtr dom, const char *target, struct live_disk *ld)
         }
         break;
     }
-    xmlFreeDoc(doc);
     return 0;
 }
 
@@ -183,13 +179,14 @@ same_file(const char *a, const char *b)
 static void
 plan_domain(struct vqm_virt_run *run, struct vqm_vdomain *d)
 {
-    virDomainPtr dom = virDomainLookupByUUIDString(run->conn, d->uuid);
+    CLEANUP_VIR_DOMAIN virDomainPtr dom =
+        virDomainLookupByUUIDString(run->conn, d->uuid);
     size_t k, i;
 
     for (k = 0; k < d->n_disks; k++) {
         struct vqm_vdisk *dk = &d->disks[k];
         struct vqm_vimage *top = dk->image, *c;
-        struct live_disk ld;
+        CLEANUP_LIVE_DISK struct live_disk ld = { 0 };
         CLEANUP_FREE char *dest = NULL;
         struct stat st;
         bool lower_qed = false;
@@ -254,38 +251,30 @@ plan_domain(struct vqm_virt_run *run, struct vqm_vdomain *d)
             block(top, "domain '%s' runs disk %s from '%s', not from its "
                   "definition's '%s'", d->name, dk->target,
                   ld.source ? ld.source : "nothing", top->cur_path);
-            live_disk_clear(&ld);
             continue;
         }
-        if (!(dest = copy_name(top->cur_path))) {
-            live_disk_clear(&ld);
+        if (!(dest = copy_name(top->cur_path)))
             continue;
-        }
         if (ld.mirror && strcmp(ld.mirror, dest) != 0) {
             block(top, "disk %s of domain '%s' has another block job "
                   "running (to '%s')", dk->target, d->name, ld.mirror);
-            live_disk_clear(&ld);
             continue;
         }
         /* A target left by a killed run is the mirror of its job: that
          * job is aborted and the file replaced (vqm_live_execute). */
         if (!ld.mirror && lstat(dest, &st) == 0) {
             block(top, "copy target '%s' exists already", dest);
-            live_disk_clear(&ld);
             continue;
         }
         if (ld.mirror)
             snprintf(top->note, sizeof top->note, "a block job left by an "
                      "interrupted run is aborted and the copy restarted");
-        live_disk_clear(&ld);
         top->live = true;
         top->copy = true;
         top->rename = false;
         free(top->new_path);
         top->new_path = vqm_steal(&dest);
     }
-    if (dom)
-        virDomainFree(dom);
 }
 
 void
@@ -414,7 +403,7 @@ copy_disk(struct vqm_virt_run *run, virDomainPtr dom, bool persistent,
     int nparams = 0, maxparams = 0;
     unsigned flags = 0;
     virDomainBlockJobInfo info;
-    struct live_disk ld;
+    CLEANUP_LIVE_DISK struct live_disk ld = { 0 };
     struct stat st;
     unsigned long long last_cur;
     double last_progress;
@@ -428,7 +417,6 @@ copy_disk(struct vqm_virt_run *run, virDomainPtr dom, bool persistent,
         vqm_debug("aborting the block job left on %s", target);
         abandon_copy(dom, target, dest);
     }
-    live_disk_clear(&ld);
 
     if (!edest || asprintf(&dxml, "<disk type='file'><source file='%s'/>"
                            "<driver type='qcow2'/></disk>", edest) < 0)
@@ -498,12 +486,8 @@ copy_disk(struct vqm_virt_run *run, virDomainPtr dom, bool persistent,
             run->opts.progress(run->opts.progress_opaque, img, info.cur,
                                info.end);
         if (info.end > 0 && info.cur == info.end
-            && live_disk_get(dom, target, &ld) == 0) {
-            bool ready = ld.mirror_ready;
-            live_disk_clear(&ld);
-            if (ready)
-                break;
-        }
+            && live_disk_get(dom, target, &ld) == 0 && ld.mirror_ready)
+            break;
         usleep(100000);
     }
 
@@ -512,30 +496,24 @@ copy_disk(struct vqm_virt_run *run, virDomainPtr dom, bool persistent,
                                VIR_DOMAIN_BLOCK_JOB_ABORT_PIVOT) < 0) {
         vqm_virt_error(err, VQM_ERR_LIBVIRT, "cannot pivot disk %s to '%s'",
                        target, dest);
-        if (live_disk_get(dom, target, &ld) == 0 && ld.source
-            && strcmp(ld.source, dest) == 0) {
-            live_disk_clear(&ld);
-            goto pivoted;        /* it did switch after all */
+        /* Unless it did switch after all. */
+        if (live_disk_get(dom, target, &ld) < 0 || !ld.source
+            || strcmp(ld.source, dest) != 0) {
+            abandon_copy(dom, target, dest);
+            return -1;
         }
-        live_disk_clear(&ld);
-        abandon_copy(dom, target, dest);
-        return -1;
     }
- pivoted:
     if (wait_job_gone(dom, target, JOB_END_TIMEOUT) < 0)
         return vqm_error_set(err, VQM_ERR_LIBVIRT, "the block job on disk "
                              "%s did not end after the pivot", target);
     if (live_disk_get(dom, target, &ld) < 0 || !ld.source
         || strcmp(ld.source, dest) != 0 || !ld.format
         || strcmp(ld.format, "qcow2") != 0) {
-        vqm_error_set(err, VQM_ERR_LIBVIRT, "after the pivot disk %s runs "
-                      "from '%s' (%s), not from '%s' (qcow2)", target,
-                      ld.source ? ld.source : "?",
-                      ld.format ? ld.format : "?", dest);
-        live_disk_clear(&ld);
-        return -1;
+        return vqm_error_set(err, VQM_ERR_LIBVIRT, "after the pivot disk "
+                             "%s runs from '%s' (%s), not from '%s' "
+                             "(qcow2)", target, ld.source ? ld.source : "?",
+                             ld.format ? ld.format : "?", dest);
     }
-    live_disk_clear(&ld);
     return 0;
 }
 
@@ -543,27 +521,23 @@ copy_disk(struct vqm_virt_run *run, virDomainPtr dom, bool persistent,
 static int
 check_copy(struct vqm_vimage *img, struct vqm_error *err)
 {
-    struct vqm_probe p;
-    int ret = -1;
+    CLEANUP_PROBE struct vqm_probe p = { 0 };
 
     if (vqm_probe_file(img->new_path, &p, err) < 0)
         return -1;
     if (strcmp(p.format, "qcow2") != 0)
-        vqm_error_set(err, VQM_ERR_CORRUPT, "the copy '%s' is %s, not "
-                      "qcow2", img->new_path, p.format);
-    else if (img->virtual_size && p.virtual_size != img->virtual_size)
-        vqm_error_set(err, VQM_ERR_CORRUPT, "the copy '%s' has %llu bytes, "
-                      "the source %llu", img->new_path,
-                      (unsigned long long) p.virtual_size,
-                      (unsigned long long) img->virtual_size);
-    else if (!img->backing != !p.backing_name)
-        vqm_error_set(err, VQM_ERR_CORRUPT, "the copy '%s' %s a backing "
-                      "file", img->new_path,
-                      p.backing_name ? "has" : "lost");
-    else
-        ret = 0;
-    vqm_probe_clear(&p);
-    return ret;
+        return vqm_error_set(err, VQM_ERR_CORRUPT, "the copy '%s' is %s, "
+                             "not qcow2", img->new_path, p.format);
+    if (img->virtual_size && p.virtual_size != img->virtual_size)
+        return vqm_error_set(err, VQM_ERR_CORRUPT, "the copy '%s' has %llu "
+                             "bytes, the source %llu", img->new_path,
+                             (unsigned long long) p.virtual_size,
+                             (unsigned long long) img->virtual_size);
+    if (!img->backing != !p.backing_name)
+        return vqm_error_set(err, VQM_ERR_CORRUPT, "the copy '%s' %s a "
+                             "backing file", img->new_path,
+                             p.backing_name ? "has" : "lost");
+    return 0;
 }
 
 /* Right after the pivots, give the persistent definition its final form
@@ -576,13 +550,13 @@ define_now(struct vqm_virt_run *run, struct vqm_vdomain *d, virDomainPtr dom,
 {
     CLEANUP_FREE char *xml = NULL;
     struct vqm_error e = { 0 };
-    virDomainPtr nd;
+    CLEANUP_VIR_DOMAIN virDomainPtr nd = NULL;
     size_t k, i;
     int seq;
 
     for (k = 0; k < d->n_disks; k++) {
         const struct vqm_vimage *img = d->disks[k].image;
-        virStoragePoolPtr p;
+        CLEANUP_VIR_POOL virStoragePoolPtr p = NULL;
 
         if (!img || !img->live || img->outcome != VQM_OUTCOME_DONE
             || !img->pool)
@@ -594,10 +568,8 @@ define_now(struct vqm_virt_run *run, struct vqm_vdomain *d, virDomainPtr dom,
         if (i < k)
             continue;
         if ((p = virStoragePoolLookupByName(virDomainGetConnect(dom),
-                                            img->pool))) {
+                                            img->pool)))
             virStoragePoolRefresh(p, 0);
-            virStoragePoolFree(p);
-        }
         virResetLastError();
     }
     if (vqm_virt_domain_xml(run, d, false, &xml, &e) < 0 || !xml)
@@ -612,7 +584,6 @@ define_now(struct vqm_virt_run *run, struct vqm_vdomain *d, virDomainPtr dom,
                        d->name);
         return vqm_journal_fail(run->journal, seq, e.msg, err);
     }
-    virDomainFree(nd);
     return vqm_journal_done(run->journal, seq, err);
 }
 
@@ -625,7 +596,7 @@ static void
 copy_ownership(struct vqm_vimage *img)
 {
     struct stat src, dst;
-    int fd;
+    CLEANUP_CLOSE int fd = -1;
 
     if (stat(img->cur_path, &src) < 0)
         return;
@@ -633,24 +604,22 @@ copy_ownership(struct vqm_vimage *img)
               | O_NOCTTY);
     if (fd < 0)
         return;
-    if (fstat(fd, &dst) < 0 || !S_ISREG(dst.st_mode)) {
-        close(fd);
+    if (fstat(fd, &dst) < 0 || !S_ISREG(dst.st_mode))
         return;
-    }
     if ((src.st_uid != dst.st_uid || src.st_gid != dst.st_gid)
         && fchown(fd, src.st_uid, src.st_gid) < 0)
         vqm_debug("cannot chown '%s': %m", img->new_path);
     if ((src.st_mode & 07777) != (dst.st_mode & 07777)
         && fchmod(fd, src.st_mode & 07777) < 0)
         vqm_debug("cannot chmod '%s': %m", img->new_path);
-    close(fd);
 }
 
 int
 vqm_live_execute(struct vqm_virt_run *run, struct vqm_vdomain *d,
                  struct vqm_error *err)
 {
-    virDomainPtr dom = virDomainLookupByUUIDString(run->conn, d->uuid);
+    CLEANUP_VIR_DOMAIN virDomainPtr dom =
+        virDomainLookupByUUIDString(run->conn, d->uuid);
     bool persistent;
     size_t k, done = 0;
     int ret = 0;
@@ -661,8 +630,6 @@ vqm_live_execute(struct vqm_virt_run *run, struct vqm_vdomain *d,
             if (img && img->live && img->outcome == VQM_OUTCOME_PLANNED)
                 block(img, "domain '%s' is not running any more", d->name);
         }
-        if (dom)
-            virDomainFree(dom);
         virResetLastError();
         return 0;
     }
@@ -723,6 +690,5 @@ vqm_live_execute(struct vqm_virt_run *run, struct vqm_vdomain *d,
     }
     if (ret == 0 && done && persistent && define_now(run, d, dom, err) < 0)
         ret = -1;
-    virDomainFree(dom);
     return ret;
 }
