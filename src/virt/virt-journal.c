@@ -37,6 +37,9 @@
 #include "virt-internal.h"
 #include "vqm-io.h"
 
+VQM_CLEANUP_DEFINE(cleanup_closedir, DIR *, closedir)
+#define CLEANUP_CLOSEDIR __attribute__((cleanup(cleanup_closedir)))
+
 /* SETTLED: begun by an interrupted run, found settled by a later one
  * (the files and definitions are consistent again). */
 enum rec_state { REC_BEGUN, REC_DONE, REC_FAILED, REC_SETTLED };
@@ -294,7 +297,7 @@ open_dir_at(int dfd, const char *dpath, const char *name, bool create,
             struct vqm_error *err)
 {
     CLEANUP_FREE char *path = NULL;
-    int fd;
+    CLEANUP_CLOSE int fd = -1;
 
     if (asprintf(&path, "%s/%s", dpath, name) < 0)
         return vqm_error_set(err, VQM_ERR_NOMEM, "out of memory");
@@ -309,11 +312,10 @@ open_dir_at(int dfd, const char *dpath, const char *name, bool create,
         return -1;
     }
     if (check_fd(fd, path, true, err) < 0) {
-        close(fd);
-        errno = EPERM;
+        errno = EPERM;              /* kept by the cleanup's close */
         return -1;
     }
-    return fd;
+    return vqm_steal_fd(&fd);
 }
 
 /* Open (create) the file name under dfd with flags | O_NOFOLLOW and
@@ -324,7 +326,7 @@ open_file_at(int dfd, const char *dpath, const char *name, int flags,
              struct vqm_error *err)
 {
     CLEANUP_FREE char *path = NULL;
-    int fd;
+    CLEANUP_CLOSE int fd = -1;
 
     if (asprintf(&path, "%s/%s", dpath, name) < 0)
         return vqm_error_set(err, VQM_ERR_NOMEM, "out of memory");
@@ -342,11 +344,10 @@ open_file_at(int dfd, const char *dpath, const char *name, int flags,
         return -1;
     }
     if (check_fd(fd, path, false, err) < 0) {
-        close(fd);
-        errno = EPERM;
+        errno = EPERM;              /* kept by the cleanup's close */
         return -1;
     }
-    return fd;
+    return vqm_steal_fd(&fd);
 }
 
 /* Open the state directory dir.  With create, the directory and the
@@ -361,7 +362,8 @@ statedir_open(const char *dir, bool create, struct vqm_error *err)
     CLEANUP_FREE char *copy = strdup(dir);
     CLEANUP_FREE char *sofar = NULL;
     char *p, *next;
-    int fd, nfd;
+    CLEANUP_CLOSE int fd = -1;
+    int nfd;
     struct stat st;
 
     if (!copy)
@@ -388,19 +390,15 @@ statedir_open(const char *dir, bool create, struct vqm_error *err)
                 break;
             continue;
         }
-        if (!sofar || asprintf(&s, "%s/%s", sofar, p) < 0) {
-            close(fd);
+        if (!sofar || asprintf(&s, "%s/%s", sofar, p) < 0)
             return vqm_error_set(err, VQM_ERR_NOMEM, "out of memory");
-        }
         free(sofar);
         sofar = s;
         if (create && fstatat(fd, p, &st, AT_SYMLINK_NOFOLLOW) < 0
             && errno == ENOENT) {
-            if (mkdirat(fd, p, 0700) < 0 && errno != EEXIST) {
-                vqm_error_set_errno(err, errno, "cannot create '%s'", s);
-                close(fd);
-                return -1;
-            }
+            if (mkdirat(fd, p, 0700) < 0 && errno != EEXIST)
+                return vqm_error_set_errno(err, errno, "cannot create "
+                                           "'%s'", s);
             made = true;
         }
         if (last || made)
@@ -415,14 +413,12 @@ statedir_open(const char *dir, bool create, struct vqm_error *err)
                 vqm_error_set_errno(err, e, "state directory '%s'", dir);
             else
                 open_error(e, s, err);
-            close(fd);
             errno = e;
             return -1;
         }
         close(fd);
         fd = nfd;
         if ((last || made) && check_fd(fd, s, true, err) < 0) {
-            close(fd);
             errno = EPERM;
             return -1;
         }
@@ -430,12 +426,9 @@ statedir_open(const char *dir, bool create, struct vqm_error *err)
             break;
     }
     if (fstat(fd, &st) == 0 && (st.st_mode & 077) && !(st.st_mode & 022)
-        && create && fchmod(fd, 0700) < 0) {
-        vqm_error_set_errno(err, errno, "cannot chmod '%s'", dir);
-        close(fd);
-        return -1;
-    }
-    return fd;
+        && create && fchmod(fd, 0700) < 0)
+        return vqm_error_set_errno(err, errno, "cannot chmod '%s'", dir);
+    return vqm_steal_fd(&fd);
 }
 
 /* Read the journal records from the descriptor fd (from its start). */
@@ -447,14 +440,12 @@ read_records(struct vqm_journal *j, int fd, const char *path,
     CLEANUP_FREE char *line = NULL;
     size_t cap = 0;
     ssize_t len;
-    int dfd = dup(fd);
+    CLEANUP_CLOSE int dfd = dup(fd);
 
-    if (dfd < 0 || lseek(dfd, 0, SEEK_SET) < 0 || !(fp = fdopen(dfd, "r"))) {
-        if (dfd >= 0)
-            close(dfd);
+    if (dfd < 0 || lseek(dfd, 0, SEEK_SET) < 0 || !(fp = fdopen(dfd, "r")))
         return vqm_error_set_errno(err, errno, "cannot read journal '%s'",
                                    path);
-    }
+    dfd = -1;                       /* fp's now */
     while ((len = getline(&line, &cap, fp)) > 0) {
         if (line[len - 1] != '\n')
             break;                  /* torn last record */
@@ -520,7 +511,7 @@ read_copies(struct vqm_journal *j, struct vqm_error *err)
     size_t cap = 0;
     ssize_t len;
 
-    int fd;
+    CLEANUP_CLOSE int fd = -1;
 
     if (!path)
         return vqm_error_set(err, VQM_ERR_NOMEM, "out of memory");
@@ -533,10 +524,9 @@ read_copies(struct vqm_journal *j, struct vqm_error *err)
         vqm_error_clear(err);
         return 0;
     }
-    if (!(fp = fdopen(fd, "re"))) {
-        close(fd);
+    if (!(fp = fdopen(fd, "re")))
         return vqm_error_set_errno(err, errno, "cannot read '%s'", path);
-    }
+    fd = -1;                        /* fp's now */
     while ((len = getline(&line, &cap, fp)) > 0) {
         if (line[len - 1] != '\n')
             break;                  /* torn last line */
@@ -709,15 +699,14 @@ vqm_journal_close(struct vqm_journal *j, bool archive)
         return;
     if (archive && j->fd >= 0) {
         char name[96];
-        int hfd = open_dir_at(j->dir_fd, j->dir, "history", false, NULL);
+        CLEANUP_CLOSE int hfd = open_dir_at(j->dir_fd, j->dir, "history",
+                                            false, NULL);
 
         snprintf(name, sizeof name, "journal-%s", j->run_id);
         if (hfd >= 0 && renameat(j->dir_fd, "journal", hfd, name) == 0) {
             fsync(hfd);
             fsync(j->dir_fd);
         }
-        if (hfd >= 0)
-            close(hfd);
     }
     if (j->fd >= 0)
         close(j->fd);
@@ -1265,37 +1254,32 @@ history_saves(struct vqm_journal *j, const char *uuid, struct saved **v,
               size_t *nv, struct vqm_error *err)
 {
     CLEANUP_FREE char *hpath = NULL;
-    int hfd;
-    DIR *dp;
+    CLEANUP_CLOSE int hfd = -1;
+    CLEANUP_CLOSEDIR DIR *dp = NULL;
     struct dirent *e;
     int ret = 0;
 
     hfd = open_dir_at(j->dir_fd, j->dir, "history", false, err);
     if (hfd < 0)
         return errno == ENOENT ? 0 : -1;
-    if (asprintf(&hpath, "%s/history", j->dir) < 0 || !(dp = fdopendir(hfd))) {
-        close(hfd);
+    if (asprintf(&hpath, "%s/history", j->dir) < 0 || !(dp = fdopendir(hfd)))
         return vqm_error_set(err, VQM_ERR_NOMEM, "out of memory");
-    }
+    hfd = -1;                       /* dp's now */
     while (ret == 0 && (e = readdir(dp))) {
         struct vqm_journal h = { .next_seq = 1 };
-        int fd;
+        CLEANUP_CLOSE int fd = -1;
 
         if (strncmp(e->d_name, "journal", 7) != 0)
             continue;
         fd = open_file_at(dirfd(dp), hpath, e->d_name, O_RDONLY, err);
-        if (fd < 0) {
-            ret = -1;
-            break;
-        }
+        if (fd < 0)
+            return -1;
         if (read_records(&h, fd, e->d_name, err) < 0)
             ret = -1;
         else if (collect_saves(h.recs, h.n, uuid, v, nv) < 0)
             ret = vqm_error_set(err, VQM_ERR_NOMEM, "out of memory");
         free_records(&h);
-        close(fd);
     }
-    closedir(dp);
     return ret;
 }
 
@@ -1489,25 +1473,23 @@ vqm_journal_set_active(struct vqm_journal *j, const char *uuid,
 void
 vqm_journal_sweep_active(struct vqm_journal *j)
 {
-    DIR *dp;
+    CLEANUP_CLOSEDIR DIR *dp = NULL;
     struct dirent *e;
-    int afd;
+    CLEANUP_CLOSE int afd = -1;
 
     if (j->read_only)
         return;
     afd = open_dir_at(j->dir_fd, j->dir, "active", false, NULL);
     if (afd < 0)
         return;
-    if (!(dp = fdopendir(afd))) {
-        close(afd);
+    if (!(dp = fdopendir(afd)))
         return;
-    }
+    afd = -1;                       /* dp's now */
     while ((e = readdir(dp))) {
         if (e->d_name[0] == '.' || vqm_journal_migrating(j, e->d_name))
             continue;
         vqm_journal_set_active(j, e->d_name, NULL, false, NULL);
     }
-    closedir(dp);
 }
 
 /* Was the begun record i redone to the end later (the same step on the

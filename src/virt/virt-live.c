@@ -176,104 +176,129 @@ same_file(const char *a, const char *b)
 
 /* ---- planning ---- */
 
+/* Can a live copy replace the top of disk dk of running domain d?  It
+ * handles the top of a disk (not a cdrom or a floppy) on a file, without
+ * QED layers below and used by no other domain; what it cannot convert
+ * is blocked. */
+static bool
+live_copy_fits(struct vqm_virt_run *run, struct vqm_vdomain *d,
+               struct vqm_vdisk *dk)
+{
+    struct vqm_vimage *top = dk->image, *c;
+    bool lower_qed = false;
+    size_t i;
+
+    if (strcmp(dk->device, "disk") != 0) {
+        /* cdroms and floppies are converted offline only. */
+        for (c = top; c; c = c->backing)
+            if (c->convert)
+                block(c, "domain '%s' is running and disk %s is a %s: "
+                      "a live copy handles disks only (use --shutdown)",
+                      d->name, dk->target, dk->device);
+        return false;
+    }
+    for (c = top->backing; c; c = c->backing)
+        if (c->migrate && c->convert)
+            lower_qed = true;
+    if (!top->migrate || !top->convert
+        || top->outcome != VQM_OUTCOME_PLANNED) {
+        if (lower_qed)
+            for (c = top->backing; c; c = c->backing)
+                if (c->convert)
+                    block(c, "domain '%s' is running and a live copy "
+                          "replaces only the top of disk %s: stop it "
+                          "(--shutdown) to convert its backing chain",
+                          d->name, dk->target);
+        return false;
+    }
+    if (lower_qed) {
+        block(top, "domain '%s' is running and disk %s has QED layers "
+              "below its top: a live copy cannot replace them (use "
+              "--shutdown)", d->name, dk->target);
+        for (c = top->backing; c; c = c->backing)
+            if (c->convert)
+                block(c, "its overlay '%s' is used by running domain "
+                      "'%s' (use --shutdown)", top->path, d->name);
+        return false;
+    }
+    if (top->block_device || strcmp(dk->type, "block") == 0) {
+        block(top, "domain '%s' is running and disk %s is a block "
+              "device: only an offline in-place conversion keeps it "
+              "(use --shutdown)", d->name, dk->target);
+        return false;
+    }
+    for (i = 0; i < run->n_domains; i++)
+        if (&run->domains[i] != d &&
+            vqm_virt_domain_uses(&run->domains[i], top))
+            break;
+    if (i < run->n_domains) {
+        block(top, "shared with domain '%s': a live copy would leave "
+              "it on the QED file", run->domains[i].name);
+        return false;
+    }
+    return true;
+}
+
+/* Plan the live copy of disk dk of d (dom: NULL when it was not found)
+ * when the live definition agrees with the persistent one and nothing
+ * is in the way of the copy. */
+static void
+plan_disk(struct vqm_vdomain *d, virDomainPtr dom, struct vqm_vdisk *dk)
+{
+    struct vqm_vimage *top = dk->image;
+    CLEANUP_LIVE_DISK struct live_disk ld = { 0 };
+    CLEANUP_FREE char *dest = NULL;
+    struct stat st;
+
+    if (!dom || live_disk_get(dom, dk->target, &ld) < 0) {
+        block(top, "cannot read the live definition of domain '%s'",
+              d->name);
+        virResetLastError();
+        return;
+    }
+    if (!ld.found || !same_file(ld.source, top->cur_path)) {
+        block(top, "domain '%s' runs disk %s from '%s', not from its "
+              "definition's '%s'", d->name, dk->target,
+              ld.source ? ld.source : "nothing", top->cur_path);
+        return;
+    }
+    if (!(dest = copy_name(top->cur_path)))
+        return;
+    if (ld.mirror && strcmp(ld.mirror, dest) != 0) {
+        block(top, "disk %s of domain '%s' has another block job "
+              "running (to '%s')", dk->target, d->name, ld.mirror);
+        return;
+    }
+    /* A target left by a killed run is the mirror of its job: that job
+     * is aborted and the file replaced (vqm_live_execute). */
+    if (!ld.mirror && lstat(dest, &st) == 0) {
+        block(top, "copy target '%s' exists already", dest);
+        return;
+    }
+    if (ld.mirror)
+        snprintf(top->note, sizeof top->note, "a block job left by an "
+                 "interrupted run is aborted and the copy restarted");
+    top->live = true;
+    top->copy = true;
+    top->rename = false;
+    free(top->new_path);
+    top->new_path = vqm_steal(&dest);
+}
+
 static void
 plan_domain(struct vqm_virt_run *run, struct vqm_vdomain *d)
 {
     CLEANUP_VIR_DOMAIN virDomainPtr dom =
         virDomainLookupByUUIDString(run->conn, d->uuid);
-    size_t k, i;
+    size_t k;
 
     for (k = 0; k < d->n_disks; k++) {
         struct vqm_vdisk *dk = &d->disks[k];
-        struct vqm_vimage *top = dk->image, *c;
-        CLEANUP_LIVE_DISK struct live_disk ld = { 0 };
-        CLEANUP_FREE char *dest = NULL;
-        struct stat st;
-        bool lower_qed = false;
 
-        if (!top || !dk->has_qed || dk->outcome == VQM_OUTCOME_SKIPPED)
+        if (!dk->image || !dk->has_qed || dk->outcome == VQM_OUTCOME_SKIPPED
+            || !live_copy_fits(run, d, dk))
             continue;
-        if (strcmp(dk->device, "disk") != 0) {
-            /* cdroms and floppies are converted offline only. */
-            for (c = top; c; c = c->backing)
-                if (c->convert)
-                    block(c, "domain '%s' is running and disk %s is a %s: "
-                          "a live copy handles disks only (use --shutdown)",
-                          d->name, dk->target, dk->device);
-            continue;
-        }
-        for (c = top->backing; c; c = c->backing)
-            if (c->migrate && c->convert)
-                lower_qed = true;
-        if (!top->migrate || !top->convert
-            || top->outcome != VQM_OUTCOME_PLANNED) {
-            if (lower_qed)
-                for (c = top->backing; c; c = c->backing)
-                    if (c->convert)
-                        block(c, "domain '%s' is running and a live copy "
-                              "replaces only the top of disk %s: stop it "
-                              "(--shutdown) to convert its backing chain",
-                              d->name, dk->target);
-            continue;
-        }
-        if (lower_qed) {
-            block(top, "domain '%s' is running and disk %s has QED layers "
-                  "below its top: a live copy cannot replace them (use "
-                  "--shutdown)", d->name, dk->target);
-            for (c = top->backing; c; c = c->backing)
-                if (c->convert)
-                    block(c, "its overlay '%s' is used by running domain "
-                          "'%s' (use --shutdown)", top->path, d->name);
-            continue;
-        }
-        if (top->block_device || strcmp(dk->type, "block") == 0) {
-            block(top, "domain '%s' is running and disk %s is a block "
-                  "device: only an offline in-place conversion keeps it "
-                  "(use --shutdown)", d->name, dk->target);
-            continue;
-        }
-        for (i = 0; i < run->n_domains; i++)
-            if (&run->domains[i] != d &&
-                vqm_virt_domain_uses(&run->domains[i], top))
-                break;
-        if (i < run->n_domains) {
-            block(top, "shared with domain '%s': a live copy would leave "
-                  "it on the QED file", run->domains[i].name);
-            continue;
-        }
-        if (!dom || live_disk_get(dom, dk->target, &ld) < 0) {
-            block(top, "cannot read the live definition of domain '%s'",
-                  d->name);
-            virResetLastError();
-            continue;
-        }
-        if (!ld.found || !same_file(ld.source, top->cur_path)) {
-            block(top, "domain '%s' runs disk %s from '%s', not from its "
-                  "definition's '%s'", d->name, dk->target,
-                  ld.source ? ld.source : "nothing", top->cur_path);
-            continue;
-        }
-        if (!(dest = copy_name(top->cur_path)))
-            continue;
-        if (ld.mirror && strcmp(ld.mirror, dest) != 0) {
-            block(top, "disk %s of domain '%s' has another block job "
-                  "running (to '%s')", dk->target, d->name, ld.mirror);
-            continue;
-        }
-        /* A target left by a killed run is the mirror of its job: that
-         * job is aborted and the file replaced (vqm_live_execute). */
-        if (!ld.mirror && lstat(dest, &st) == 0) {
-            block(top, "copy target '%s' exists already", dest);
-            continue;
-        }
-        if (ld.mirror)
-            snprintf(top->note, sizeof top->note, "a block job left by an "
-                     "interrupted run is aborted and the copy restarted");
-        top->live = true;
-        top->copy = true;
-        top->rename = false;
-        free(top->new_path);
-        top->new_path = vqm_steal(&dest);
+        plan_disk(d, dom, dk);
     }
 }
 
@@ -389,26 +414,21 @@ signals_restore(const struct sigsave *s)
     sigaction(SIGHUP, &s->hup, NULL);
 }
 
-/* Copy one disk and pivot.  Returns 0 done, -1 failed (err set; the
- * domain still runs on the QED disk and the copy is gone), -2 cancelled
- * (same state). */
+/* Start the block copy of disk target to img->new_path (first aborting a
+ * job a killed run left to it).  0, or -1 with err set and no copy
+ * left. */
 static int
-copy_disk(struct vqm_virt_run *run, virDomainPtr dom, bool persistent,
-          const char *target, struct vqm_vimage *img, struct vqm_error *err)
+start_copy(struct vqm_virt_run *run, virDomainPtr dom, bool persistent,
+           const char *target, struct vqm_vimage *img, struct vqm_error *err)
 {
     const char *dest = img->new_path;
     CLEANUP_FREE char *edest = xml_escape(dest);
     CLEANUP_FREE char *dxml = NULL;
+    CLEANUP_LIVE_DISK struct live_disk ld = { 0 };
     virTypedParameterPtr params = NULL;
     int nparams = 0, maxparams = 0;
     unsigned flags = 0;
-    virDomainBlockJobInfo info;
-    CLEANUP_LIVE_DISK struct live_disk ld = { 0 };
     struct stat st;
-    unsigned long long last_cur;
-    double last_progress;
-    unsigned stall;
-    const char *env;
     int r;
 
     /* A job left by a killed run: abort it, drop its copy. */
@@ -441,13 +461,28 @@ copy_disk(struct vqm_virt_run *run, virDomainPtr dom, bool persistent,
             abandon_copy(dom, target, dest);
         return -1;
     }
+    return 0;
+}
 
-    /* Wait until the mirror caught up, as long as it makes progress. */
-    stall = COPY_STALL_TIMEOUT;
+/* Wait until the mirror of the copy of disk target caught up, as long as
+ * it makes progress.  0 ready; -1 failed, -2 cancelled (err set, the
+ * copy abandoned). */
+static int
+wait_mirror_ready(struct vqm_virt_run *run, virDomainPtr dom,
+                  const char *target, struct vqm_vimage *img,
+                  struct vqm_error *err)
+{
+    const char *dest = img->new_path;
+    CLEANUP_LIVE_DISK struct live_disk ld = { 0 };
+    virDomainBlockJobInfo info;
+    unsigned long long last_cur = 0;
+    double last_progress = vqm_now();
+    unsigned stall = COPY_STALL_TIMEOUT;
+    const char *env;
+    int r;
+
     if ((env = getenv("VQM_LIVE_STALL_TIMEOUT")) && atoi(env) > 0)
         stall = (unsigned) atoi(env);
-    last_cur = 0;
-    last_progress = vqm_now();
     for (;;) {
         if (cancelled) {
             abandon_copy(dom, target, dest);
@@ -487,11 +522,19 @@ copy_disk(struct vqm_virt_run *run, virDomainPtr dom, bool persistent,
                                info.end);
         if (info.end > 0 && info.cur == info.end
             && live_disk_get(dom, target, &ld) == 0 && ld.mirror_ready)
-            break;
+            return 0;
         usleep(100000);
     }
+}
 
-    /* Pivot (synchronous: returns when QEMU switched). */
+/* Pivot disk target to dest (synchronous: returns when QEMU switched)
+ * and check that it runs from it.  0, or -1 with err set. */
+static int
+pivot(virDomainPtr dom, const char *target, const char *dest,
+      struct vqm_error *err)
+{
+    CLEANUP_LIVE_DISK struct live_disk ld = { 0 };
+
     if (virDomainBlockJobAbort(dom, target,
                                VIR_DOMAIN_BLOCK_JOB_ABORT_PIVOT) < 0) {
         vqm_virt_error(err, VQM_ERR_LIBVIRT, "cannot pivot disk %s to '%s'",
@@ -515,6 +558,22 @@ copy_disk(struct vqm_virt_run *run, virDomainPtr dom, bool persistent,
                              ld.format ? ld.format : "?", dest);
     }
     return 0;
+}
+
+/* Copy one disk and pivot.  Returns 0 done, -1 failed (err set; the
+ * domain still runs on the QED disk and the copy is gone), -2 cancelled
+ * (same state). */
+static int
+copy_disk(struct vqm_virt_run *run, virDomainPtr dom, bool persistent,
+          const char *target, struct vqm_vimage *img, struct vqm_error *err)
+{
+    int r;
+
+    if (start_copy(run, dom, persistent, target, img, err) < 0)
+        return -1;
+    if ((r = wait_mirror_ready(run, dom, target, img, err)) < 0)
+        return r;
+    return pivot(dom, target, img->new_path, err);
 }
 
 /* The copy as QEMU left it: qcow2, same size, same backing file. */
