@@ -774,7 +774,7 @@ step_copy_live(struct vqm_virt_run *run, int run_seq, struct vqm_error *err)
         struct vqm_vdomain *d = &run->domains[i];
 
         if (!d->live || d->outcome == VQM_OUTCOME_SKIPPED
-            || vqm_live_execute(run, d, err) == 0)
+            || vqm_live_execute(run, d, err) >= 0)
             continue;
         if (d->outcome == VQM_OUTCOME_PLANNED) {
             d->outcome = VQM_OUTCOME_SKIPPED;
