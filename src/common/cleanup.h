@@ -18,4 +18,25 @@ void vqm_cleanup_close(void *ptr);
 #define CLEANUP_FCLOSE __attribute__((cleanup(vqm_cleanup_fclose)))
 #define CLEANUP_CLOSE __attribute__((cleanup(vqm_cleanup_close)))
 
+/* Hand out a descriptor marked CLEANUP_CLOSE: return *fdp, set it to
+ * -1. */
+static inline int
+vqm_steal_fd(int *fdp)
+{
+    int fd = *fdp;
+
+    *fdp = -1;
+    return fd;
+}
+
+/* Define fn(type *p), which releases *p unless NULL, for use as
+ * __attribute__((cleanup(fn))) in a module's own CLEANUP_* macros. */
+#define VQM_CLEANUP_DEFINE(fn, type, release)   \
+    static inline void                          \
+    fn(type *p)                                 \
+    {                                           \
+        if (*p)                                 \
+            release(*p);                        \
+    }
+
 #endif

@@ -30,8 +30,8 @@ struct vqm_domxml {
 char *
 vqm_xml_text(xmlNodePtr n)
 {
-    xmlChar *v;
-    char *s, *b, *e;
+    CLEANUP_XMLFREE xmlChar *v = NULL;
+    char *b, *e;
 
     if (!n || !(v = xmlNodeGetContent(n)))
         return NULL;
@@ -39,9 +39,7 @@ vqm_xml_text(xmlNodePtr n)
         ;
     for (e = b + strlen(b); e > b && isspace((unsigned char) e[-1]); e--)
         ;
-    s = strndup(b, (size_t) (e - b));
-    xmlFree(v);
-    return s;
+    return strndup(b, (size_t) (e - b));
 }
 
 /* ---- the hardened parse ---- */
@@ -75,8 +73,8 @@ xmlDocPtr
 vqm_xml_read(const char *buf, size_t len, const char *what,
              const char *root, struct vqm_error *err)
 {
-    xmlParserCtxtPtr ctxt;
-    xmlDocPtr doc;
+    CLEANUP_XML_PARSER_CTXT xmlParserCtxtPtr ctxt = NULL;
+    CLEANUP_XMLDOC xmlDocPtr doc = NULL;
     xmlNodePtr r;
     bool dtd;
 
@@ -109,9 +107,6 @@ vqm_xml_read(const char *buf, size_t len, const char *what,
                  n--)
                 msg[n - 1] = '\0';
         }
-        if (doc)
-            xmlFreeDoc(doc);
-        xmlFreeParserCtxt(ctxt);
         if (dtd)
             vqm_error_set(err, VQM_ERR_REFUSED, "%s has a document type "
                           "declaration: refused", what);
@@ -120,21 +115,19 @@ vqm_xml_read(const char *buf, size_t len, const char *what,
                           what, msg);
         return NULL;
     }
-    xmlFreeParserCtxt(ctxt);
     r = xmlDocGetRootElement(doc);
     if (!r || (root && (r->ns || strcmp((const char *) r->name, root) != 0))) {
-        xmlFreeDoc(doc);
         vqm_error_set(err, VQM_ERR_INVALID, "%s is not a <%s>", what,
                       root ? root : "document");
         return NULL;
     }
-    return doc;
+    return vqm_steal(&doc);
 }
 
 int
 vqm_xml_print(xmlDocPtr doc, char **out, struct vqm_error *err)
 {
-    xmlBufferPtr buf = xmlBufferCreate();
+    CLEANUP_XML_BUFFER xmlBufferPtr buf = xmlBufferCreate();
     xmlSaveCtxtPtr save;
 
     *out = NULL;
@@ -142,13 +135,10 @@ vqm_xml_print(xmlDocPtr doc, char **out, struct vqm_error *err)
     if (!save || xmlSaveDoc(save, doc) < 0) {
         if (save)
             xmlSaveClose(save);
-        if (buf)
-            xmlBufferFree(buf);
         return vqm_error_set(err, VQM_ERR_NOMEM, "cannot print the XML");
     }
     xmlSaveClose(save);
     *out = strdup((const char *) xmlBufferContent(buf));
-    xmlBufferFree(buf);
     if (!*out)
         return vqm_error_set(err, VQM_ERR_NOMEM, "out of memory");
     return 0;
@@ -409,7 +399,7 @@ int
 vqm_domxml_parse(const char *xml, size_t len, const char *what,
                  struct vqm_domxml **out, struct vqm_error *err)
 {
-    struct vqm_domxml *x;
+    CLEANUP_DOMXML struct vqm_domxml *x = NULL;
     xmlNodePtr root, dom;
 
     *out = NULL;
@@ -417,20 +407,16 @@ vqm_domxml_parse(const char *xml, size_t len, const char *what,
         what = "domain XML";
     if (!(x = calloc(1, sizeof *x)))
         return vqm_error_set(err, VQM_ERR_NOMEM, "out of memory");
-    if (!(x->doc = vqm_xml_read(xml, len, what, NULL, err))) {
-        free(x);
+    if (!(x->doc = vqm_xml_read(xml, len, what, NULL, err)))
         return -1;
-    }
     root = xmlDocGetRootElement(x->doc);
-    if (!is_elem(root, "domain") && !is_elem(root, "domainsnapshot")) {
-        vqm_domxml_free(x);
+    if (!is_elem(root, "domain") && !is_elem(root, "domainsnapshot"))
         return vqm_error_set(err, VQM_ERR_INVALID, "%s is not a <domain>",
                              what);
-    }
     dom = domain_node(x->doc);
     x->name = vqm_xml_text(vqm_xml_child(dom, "name"));
     x->uuid = vqm_xml_text(vqm_xml_child(dom, "uuid"));
-    *out = x;
+    *out = vqm_steal(&x);
     return 0;
 }
 

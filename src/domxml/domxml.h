@@ -34,6 +34,7 @@
 #include <libxml/tree.h>
 
 #include "vqm-error.h"
+#include "xml-cleanup.h"
 
 /* The largest document parsed (libvirt's own limit for a definition is
  * far below). */
@@ -58,26 +59,20 @@ vqm_xml_child(xmlNodePtr n, const char *name)
 static inline char *
 vqm_xml_attr(xmlNodePtr n, const char *name)
 {
-    xmlChar *v = n ? xmlGetNoNsProp(n, BAD_CAST name) : NULL;
-    char *s;
+    CLEANUP_XMLFREE xmlChar *v = n ? xmlGetNoNsProp(n, BAD_CAST name)
+                                   : NULL;
 
-    if (!v)
-        return NULL;
-    s = strdup((const char *) v);
-    xmlFree(v);
-    return s;
+    return v ? strdup((const char *) v) : NULL;
 }
 
 /* Whether n has the attribute name with value value. */
 static inline bool
 vqm_xml_attr_is(xmlNodePtr n, const char *name, const char *value)
 {
-    xmlChar *v = n ? xmlGetNoNsProp(n, BAD_CAST name) : NULL;
-    bool eq = v && strcmp((const char *) v, value) == 0;
+    CLEANUP_XMLFREE xmlChar *v = n ? xmlGetNoNsProp(n, BAD_CAST name)
+                                   : NULL;
 
-    if (v)
-        xmlFree(v);
-    return eq;
+    return v && strcmp((const char *) v, value) == 0;
 }
 
 /* The text of n without leading and trailing white space (free() it),
@@ -162,6 +157,9 @@ struct vqm_domxml;
 int vqm_domxml_parse(const char *xml, size_t len, const char *what,
                      struct vqm_domxml **out, struct vqm_error *err);
 void vqm_domxml_free(struct vqm_domxml *x);
+VQM_CLEANUP_DEFINE(vqm_cleanup_domxml, struct vqm_domxml *,
+                       vqm_domxml_free)
+#define CLEANUP_DOMXML __attribute__((cleanup(vqm_cleanup_domxml)))
 
 /* Is the root a <domain> (not a <domainsnapshot>)? */
 bool vqm_domxml_is_domain(const struct vqm_domxml *x);
@@ -176,6 +174,22 @@ int vqm_domxml_disks(const struct vqm_domxml *x,
                      struct vqm_domxml_disk **disks, size_t *n,
                      struct vqm_error *err);
 void vqm_domxml_disks_free(struct vqm_domxml_disk *disks, size_t n);
+
+/* Disks and their count, freed at the end of the scope when marked
+ * CLEANUP_DOMXML_DISKS (initialise with { NULL, 0 }). */
+struct vqm_domxml_disk_list {
+    struct vqm_domxml_disk *v;
+    size_t n;
+};
+
+static inline void
+vqm_domxml_disk_list_clear(struct vqm_domxml_disk_list *l)
+{
+    vqm_domxml_disks_free(l->v, l->n);
+}
+
+#define CLEANUP_DOMXML_DISKS \
+    __attribute__((cleanup(vqm_domxml_disk_list_clear)))
 
 /* Where a layer moves: new_path for file and block sources, new_volume
  * (a volume name in the same pool) for volume sources, new_format for

@@ -6,5 +6,6 @@ noinst_LIBRARIES += src/domxml/libvqmdomxml.a
 src_domxml_libvqmdomxml_a_SOURCES = \
 	src/domxml/domxml.c \
 	src/domxml/domxml.h \
+	src/domxml/xml-cleanup.h \
 	$(NULL)
 src_domxml_libvqmdomxml_a_CPPFLAGS = $(AM_CPPFLAGS) $(LIBXML2_CFLAGS)

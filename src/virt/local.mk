@@ -4,6 +4,8 @@ src_virt_libvqmvirt_a_SOURCES = \
 	src/virt/virt.h \
 	src/virt/virt-internal.h \
 	src/virt/virt-conn.c \
+	src/virt/virt-decide.c \
+	src/virt/virt-graph.c \
 	src/virt/virt-journal.c \
 	src/virt/virt-live.c \
 	src/virt/virt-live.h \

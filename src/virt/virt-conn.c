@@ -71,3 +71,20 @@ vqm_now(void)
     gettimeofday(&tv, NULL);
     return (double) tv.tv_sec + tv.tv_usec / 1e6;
 }
+
+char *
+vqm_virt_volume_path(virConnectPtr conn, const char *pool,
+                     const char *volume, bool refresh)
+{
+    CLEANUP_VIR_POOL virStoragePoolPtr sp =
+        virStoragePoolLookupByName(conn, pool);
+    CLEANUP_VIR_VOL virStorageVolPtr v = NULL;
+
+    if (!sp)
+        return NULL;
+    if (refresh)
+        virStoragePoolRefresh(sp, 0);
+    if (!(v = virStorageVolLookupByName(sp, volume)))
+        return NULL;
+    return virStorageVolGetPath(v);
+}

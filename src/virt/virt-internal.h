@@ -3,11 +3,73 @@
 #define VQM_VIRT_INTERNAL_H
 
 #include <stdbool.h>
+#include <stdlib.h>
 #include <sys/types.h>
 
 #include <libvirt/libvirt.h>
 
+#include "cleanup.h"
 #include "virt.h"
+
+/* ---- scope cleanup of libvirt objects ----
+ *
+ * As CLEANUP_FREE in common/cleanup.h: a variable marked so must be
+ * initialised (NULL); its object is released when the variable goes out
+ * of scope; hand it out with vqm_steal(&p).  Releasing resets libvirt's
+ * last error, which is why vqm_virt_error() must read it before the
+ * scope ends (a "return vqm_virt_error(...)" does).
+ */
+VQM_CLEANUP_DEFINE(vqm_cleanup_vir_connect, virConnectPtr, virConnectClose)
+VQM_CLEANUP_DEFINE(vqm_cleanup_vir_domain, virDomainPtr, virDomainFree)
+VQM_CLEANUP_DEFINE(vqm_cleanup_vir_pool, virStoragePoolPtr,
+                   virStoragePoolFree)
+VQM_CLEANUP_DEFINE(vqm_cleanup_vir_vol, virStorageVolPtr, virStorageVolFree)
+VQM_CLEANUP_DEFINE(vqm_cleanup_vir_stream, virStreamPtr, virStreamFree)
+VQM_CLEANUP_DEFINE(vqm_cleanup_vir_domain_snapshot, virDomainSnapshotPtr,
+                   virDomainSnapshotFree)
+
+#define CLEANUP_VIR_CONNECT __attribute__((cleanup(vqm_cleanup_vir_connect)))
+#define CLEANUP_VIR_DOMAIN __attribute__((cleanup(vqm_cleanup_vir_domain)))
+#define CLEANUP_VIR_POOL __attribute__((cleanup(vqm_cleanup_vir_pool)))
+#define CLEANUP_VIR_VOL __attribute__((cleanup(vqm_cleanup_vir_vol)))
+#define CLEANUP_VIR_STREAM __attribute__((cleanup(vqm_cleanup_vir_stream)))
+#define CLEANUP_VIR_DOMAIN_SNAPSHOT \
+    __attribute__((cleanup(vqm_cleanup_vir_domain_snapshot)))
+
+/* The arrays virConnectListAll* and friends return: the objects and the
+ * array are released together (n < 0: an empty list). */
+#define VQM_VIRT_DEFINE_LIST(name, type, release)       \
+    struct name {                                       \
+        type *v;                                        \
+        int n;                                          \
+    };                                                  \
+    static inline void                                  \
+    name##_clear(struct name *l)                        \
+    {                                                   \
+        int i;                                          \
+                                                        \
+        for (i = 0; i < l->n; i++)                      \
+            if (l->v[i])                                \
+                release(l->v[i]);                       \
+        free(l->v);                                     \
+    }
+
+VQM_VIRT_DEFINE_LIST(vqm_vir_domain_list, virDomainPtr, virDomainFree)
+VQM_VIRT_DEFINE_LIST(vqm_vir_pool_list, virStoragePoolPtr, virStoragePoolFree)
+VQM_VIRT_DEFINE_LIST(vqm_vir_vol_list, virStorageVolPtr, virStorageVolFree)
+VQM_VIRT_DEFINE_LIST(vqm_vir_snapshot_list, virDomainSnapshotPtr,
+                     virDomainSnapshotFree)
+
+#define CLEANUP_VIR_DOMAIN_LIST \
+    __attribute__((cleanup(vqm_vir_domain_list_clear)))
+#define CLEANUP_VIR_POOL_LIST __attribute__((cleanup(vqm_vir_pool_list_clear)))
+#define CLEANUP_VIR_VOL_LIST __attribute__((cleanup(vqm_vir_vol_list_clear)))
+#define CLEANUP_VIR_SNAPSHOT_LIST \
+    __attribute__((cleanup(vqm_vir_snapshot_list_clear)))
+
+/* A struct vqm_probe (initialised with { 0 }) cleared at the end of its
+ * scope. */
+#define CLEANUP_PROBE __attribute__((cleanup(vqm_probe_clear)))
 
 /* ---- virt-journal.c: the state directory ----
  *
@@ -174,7 +236,23 @@ double vqm_now(void);
 void vqm_virt_warn(struct vqm_virt_run *run, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
-/* virt-plan.c */
+/* virt-conn.c: the path of volume pool/volume (after a refresh of the
+ * pool with refresh), or NULL. */
+char *vqm_virt_volume_path(virConnectPtr conn, const char *pool,
+                           const char *volume, bool refresh);
+
+/* virt-graph.c: the image graph */
+/* Unknown or inactive pools and unknown domains named by the options
+ * are errors, found before anything is created or changed. */
+int vqm_virt_check_names(struct vqm_virt_run *run, struct vqm_error *err);
+/* Add every volume of every active file-based pool to the graph. */
+int vqm_virt_scan_pools(struct vqm_virt_run *run, struct vqm_error *err);
+/* Read every domain and add the images of its disks to the graph. */
+int vqm_virt_scan_domains(struct vqm_virt_run *run, bool read_only,
+                          struct vqm_error *err);
+struct vqm_vimage *vqm_virt_image_by_path(struct vqm_virt_run *run,
+                                          const char *path);
+void vqm_virt_image_free(struct vqm_vimage *img);
 char *vqm_virt_new_backing_name(const struct vqm_vimage *img);
 /* Does a disk of domain d use img, at the top or in its backing chain? */
 bool vqm_virt_domain_uses(const struct vqm_vdomain *d,
@@ -183,6 +261,10 @@ bool vqm_virt_domain_uses(const struct vqm_vdomain *d,
  * new_path: the stored name with its last component replaced, so that a
  * relative name stays relative.  malloc'ed, NULL when out of memory. */
 char *vqm_virt_moved_name(const char *stored, const char *new_path);
+
+/* virt-decide.c: the decisions over the graph */
+/* Decide everything of a plan (sorting the images, bases first). */
+void vqm_virt_decide(struct vqm_virt_run *run);
 void vqm_virt_propagate_blocks(struct vqm_virt_run *run);
 void vqm_virt_mark_affected(struct vqm_virt_run *run);
 int vqm_virt_domain_xml(struct vqm_virt_run *run, struct vqm_vdomain *d,

@@ -37,6 +37,9 @@
 #include "virt-internal.h"
 #include "vqm-io.h"
 
+VQM_CLEANUP_DEFINE(cleanup_closedir, DIR *, closedir)
+#define CLEANUP_CLOSEDIR __attribute__((cleanup(cleanup_closedir)))
+
 /* SETTLED: begun by an interrupted run, found settled by a later one
  * (the files and definitions are consistent again). */
 enum rec_state { REC_BEGUN, REC_DONE, REC_FAILED, REC_SETTLED };
@@ -294,7 +297,7 @@ open_dir_at(int dfd, const char *dpath, const char *name, bool create,
             struct vqm_error *err)
 {
     CLEANUP_FREE char *path = NULL;
-    int fd;
+    CLEANUP_CLOSE int fd = -1;
 
     if (asprintf(&path, "%s/%s", dpath, name) < 0)
         return vqm_error_set(err, VQM_ERR_NOMEM, "out of memory");
@@ -309,11 +312,10 @@ open_dir_at(int dfd, const char *dpath, const char *name, bool create,
         return -1;
     }
     if (check_fd(fd, path, true, err) < 0) {
-        close(fd);
-        errno = EPERM;
+        errno = EPERM;              /* kept by the cleanup's close */
         return -1;
     }
-    return fd;
+    return vqm_steal_fd(&fd);
 }
 
 /* Open (create) the file name under dfd with flags | O_NOFOLLOW and
@@ -324,7 +326,7 @@ open_file_at(int dfd, const char *dpath, const char *name, int flags,
              struct vqm_error *err)
 {
     CLEANUP_FREE char *path = NULL;
-    int fd;
+    CLEANUP_CLOSE int fd = -1;
 
     if (asprintf(&path, "%s/%s", dpath, name) < 0)
         return vqm_error_set(err, VQM_ERR_NOMEM, "out of memory");
@@ -342,11 +344,10 @@ open_file_at(int dfd, const char *dpath, const char *name, int flags,
         return -1;
     }
     if (check_fd(fd, path, false, err) < 0) {
-        close(fd);
-        errno = EPERM;
+        errno = EPERM;              /* kept by the cleanup's close */
         return -1;
     }
-    return fd;
+    return vqm_steal_fd(&fd);
 }
 
 /* Open the state directory dir.  With create, the directory and the
@@ -361,7 +362,8 @@ statedir_open(const char *dir, bool create, struct vqm_error *err)
     CLEANUP_FREE char *copy = strdup(dir);
     CLEANUP_FREE char *sofar = NULL;
     char *p, *next;
-    int fd, nfd;
+    CLEANUP_CLOSE int fd = -1;
+    int nfd;
     struct stat st;
 
     if (!copy)
@@ -388,19 +390,15 @@ statedir_open(const char *dir, bool create, struct vqm_error *err)
                 break;
             continue;
         }
-        if (!sofar || asprintf(&s, "%s/%s", sofar, p) < 0) {
-            close(fd);
+        if (!sofar || asprintf(&s, "%s/%s", sofar, p) < 0)
             return vqm_error_set(err, VQM_ERR_NOMEM, "out of memory");
-        }
         free(sofar);
         sofar = s;
         if (create && fstatat(fd, p, &st, AT_SYMLINK_NOFOLLOW) < 0
             && errno == ENOENT) {
-            if (mkdirat(fd, p, 0700) < 0 && errno != EEXIST) {
-                vqm_error_set_errno(err, errno, "cannot create '%s'", s);
-                close(fd);
-                return -1;
-            }
+            if (mkdirat(fd, p, 0700) < 0 && errno != EEXIST)
+                return vqm_error_set_errno(err, errno, "cannot create "
+                                           "'%s'", s);
             made = true;
         }
         if (last || made)
@@ -415,14 +413,12 @@ statedir_open(const char *dir, bool create, struct vqm_error *err)
                 vqm_error_set_errno(err, e, "state directory '%s'", dir);
             else
                 open_error(e, s, err);
-            close(fd);
             errno = e;
             return -1;
         }
         close(fd);
         fd = nfd;
         if ((last || made) && check_fd(fd, s, true, err) < 0) {
-            close(fd);
             errno = EPERM;
             return -1;
         }
@@ -430,12 +426,9 @@ statedir_open(const char *dir, bool create, struct vqm_error *err)
             break;
     }
     if (fstat(fd, &st) == 0 && (st.st_mode & 077) && !(st.st_mode & 022)
-        && create && fchmod(fd, 0700) < 0) {
-        vqm_error_set_errno(err, errno, "cannot chmod '%s'", dir);
-        close(fd);
-        return -1;
-    }
-    return fd;
+        && create && fchmod(fd, 0700) < 0)
+        return vqm_error_set_errno(err, errno, "cannot chmod '%s'", dir);
+    return vqm_steal_fd(&fd);
 }
 
 /* Read the journal records from the descriptor fd (from its start). */
@@ -447,14 +440,12 @@ read_records(struct vqm_journal *j, int fd, const char *path,
     CLEANUP_FREE char *line = NULL;
     size_t cap = 0;
     ssize_t len;
-    int dfd = dup(fd);
+    CLEANUP_CLOSE int dfd = dup(fd);
 
-    if (dfd < 0 || lseek(dfd, 0, SEEK_SET) < 0 || !(fp = fdopen(dfd, "r"))) {
-        if (dfd >= 0)
-            close(dfd);
+    if (dfd < 0 || lseek(dfd, 0, SEEK_SET) < 0 || !(fp = fdopen(dfd, "r")))
         return vqm_error_set_errno(err, errno, "cannot read journal '%s'",
                                    path);
-    }
+    dfd = -1;                       /* fp's now */
     while ((len = getline(&line, &cap, fp)) > 0) {
         if (line[len - 1] != '\n')
             break;                  /* torn last record */
@@ -520,7 +511,7 @@ read_copies(struct vqm_journal *j, struct vqm_error *err)
     size_t cap = 0;
     ssize_t len;
 
-    int fd;
+    CLEANUP_CLOSE int fd = -1;
 
     if (!path)
         return vqm_error_set(err, VQM_ERR_NOMEM, "out of memory");
@@ -533,10 +524,9 @@ read_copies(struct vqm_journal *j, struct vqm_error *err)
         vqm_error_clear(err);
         return 0;
     }
-    if (!(fp = fdopen(fd, "re"))) {
-        close(fd);
+    if (!(fp = fdopen(fd, "re")))
         return vqm_error_set_errno(err, errno, "cannot read '%s'", path);
-    }
+    fd = -1;                        /* fp's now */
     while ((len = getline(&line, &cap, fp)) > 0) {
         if (line[len - 1] != '\n')
             break;                  /* torn last line */
@@ -577,27 +567,37 @@ read_journal(struct vqm_journal *j, struct vqm_error *err)
     return read_records(j, fd, j->path, err);
 }
 
-int
-vqm_journal_open(const char *dir, bool read_only, struct vqm_journal **out,
-                 struct vqm_error *err)
+/* vqm_journal_close(j, false) at the end of the scope. */
+static void
+journal_cleanup(struct vqm_journal **jp)
 {
-    struct vqm_journal *j = calloc(1, sizeof *j);
-    static const char *const subdirs[] = { "history", "domains", "active" };
-    size_t i;
+    vqm_journal_close(*jp, false);
+}
+
+#define CLEANUP_JOURNAL __attribute__((cleanup(journal_cleanup)))
+
+/* A journal of dir, not opened yet, with this run's id. */
+static struct vqm_journal *
+journal_new(const char *dir, bool read_only, struct vqm_error *err)
+{
+    CLEANUP_JOURNAL struct vqm_journal *j = calloc(1, sizeof *j);
     struct timespec ts;
     struct tm tm;
     char stamp[32];
 
-    *out = NULL;
-    if (!j)
-        return vqm_error_set(err, VQM_ERR_NOMEM, "out of memory");
+    if (!j) {
+        vqm_error_set(err, VQM_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
     j->dir_fd = j->lock_fd = j->fd = -1;
     j->read_only = read_only;
     j->next_seq = 1;
     j->dir = strdup(dir);
     j->path = join(dir, "journal");
-    if (!j->dir || !j->path)
-        goto nomem;
+    if (!j->dir || !j->path) {
+        vqm_error_set(err, VQM_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
 #ifdef VQM_FAULT_INJECTION
     {
         const char *k = getenv("VQM_TEST_KILL_AT_STEP");
@@ -613,56 +613,66 @@ vqm_journal_open(const char *dir, bool read_only, struct vqm_journal **out,
     strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%S", &tm);
     snprintf(j->run_id, sizeof j->run_id, "%s.%06ldZ-%ld", stamp,
              ts.tv_nsec / 1000, (long) getpid());
+    return vqm_steal(&j);
+}
 
+/* Create the subdirectories of the state directory, take its lock and
+ * open the journal for appending.  0 or -1. */
+static int
+journal_lock(struct vqm_journal *j, const char *dir, struct vqm_error *err)
+{
+    static const char *const subdirs[] = { "history", "domains", "active" };
+    size_t i;
+
+    for (i = 0; i < 3; i++) {
+        CLEANUP_CLOSE int fd = open_dir_at(j->dir_fd, dir, subdirs[i], true,
+                                           err);
+        if (fd < 0)
+            return -1;
+    }
+    j->lock_fd = open_file_at(j->dir_fd, dir, "lock", O_RDWR | O_CREAT, err);
+    if (j->lock_fd < 0)
+        return -1;
+    if (lock_wait(j->lock_fd) < 0) {
+        if (errno == EWOULDBLOCK)
+            return vqm_error_set(err, VQM_ERR_BUSY, "another "
+                                 "virt-qed-migrate is using the state "
+                                 "directory '%s'", dir);
+        return vqm_error_set_errno(err, errno, "cannot lock '%s/lock'", dir);
+    }
+    j->fd = open_file_at(j->dir_fd, dir, "journal",
+                         O_RDWR | O_APPEND | O_CREAT, err);
+    if (j->fd < 0)
+        return -1;
+    return 0;
+}
+
+int
+vqm_journal_open(const char *dir, bool read_only, struct vqm_journal **out,
+                 struct vqm_error *err)
+{
+    CLEANUP_JOURNAL struct vqm_journal *j = NULL;
+
+    *out = NULL;
+    if (!(j = journal_new(dir, read_only, err)))
+        return -1;
     j->dir_fd = statedir_open(dir, !read_only, err);
-    if (j->dir_fd < 0) {
-        if (read_only && errno == ENOENT) {
-            vqm_error_clear(err);
-            *out = j;          /* a missing directory: an empty journal */
-            return 0;
-        }
-        goto fail;
+    if (j->dir_fd < 0 && read_only && errno == ENOENT) {
+        vqm_error_clear(err);
+        *out = vqm_steal(&j);  /* a missing directory: an empty journal */
+        return 0;
     }
-    if (!read_only) {
-        for (i = 0; i < 3; i++) {
-            int fd = open_dir_at(j->dir_fd, dir, subdirs[i], true, err);
-            if (fd < 0)
-                goto fail;
-            close(fd);
-        }
-        j->lock_fd = open_file_at(j->dir_fd, dir, "lock",
-                                  O_RDWR | O_CREAT, err);
-        if (j->lock_fd < 0)
-            goto fail;
-        if (lock_wait(j->lock_fd) < 0) {
-            if (errno == EWOULDBLOCK)
-                vqm_error_set(err, VQM_ERR_BUSY,
-                              "another virt-qed-migrate is using the state "
-                              "directory '%s'", dir);
-            else
-                vqm_error_set_errno(err, errno, "cannot lock '%s/lock'",
-                                    dir);
-            goto fail;
-        }
-        j->fd = open_file_at(j->dir_fd, dir, "journal",
-                             O_RDWR | O_APPEND | O_CREAT, err);
-        if (j->fd < 0)
-            goto fail;
+    if (j->dir_fd < 0
+        || (!read_only && journal_lock(j, dir, err) < 0)
+        || read_journal(j, err) < 0 || read_copies(j, err) < 0) {
+        if (err && err->code == VQM_ERR_REFUSED)
+            vqm_error_prefix(err, "state directory '%s'", dir);
+        return -1;
     }
-    if (read_journal(j, err) < 0 || read_copies(j, err) < 0)
-        goto fail;
     j->found = vqm_journal_pending(j);
     j->first_own = j->next_seq;
-    *out = j;
+    *out = vqm_steal(&j);
     return 0;
-
- nomem:
-    vqm_error_set(err, VQM_ERR_NOMEM, "out of memory");
- fail:
-    if (err && err->code == VQM_ERR_REFUSED)
-        vqm_error_prefix(err, "state directory '%s'", dir);
-    vqm_journal_close(j, false);
-    return -1;
 }
 
 static void
@@ -689,15 +699,14 @@ vqm_journal_close(struct vqm_journal *j, bool archive)
         return;
     if (archive && j->fd >= 0) {
         char name[96];
-        int hfd = open_dir_at(j->dir_fd, j->dir, "history", false, NULL);
+        CLEANUP_CLOSE int hfd = open_dir_at(j->dir_fd, j->dir, "history",
+                                            false, NULL);
 
         snprintf(name, sizeof name, "journal-%s", j->run_id);
         if (hfd >= 0 && renameat(j->dir_fd, "journal", hfd, name) == 0) {
             fsync(hfd);
             fsync(j->dir_fd);
         }
-        if (hfd >= 0)
-            close(hfd);
     }
     if (j->fd >= 0)
         close(j->fd);
@@ -1199,6 +1208,20 @@ saved_free(struct saved *v, size_t n)
     free(v);
 }
 
+/* The save records found for a domain. */
+struct saved_list {
+    struct saved *v;
+    size_t n;
+};
+
+static void
+saved_list_clear(struct saved_list *l)
+{
+    saved_free(l->v, l->n);
+}
+
+#define CLEANUP_SAVED_LIST __attribute__((cleanup(saved_list_clear)))
+
 /* Add the save records of uuid found in recs[0..n) to *v. */
 static int
 collect_saves(const struct rec *recs, size_t n, const char *uuid,
@@ -1231,37 +1254,32 @@ history_saves(struct vqm_journal *j, const char *uuid, struct saved **v,
               size_t *nv, struct vqm_error *err)
 {
     CLEANUP_FREE char *hpath = NULL;
-    int hfd;
-    DIR *dp;
+    CLEANUP_CLOSE int hfd = -1;
+    CLEANUP_CLOSEDIR DIR *dp = NULL;
     struct dirent *e;
     int ret = 0;
 
     hfd = open_dir_at(j->dir_fd, j->dir, "history", false, err);
     if (hfd < 0)
         return errno == ENOENT ? 0 : -1;
-    if (asprintf(&hpath, "%s/history", j->dir) < 0 || !(dp = fdopendir(hfd))) {
-        close(hfd);
+    if (asprintf(&hpath, "%s/history", j->dir) < 0 || !(dp = fdopendir(hfd)))
         return vqm_error_set(err, VQM_ERR_NOMEM, "out of memory");
-    }
+    hfd = -1;                       /* dp's now */
     while (ret == 0 && (e = readdir(dp))) {
         struct vqm_journal h = { .next_seq = 1 };
-        int fd;
+        CLEANUP_CLOSE int fd = -1;
 
         if (strncmp(e->d_name, "journal", 7) != 0)
             continue;
         fd = open_file_at(dirfd(dp), hpath, e->d_name, O_RDONLY, err);
-        if (fd < 0) {
-            ret = -1;
-            break;
-        }
+        if (fd < 0)
+            return -1;
         if (read_records(&h, fd, e->d_name, err) < 0)
             ret = -1;
         else if (collect_saves(h.recs, h.n, uuid, v, nv) < 0)
             ret = vqm_error_set(err, VQM_ERR_NOMEM, "out of memory");
         free_records(&h);
-        close(fd);
     }
-    closedir(dp);
     return ret;
 }
 
@@ -1269,13 +1287,55 @@ history_saves(struct vqm_journal *j, const char *uuid, struct saved **v,
  * for a domain XML is 10 MiB). */
 #define SAVED_XML_MAX (16u << 20)
 
-int
-vqm_journal_saved_xml(struct vqm_journal *j, const char *uuid,
-                      const char *run, char **xml, char **path,
-                      struct vqm_error *err)
+/* The save to restore from: the one of run, else the newest (run ids
+ * begin with the time: the newest sorts last).  SIZE_MAX when none. */
+static size_t
+pick_save(const struct saved_list *sv, const char *run)
 {
-    struct saved *v = NULL;
-    size_t nv = 0, i, pick = SIZE_MAX;
+    size_t i, pick = SIZE_MAX;
+
+    for (i = 0; i < sv->n; i++) {
+        if (run ? strcmp(sv->v[i].run, run) == 0
+            : pick == SIZE_MAX || strcmp(sv->v[i].run, sv->v[pick].run) > 0)
+            pick = i;
+    }
+    return pick;
+}
+
+/* No save record of uuid (by run): say why, in err.  -1. */
+static int
+no_save_error(struct vqm_journal *j, const char *uuid, const char *run,
+              struct vqm_error *err)
+{
+    CLEANUP_FREE char *old = NULL;
+    struct stat st;
+
+    if (run)
+        return vqm_error_set(err, VQM_ERR_NOTFOUND, "no definition of "
+                             "domain %s was saved by run '%s' (see the "
+                             "'save' records in '%s/journal' and "
+                             "'%s/history')", uuid, run, j->dir, j->dir);
+    if (asprintf(&old, "%s.xml", uuid) > 0) {
+        CLEANUP_CLOSE int dfd = open_dir_at(j->dir_fd, j->dir, "domains",
+                                            false, NULL);
+        if (dfd >= 0 && fstatat(dfd, old, &st, AT_SYMLINK_NOFOLLOW) == 0)
+            return vqm_error_set(err, VQM_ERR_REFUSED, "'%s/domains/%s' "
+                                 "was saved by an older version of "
+                                 "virt-qed-migrate, which recorded no "
+                                 "digest of it: refused (check it, then "
+                                 "restore it with 'virsh define')", j->dir,
+                                 old);
+    }
+    return vqm_error_set(err, VQM_ERR_NOTFOUND, "no saved definition of "
+                         "domain %s in '%s'", uuid, j->dir);
+}
+
+/* Read domains/UUID/RUN.xml of the save sv and check it against the
+ * digest recorded.  *xml and *path are malloc'ed.  0 or -1. */
+static int
+read_save(struct vqm_journal *j, const char *uuid, const struct saved *sv,
+          char **xml, char **path, struct vqm_error *err)
+{
     CLEANUP_FREE char *upath = NULL;
     CLEANUP_FREE char *fpath = NULL;
     CLEANUP_FREE char *buf = NULL;
@@ -1283,94 +1343,58 @@ vqm_journal_saved_xml(struct vqm_journal *j, const char *uuid,
     CLEANUP_CLOSE int fd = -1;
     char name[80], digest[65];
     struct stat st;
-    int ret = -1;
+
+    if ((ufd = open_domain_dir(j, uuid, false, err)) < 0)
+        return -1;
+    if (asprintf(&upath, "%s/domains/%s", j->dir, uuid) < 0
+        || asprintf(&fpath, "%s/%s.xml", upath, sv->run) < 0)
+        return vqm_error_set(err, VQM_ERR_NOMEM, "out of memory");
+    snprintf(name, sizeof name, "%s.xml", sv->run);
+    if ((fd = open_file_at(ufd, upath, name, O_RDONLY, err)) < 0)
+        return -1;
+    if (fstat(fd, &st) < 0 || st.st_size > SAVED_XML_MAX)
+        return vqm_error_set(err, VQM_ERR_REFUSED, "saved definition '%s' "
+                             "is larger than %u MiB: refused", fpath,
+                             SAVED_XML_MAX >> 20);
+    if (!(buf = malloc((size_t) st.st_size + 1)))
+        return vqm_error_set(err, VQM_ERR_NOMEM, "out of memory");
+    if (vqm_pread_full(fd, buf, (size_t) st.st_size, 0, 0, fpath, err) < 0)
+        return -1;
+    buf[st.st_size] = '\0';
+    sha256_hex(buf, (size_t) st.st_size, digest);
+    if (strcasecmp(digest, sv->digest) != 0)
+        return vqm_error_set(err, VQM_ERR_REFUSED, "saved definition '%s' "
+                             "does not match the SHA-256 the journal "
+                             "recorded when run %s saved it (it was changed "
+                             "since): refused", fpath, sv->run);
+    if (strlen(buf) != (size_t) st.st_size)
+        return vqm_error_set(err, VQM_ERR_REFUSED, "saved definition '%s' "
+                             "holds a NUL byte: refused", fpath);
+    *xml = vqm_steal(&buf);
+    *path = vqm_steal(&fpath);
+    return 0;
+}
+
+int
+vqm_journal_saved_xml(struct vqm_journal *j, const char *uuid,
+                      const char *run, char **xml, char **path,
+                      struct vqm_error *err)
+{
+    CLEANUP_SAVED_LIST struct saved_list sv = { NULL, 0 };
+    size_t pick;
 
     *xml = *path = NULL;
     if (j->dir_fd < 0)
         return vqm_error_set(err, VQM_ERR_NOTFOUND, "no saved definition "
                              "of domain %s: state directory '%s' does not "
                              "exist", uuid, j->dir);
-    if (collect_saves(j->recs, j->n, uuid, &v, &nv) < 0) {
-        vqm_error_set(err, VQM_ERR_NOMEM, "out of memory");
-        goto out;
-    }
-    if (history_saves(j, uuid, &v, &nv, err) < 0)
-        goto out;
-    /* Run ids begin with the time: the newest sorts last. */
-    for (i = 0; i < nv; i++) {
-        if (run ? strcmp(v[i].run, run) == 0
-            : pick == SIZE_MAX || strcmp(v[i].run, v[pick].run) > 0)
-            pick = i;
-    }
-    if (pick == SIZE_MAX) {
-        CLEANUP_FREE char *old = NULL;
-
-        if (run) {
-            vqm_error_set(err, VQM_ERR_NOTFOUND, "no definition of domain "
-                          "%s was saved by run '%s' (see the 'save' "
-                          "records in '%s/journal' and '%s/history')",
-                          uuid, run, j->dir, j->dir);
-            goto out;
-        }
-        if (asprintf(&old, "%s.xml", uuid) > 0) {
-            CLEANUP_CLOSE int dfd = open_dir_at(j->dir_fd, j->dir,
-                                                 "domains", false, NULL);
-            if (dfd >= 0
-                && fstatat(dfd, old, &st, AT_SYMLINK_NOFOLLOW) == 0) {
-                vqm_error_set(err, VQM_ERR_REFUSED, "'%s/domains/%s' was "
-                              "saved by an older version of virt-qed-"
-                              "migrate, which recorded no digest of it: "
-                              "refused (check it, then restore it with "
-                              "'virsh define')", j->dir, old);
-                goto out;
-            }
-        }
-        vqm_error_set(err, VQM_ERR_NOTFOUND, "no saved definition of "
-                      "domain %s in '%s'", uuid, j->dir);
-        goto out;
-    }
-    if ((ufd = open_domain_dir(j, uuid, false, err)) < 0)
-        goto out;
-    if (asprintf(&upath, "%s/domains/%s", j->dir, uuid) < 0
-        || asprintf(&fpath, "%s/%s.xml", upath, v[pick].run) < 0) {
-        vqm_error_set(err, VQM_ERR_NOMEM, "out of memory");
-        goto out;
-    }
-    snprintf(name, sizeof name, "%s.xml", v[pick].run);
-    if ((fd = open_file_at(ufd, upath, name, O_RDONLY, err)) < 0)
-        goto out;
-    if (fstat(fd, &st) < 0 || st.st_size > SAVED_XML_MAX) {
-        vqm_error_set(err, VQM_ERR_REFUSED, "saved definition '%s' is "
-                      "larger than %u MiB: refused", fpath,
-                      SAVED_XML_MAX >> 20);
-        goto out;
-    }
-    if (!(buf = malloc((size_t) st.st_size + 1))) {
-        vqm_error_set(err, VQM_ERR_NOMEM, "out of memory");
-        goto out;
-    }
-    if (vqm_pread_full(fd, buf, (size_t) st.st_size, 0, 0, fpath, err) < 0)
-        goto out;
-    buf[st.st_size] = '\0';
-    sha256_hex(buf, (size_t) st.st_size, digest);
-    if (strcasecmp(digest, v[pick].digest) != 0) {
-        vqm_error_set(err, VQM_ERR_REFUSED, "saved definition '%s' does not "
-                      "match the SHA-256 the journal recorded when run %s "
-                      "saved it (it was changed since): refused", fpath,
-                      v[pick].run);
-        goto out;
-    }
-    if (strlen(buf) != (size_t) st.st_size) {
-        vqm_error_set(err, VQM_ERR_REFUSED, "saved definition '%s' holds "
-                      "a NUL byte: refused", fpath);
-        goto out;
-    }
-    *xml = vqm_steal(&buf);
-    *path = vqm_steal(&fpath);
-    ret = 0;
- out:
-    saved_free(v, nv);
-    return ret;
+    if (collect_saves(j->recs, j->n, uuid, &sv.v, &sv.n) < 0)
+        return vqm_error_set(err, VQM_ERR_NOMEM, "out of memory");
+    if (history_saves(j, uuid, &sv.v, &sv.n, err) < 0)
+        return -1;
+    if ((pick = pick_save(&sv, run)) == SIZE_MAX)
+        return no_save_error(j, uuid, run, err);
+    return read_save(j, uuid, &sv.v[pick], xml, path, err);
 }
 
 int
@@ -1449,25 +1473,23 @@ vqm_journal_set_active(struct vqm_journal *j, const char *uuid,
 void
 vqm_journal_sweep_active(struct vqm_journal *j)
 {
-    DIR *dp;
+    CLEANUP_CLOSEDIR DIR *dp = NULL;
     struct dirent *e;
-    int afd;
+    CLEANUP_CLOSE int afd = -1;
 
     if (j->read_only)
         return;
     afd = open_dir_at(j->dir_fd, j->dir, "active", false, NULL);
     if (afd < 0)
         return;
-    if (!(dp = fdopendir(afd))) {
-        close(afd);
+    if (!(dp = fdopendir(afd)))
         return;
-    }
+    afd = -1;                       /* dp's now */
     while ((e = readdir(dp))) {
         if (e->d_name[0] == '.' || vqm_journal_migrating(j, e->d_name))
             continue;
         vqm_journal_set_active(j, e->d_name, NULL, false, NULL);
     }
-    closedir(dp);
 }
 
 /* Was the begun record i redone to the end later (the same step on the

@@ -107,14 +107,19 @@ live_disk_clear(struct live_disk *ld)
     memset(ld, 0, sizeof *ld);
 }
 
+/* A struct live_disk (initialised with { 0 }) cleared at the end of its
+ * scope. */
+#define CLEANUP_LIVE_DISK __attribute__((cleanup(live_disk_clear)))
+
+/* Fill *ld (cleared first: it may hold an earlier answer). */
 static int
 live_disk_get(virDomainPtr dom, const char *target, struct live_disk *ld)
 {
     CLEANUP_FREE char *xml = virDomainGetXMLDesc(dom, 0);
-    xmlDocPtr doc;
+    CLEANUP_XMLDOC xmlDocPtr doc = NULL;
     xmlNodePtr c;
 
-    memset(ld, 0, sizeof *ld);
+    live_disk_clear(ld);
     if (!xml)
         return -1;
     if (!(doc = vqm_xml_read(xml, strlen(xml), "live domain XML", "domain",
@@ -138,18 +143,10 @@ live_disk_get(virDomainPtr dom, const char *target, struct live_disk *ld)
             /* Live volume disks show only pool and volume. */
             CLEANUP_FREE char *pool = vqm_xml_attr(src, "pool");
             CLEANUP_FREE char *vol = vqm_xml_attr(src, "volume");
-            virStoragePoolPtr sp = pool
-                ? virStoragePoolLookupByName(virDomainGetConnect(dom), pool)
-                : NULL;
-            virStorageVolPtr v = sp && vol
-                ? virStorageVolLookupByName(sp, vol) : NULL;
 
-            if (v) {
-                ld->source = virStorageVolGetPath(v);
-                virStorageVolFree(v);
-            }
-            if (sp)
-                virStoragePoolFree(sp);
+            if (pool && vol)
+                ld->source = vqm_virt_volume_path(virDomainGetConnect(dom),
+                                                  pool, vol, false);
             virResetLastError();
         }
         ld->format = vqm_xml_attr(vqm_xml_child(c, "driver"), "type");
@@ -161,7 +158,6 @@ live_disk_get(virDomainPtr dom, const char *target, struct live_disk *ld)
         }
         break;
     }
-    xmlFreeDoc(doc);
     return 0;
 }
 
@@ -180,112 +176,130 @@ same_file(const char *a, const char *b)
 
 /* ---- planning ---- */
 
+/* Can a live copy replace the top of disk dk of running domain d?  It
+ * handles the top of a disk (not a cdrom or a floppy) on a file, without
+ * QED layers below and used by no other domain; what it cannot convert
+ * is blocked. */
+static bool
+live_copy_fits(struct vqm_virt_run *run, struct vqm_vdomain *d,
+               struct vqm_vdisk *dk)
+{
+    struct vqm_vimage *top = dk->image, *c;
+    bool lower_qed = false;
+    size_t i;
+
+    if (strcmp(dk->device, "disk") != 0) {
+        /* cdroms and floppies are converted offline only. */
+        for (c = top; c; c = c->backing)
+            if (c->convert)
+                block(c, "domain '%s' is running and disk %s is a %s: "
+                      "a live copy handles disks only (use --shutdown)",
+                      d->name, dk->target, dk->device);
+        return false;
+    }
+    for (c = top->backing; c; c = c->backing)
+        if (c->migrate && c->convert)
+            lower_qed = true;
+    if (!top->migrate || !top->convert
+        || top->outcome != VQM_OUTCOME_PLANNED) {
+        if (lower_qed)
+            for (c = top->backing; c; c = c->backing)
+                if (c->convert)
+                    block(c, "domain '%s' is running and a live copy "
+                          "replaces only the top of disk %s: stop it "
+                          "(--shutdown) to convert its backing chain",
+                          d->name, dk->target);
+        return false;
+    }
+    if (lower_qed) {
+        block(top, "domain '%s' is running and disk %s has QED layers "
+              "below its top: a live copy cannot replace them (use "
+              "--shutdown)", d->name, dk->target);
+        for (c = top->backing; c; c = c->backing)
+            if (c->convert)
+                block(c, "its overlay '%s' is used by running domain "
+                      "'%s' (use --shutdown)", top->path, d->name);
+        return false;
+    }
+    if (top->block_device || strcmp(dk->type, "block") == 0) {
+        block(top, "domain '%s' is running and disk %s is a block "
+              "device: only an offline in-place conversion keeps it "
+              "(use --shutdown)", d->name, dk->target);
+        return false;
+    }
+    for (i = 0; i < run->n_domains; i++)
+        if (&run->domains[i] != d &&
+            vqm_virt_domain_uses(&run->domains[i], top))
+            break;
+    if (i < run->n_domains) {
+        block(top, "shared with domain '%s': a live copy would leave "
+              "it on the QED file", run->domains[i].name);
+        return false;
+    }
+    return true;
+}
+
+/* Plan the live copy of disk dk of d (dom: NULL when it was not found)
+ * when the live definition agrees with the persistent one and nothing
+ * is in the way of the copy. */
+static void
+plan_disk(struct vqm_vdomain *d, virDomainPtr dom, struct vqm_vdisk *dk)
+{
+    struct vqm_vimage *top = dk->image;
+    CLEANUP_LIVE_DISK struct live_disk ld = { 0 };
+    CLEANUP_FREE char *dest = NULL;
+    struct stat st;
+
+    if (!dom || live_disk_get(dom, dk->target, &ld) < 0) {
+        block(top, "cannot read the live definition of domain '%s'",
+              d->name);
+        virResetLastError();
+        return;
+    }
+    if (!ld.found || !same_file(ld.source, top->cur_path)) {
+        block(top, "domain '%s' runs disk %s from '%s', not from its "
+              "definition's '%s'", d->name, dk->target,
+              ld.source ? ld.source : "nothing", top->cur_path);
+        return;
+    }
+    if (!(dest = copy_name(top->cur_path)))
+        return;
+    if (ld.mirror && strcmp(ld.mirror, dest) != 0) {
+        block(top, "disk %s of domain '%s' has another block job "
+              "running (to '%s')", dk->target, d->name, ld.mirror);
+        return;
+    }
+    /* A target left by a killed run is the mirror of its job: that job
+     * is aborted and the file replaced (vqm_live_execute). */
+    if (!ld.mirror && lstat(dest, &st) == 0) {
+        block(top, "copy target '%s' exists already", dest);
+        return;
+    }
+    if (ld.mirror)
+        snprintf(top->note, sizeof top->note, "a block job left by an "
+                 "interrupted run is aborted and the copy restarted");
+    top->live = true;
+    top->copy = true;
+    top->rename = false;
+    free(top->new_path);
+    top->new_path = vqm_steal(&dest);
+}
+
 static void
 plan_domain(struct vqm_virt_run *run, struct vqm_vdomain *d)
 {
-    virDomainPtr dom = virDomainLookupByUUIDString(run->conn, d->uuid);
-    size_t k, i;
+    CLEANUP_VIR_DOMAIN virDomainPtr dom =
+        virDomainLookupByUUIDString(run->conn, d->uuid);
+    size_t k;
 
     for (k = 0; k < d->n_disks; k++) {
         struct vqm_vdisk *dk = &d->disks[k];
-        struct vqm_vimage *top = dk->image, *c;
-        struct live_disk ld;
-        CLEANUP_FREE char *dest = NULL;
-        struct stat st;
-        bool lower_qed = false;
 
-        if (!top || !dk->has_qed || dk->outcome == VQM_OUTCOME_SKIPPED)
+        if (!dk->image || !dk->has_qed || dk->outcome == VQM_OUTCOME_SKIPPED
+            || !live_copy_fits(run, d, dk))
             continue;
-        if (strcmp(dk->device, "disk") != 0) {
-            /* cdroms and floppies are converted offline only. */
-            for (c = top; c; c = c->backing)
-                if (c->convert)
-                    block(c, "domain '%s' is running and disk %s is a %s: "
-                          "a live copy handles disks only (use --shutdown)",
-                          d->name, dk->target, dk->device);
-            continue;
-        }
-        for (c = top->backing; c; c = c->backing)
-            if (c->migrate && c->convert)
-                lower_qed = true;
-        if (!top->migrate || !top->convert
-            || top->outcome != VQM_OUTCOME_PLANNED) {
-            if (lower_qed)
-                for (c = top->backing; c; c = c->backing)
-                    if (c->convert)
-                        block(c, "domain '%s' is running and a live copy "
-                              "replaces only the top of disk %s: stop it "
-                              "(--shutdown) to convert its backing chain",
-                              d->name, dk->target);
-            continue;
-        }
-        if (lower_qed) {
-            block(top, "domain '%s' is running and disk %s has QED layers "
-                  "below its top: a live copy cannot replace them (use "
-                  "--shutdown)", d->name, dk->target);
-            for (c = top->backing; c; c = c->backing)
-                if (c->convert)
-                    block(c, "its overlay '%s' is used by running domain "
-                          "'%s' (use --shutdown)", top->path, d->name);
-            continue;
-        }
-        if (top->block_device || strcmp(dk->type, "block") == 0) {
-            block(top, "domain '%s' is running and disk %s is a block "
-                  "device: only an offline in-place conversion keeps it "
-                  "(use --shutdown)", d->name, dk->target);
-            continue;
-        }
-        for (i = 0; i < run->n_domains; i++)
-            if (&run->domains[i] != d &&
-                vqm_virt_domain_uses(&run->domains[i], top))
-                break;
-        if (i < run->n_domains) {
-            block(top, "shared with domain '%s': a live copy would leave "
-                  "it on the QED file", run->domains[i].name);
-            continue;
-        }
-        if (!dom || live_disk_get(dom, dk->target, &ld) < 0) {
-            block(top, "cannot read the live definition of domain '%s'",
-                  d->name);
-            virResetLastError();
-            continue;
-        }
-        if (!ld.found || !same_file(ld.source, top->cur_path)) {
-            block(top, "domain '%s' runs disk %s from '%s', not from its "
-                  "definition's '%s'", d->name, dk->target,
-                  ld.source ? ld.source : "nothing", top->cur_path);
-            live_disk_clear(&ld);
-            continue;
-        }
-        if (!(dest = copy_name(top->cur_path))) {
-            live_disk_clear(&ld);
-            continue;
-        }
-        if (ld.mirror && strcmp(ld.mirror, dest) != 0) {
-            block(top, "disk %s of domain '%s' has another block job "
-                  "running (to '%s')", dk->target, d->name, ld.mirror);
-            live_disk_clear(&ld);
-            continue;
-        }
-        /* A target left by a killed run is the mirror of its job: that
-         * job is aborted and the file replaced (vqm_live_execute). */
-        if (!ld.mirror && lstat(dest, &st) == 0) {
-            block(top, "copy target '%s' exists already", dest);
-            live_disk_clear(&ld);
-            continue;
-        }
-        if (ld.mirror)
-            snprintf(top->note, sizeof top->note, "a block job left by an "
-                     "interrupted run is aborted and the copy restarted");
-        live_disk_clear(&ld);
-        top->live = true;
-        top->copy = true;
-        top->rename = false;
-        free(top->new_path);
-        top->new_path = vqm_steal(&dest);
+        plan_disk(d, dom, dk);
     }
-    if (dom)
-        virDomainFree(dom);
 }
 
 void
@@ -400,26 +414,21 @@ signals_restore(const struct sigsave *s)
     sigaction(SIGHUP, &s->hup, NULL);
 }
 
-/* Copy one disk and pivot.  Returns 0 done, -1 failed (err set; the
- * domain still runs on the QED disk and the copy is gone), -2 cancelled
- * (same state). */
+/* Start the block copy of disk target to img->new_path (first aborting a
+ * job a killed run left to it).  0, or -1 with err set and no copy
+ * left. */
 static int
-copy_disk(struct vqm_virt_run *run, virDomainPtr dom, bool persistent,
-          const char *target, struct vqm_vimage *img, struct vqm_error *err)
+start_copy(struct vqm_virt_run *run, virDomainPtr dom, bool persistent,
+           const char *target, struct vqm_vimage *img, struct vqm_error *err)
 {
     const char *dest = img->new_path;
     CLEANUP_FREE char *edest = xml_escape(dest);
     CLEANUP_FREE char *dxml = NULL;
+    CLEANUP_LIVE_DISK struct live_disk ld = { 0 };
     virTypedParameterPtr params = NULL;
     int nparams = 0, maxparams = 0;
     unsigned flags = 0;
-    virDomainBlockJobInfo info;
-    struct live_disk ld;
     struct stat st;
-    unsigned long long last_cur;
-    double last_progress;
-    unsigned stall;
-    const char *env;
     int r;
 
     /* A job left by a killed run: abort it, drop its copy. */
@@ -428,7 +437,6 @@ copy_disk(struct vqm_virt_run *run, virDomainPtr dom, bool persistent,
         vqm_debug("aborting the block job left on %s", target);
         abandon_copy(dom, target, dest);
     }
-    live_disk_clear(&ld);
 
     if (!edest || asprintf(&dxml, "<disk type='file'><source file='%s'/>"
                            "<driver type='qcow2'/></disk>", edest) < 0)
@@ -453,13 +461,28 @@ copy_disk(struct vqm_virt_run *run, virDomainPtr dom, bool persistent,
             abandon_copy(dom, target, dest);
         return -1;
     }
+    return 0;
+}
 
-    /* Wait until the mirror caught up, as long as it makes progress. */
-    stall = COPY_STALL_TIMEOUT;
+/* Wait until the mirror of the copy of disk target caught up, as long as
+ * it makes progress.  0 ready; -1 failed, -2 cancelled (err set, the
+ * copy abandoned). */
+static int
+wait_mirror_ready(struct vqm_virt_run *run, virDomainPtr dom,
+                  const char *target, struct vqm_vimage *img,
+                  struct vqm_error *err)
+{
+    const char *dest = img->new_path;
+    CLEANUP_LIVE_DISK struct live_disk ld = { 0 };
+    virDomainBlockJobInfo info;
+    unsigned long long last_cur = 0;
+    double last_progress = vqm_now();
+    unsigned stall = COPY_STALL_TIMEOUT;
+    const char *env;
+    int r;
+
     if ((env = getenv("VQM_LIVE_STALL_TIMEOUT")) && atoi(env) > 0)
         stall = (unsigned) atoi(env);
-    last_cur = 0;
-    last_progress = vqm_now();
     for (;;) {
         if (cancelled) {
             abandon_copy(dom, target, dest);
@@ -498,72 +521,82 @@ copy_disk(struct vqm_virt_run *run, virDomainPtr dom, bool persistent,
             run->opts.progress(run->opts.progress_opaque, img, info.cur,
                                info.end);
         if (info.end > 0 && info.cur == info.end
-            && live_disk_get(dom, target, &ld) == 0) {
-            bool ready = ld.mirror_ready;
-            live_disk_clear(&ld);
-            if (ready)
-                break;
-        }
+            && live_disk_get(dom, target, &ld) == 0 && ld.mirror_ready)
+            return 0;
         usleep(100000);
     }
+}
 
-    /* Pivot (synchronous: returns when QEMU switched). */
+/* Pivot disk target to dest (synchronous: returns when QEMU switched)
+ * and check that it runs from it.  0, or -1 with err set. */
+static int
+pivot(virDomainPtr dom, const char *target, const char *dest,
+      struct vqm_error *err)
+{
+    CLEANUP_LIVE_DISK struct live_disk ld = { 0 };
+
     if (virDomainBlockJobAbort(dom, target,
                                VIR_DOMAIN_BLOCK_JOB_ABORT_PIVOT) < 0) {
         vqm_virt_error(err, VQM_ERR_LIBVIRT, "cannot pivot disk %s to '%s'",
                        target, dest);
-        if (live_disk_get(dom, target, &ld) == 0 && ld.source
-            && strcmp(ld.source, dest) == 0) {
-            live_disk_clear(&ld);
-            goto pivoted;        /* it did switch after all */
+        /* Unless it did switch after all. */
+        if (live_disk_get(dom, target, &ld) < 0 || !ld.source
+            || strcmp(ld.source, dest) != 0) {
+            abandon_copy(dom, target, dest);
+            return -1;
         }
-        live_disk_clear(&ld);
-        abandon_copy(dom, target, dest);
-        return -1;
     }
- pivoted:
     if (wait_job_gone(dom, target, JOB_END_TIMEOUT) < 0)
         return vqm_error_set(err, VQM_ERR_LIBVIRT, "the block job on disk "
                              "%s did not end after the pivot", target);
     if (live_disk_get(dom, target, &ld) < 0 || !ld.source
         || strcmp(ld.source, dest) != 0 || !ld.format
         || strcmp(ld.format, "qcow2") != 0) {
-        vqm_error_set(err, VQM_ERR_LIBVIRT, "after the pivot disk %s runs "
-                      "from '%s' (%s), not from '%s' (qcow2)", target,
-                      ld.source ? ld.source : "?",
-                      ld.format ? ld.format : "?", dest);
-        live_disk_clear(&ld);
-        return -1;
+        return vqm_error_set(err, VQM_ERR_LIBVIRT, "after the pivot disk "
+                             "%s runs from '%s' (%s), not from '%s' "
+                             "(qcow2)", target, ld.source ? ld.source : "?",
+                             ld.format ? ld.format : "?", dest);
     }
-    live_disk_clear(&ld);
     return 0;
+}
+
+/* Copy one disk and pivot.  Returns 0 done, -1 failed (err set; the
+ * domain still runs on the QED disk and the copy is gone), -2 cancelled
+ * (same state). */
+static int
+copy_disk(struct vqm_virt_run *run, virDomainPtr dom, bool persistent,
+          const char *target, struct vqm_vimage *img, struct vqm_error *err)
+{
+    int r;
+
+    if (start_copy(run, dom, persistent, target, img, err) < 0)
+        return -1;
+    if ((r = wait_mirror_ready(run, dom, target, img, err)) < 0)
+        return r;
+    return pivot(dom, target, img->new_path, err);
 }
 
 /* The copy as QEMU left it: qcow2, same size, same backing file. */
 static int
 check_copy(struct vqm_vimage *img, struct vqm_error *err)
 {
-    struct vqm_probe p;
-    int ret = -1;
+    CLEANUP_PROBE struct vqm_probe p = { 0 };
 
     if (vqm_probe_file(img->new_path, &p, err) < 0)
         return -1;
     if (strcmp(p.format, "qcow2") != 0)
-        vqm_error_set(err, VQM_ERR_CORRUPT, "the copy '%s' is %s, not "
-                      "qcow2", img->new_path, p.format);
-    else if (img->virtual_size && p.virtual_size != img->virtual_size)
-        vqm_error_set(err, VQM_ERR_CORRUPT, "the copy '%s' has %llu bytes, "
-                      "the source %llu", img->new_path,
-                      (unsigned long long) p.virtual_size,
-                      (unsigned long long) img->virtual_size);
-    else if (!img->backing != !p.backing_name)
-        vqm_error_set(err, VQM_ERR_CORRUPT, "the copy '%s' %s a backing "
-                      "file", img->new_path,
-                      p.backing_name ? "has" : "lost");
-    else
-        ret = 0;
-    vqm_probe_clear(&p);
-    return ret;
+        return vqm_error_set(err, VQM_ERR_CORRUPT, "the copy '%s' is %s, "
+                             "not qcow2", img->new_path, p.format);
+    if (img->virtual_size && p.virtual_size != img->virtual_size)
+        return vqm_error_set(err, VQM_ERR_CORRUPT, "the copy '%s' has %llu "
+                             "bytes, the source %llu", img->new_path,
+                             (unsigned long long) p.virtual_size,
+                             (unsigned long long) img->virtual_size);
+    if (!img->backing != !p.backing_name)
+        return vqm_error_set(err, VQM_ERR_CORRUPT, "the copy '%s' %s a "
+                             "backing file", img->new_path,
+                             p.backing_name ? "has" : "lost");
+    return 0;
 }
 
 /* Right after the pivots, give the persistent definition its final form
@@ -576,13 +609,13 @@ define_now(struct vqm_virt_run *run, struct vqm_vdomain *d, virDomainPtr dom,
 {
     CLEANUP_FREE char *xml = NULL;
     struct vqm_error e = { 0 };
-    virDomainPtr nd;
+    CLEANUP_VIR_DOMAIN virDomainPtr nd = NULL;
     size_t k, i;
     int seq;
 
     for (k = 0; k < d->n_disks; k++) {
         const struct vqm_vimage *img = d->disks[k].image;
-        virStoragePoolPtr p;
+        CLEANUP_VIR_POOL virStoragePoolPtr p = NULL;
 
         if (!img || !img->live || img->outcome != VQM_OUTCOME_DONE
             || !img->pool)
@@ -594,10 +627,8 @@ define_now(struct vqm_virt_run *run, struct vqm_vdomain *d, virDomainPtr dom,
         if (i < k)
             continue;
         if ((p = virStoragePoolLookupByName(virDomainGetConnect(dom),
-                                            img->pool))) {
+                                            img->pool)))
             virStoragePoolRefresh(p, 0);
-            virStoragePoolFree(p);
-        }
         virResetLastError();
     }
     if (vqm_virt_domain_xml(run, d, false, &xml, &e) < 0 || !xml)
@@ -612,7 +643,6 @@ define_now(struct vqm_virt_run *run, struct vqm_vdomain *d, virDomainPtr dom,
                        d->name);
         return vqm_journal_fail(run->journal, seq, e.msg, err);
     }
-    virDomainFree(nd);
     return vqm_journal_done(run->journal, seq, err);
 }
 
@@ -625,7 +655,7 @@ static void
 copy_ownership(struct vqm_vimage *img)
 {
     struct stat src, dst;
-    int fd;
+    CLEANUP_CLOSE int fd = -1;
 
     if (stat(img->cur_path, &src) < 0)
         return;
@@ -633,24 +663,22 @@ copy_ownership(struct vqm_vimage *img)
               | O_NOCTTY);
     if (fd < 0)
         return;
-    if (fstat(fd, &dst) < 0 || !S_ISREG(dst.st_mode)) {
-        close(fd);
+    if (fstat(fd, &dst) < 0 || !S_ISREG(dst.st_mode))
         return;
-    }
     if ((src.st_uid != dst.st_uid || src.st_gid != dst.st_gid)
         && fchown(fd, src.st_uid, src.st_gid) < 0)
         vqm_debug("cannot chown '%s': %m", img->new_path);
     if ((src.st_mode & 07777) != (dst.st_mode & 07777)
         && fchmod(fd, src.st_mode & 07777) < 0)
         vqm_debug("cannot chmod '%s': %m", img->new_path);
-    close(fd);
 }
 
 int
 vqm_live_execute(struct vqm_virt_run *run, struct vqm_vdomain *d,
                  struct vqm_error *err)
 {
-    virDomainPtr dom = virDomainLookupByUUIDString(run->conn, d->uuid);
+    CLEANUP_VIR_DOMAIN virDomainPtr dom =
+        virDomainLookupByUUIDString(run->conn, d->uuid);
     bool persistent;
     size_t k, done = 0;
     int ret = 0;
@@ -661,8 +689,6 @@ vqm_live_execute(struct vqm_virt_run *run, struct vqm_vdomain *d,
             if (img && img->live && img->outcome == VQM_OUTCOME_PLANNED)
                 block(img, "domain '%s' is not running any more", d->name);
         }
-        if (dom)
-            virDomainFree(dom);
         virResetLastError();
         return 0;
     }
@@ -723,6 +749,5 @@ vqm_live_execute(struct vqm_virt_run *run, struct vqm_vdomain *d,
     }
     if (ret == 0 && done && persistent && define_now(run, d, dom, err) < 0)
         ret = -1;
-    virDomainFree(dom);
     return ret;
 }

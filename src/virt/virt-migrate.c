@@ -315,104 +315,119 @@ wait_shutoff(virDomainPtr dom, unsigned timeout)
     return -1;
 }
 
+/* d could not be stopped (err says why): it is skipped, and so is every
+ * image of it still planned.  0. */
+static int
+not_stopped(struct vqm_virt_run *run, struct vqm_vdomain *d,
+            const struct vqm_error *err)
+{
+    size_t i;
+
+    d->outcome = VQM_OUTCOME_SKIPPED;
+    snprintf(d->reason, sizeof d->reason, "%s", err->msg);
+    for (i = 0; i < run->n_images; i++) {
+        struct vqm_vimage *img = run->images[i];
+
+        if (vqm_virt_domain_uses(d, img) && img->convert
+            && img->outcome == VQM_OUTCOME_PLANNED) {
+            img->outcome = VQM_OUTCOME_SKIPPED;
+            snprintf(img->reason, sizeof img->reason,
+                     "used by domain '%s', which could not be stopped",
+                     d->name);
+        }
+    }
+    return 0;
+}
+
+/* Shut dom down, or with --force-shutdown power it off when it does not
+ * within the timeout, and wait until it is off.  0, or -1 with err
+ * set. */
+static int
+shut_down(const struct vqm_virt_opts *o, virDomainPtr dom,
+          struct vqm_vdomain *d, struct vqm_error *err)
+{
+    if (virDomainShutdown(dom) < 0 && virDomainIsActive(dom) == 1)
+        return vqm_virt_error(err, VQM_ERR_LIBVIRT, "cannot shut down "
+                              "domain '%s'", d->name);
+    if (wait_shutoff(dom, o->shutdown_timeout) == 0)
+        return 0;
+    if (!o->force_shutdown)
+        return vqm_error_set(err, VQM_ERR_BUSY, "domain '%s' did not shut "
+                             "down within %u seconds (a guest without ACPI "
+                             "support never does; --force-shutdown powers "
+                             "it off)", d->name, o->shutdown_timeout);
+    /* SIGTERM to QEMU, never SIGKILL. */
+    if (virDomainDestroyFlags(dom, VIR_DOMAIN_DESTROY_GRACEFUL) == 0
+        || wait_shutoff(dom, 10) == 0) {
+        d->forced_off = true;
+        return 0;
+    }
+    return vqm_virt_error(err, VQM_ERR_LIBVIRT, "cannot stop domain '%s'",
+                          d->name);
+}
+
 static int
 stop_domain(struct vqm_virt_run *run, struct vqm_vdomain *d)
 {
-    const struct vqm_virt_opts *o = &run->opts;
     struct vqm_error err = { 0 };
-    virDomainPtr dom = virDomainLookupByUUIDString(run->conn, d->uuid);
-    int seq, ok = -1;
+    CLEANUP_VIR_DOMAIN virDomainPtr dom =
+        virDomainLookupByUUIDString(run->conn, d->uuid);
+    int seq;
 
     if (!dom) {
         vqm_virt_error(&err, VQM_ERR_LIBVIRT, "domain '%s'", d->name);
-        goto fail;
+        return not_stopped(run, d, &err);
     }
     seq = vqm_journal_begin(run->journal, "shutdown", d->uuid, d->name,
                             NULL, &err);
-    if (seq < 0) {
-        virDomainFree(dom);
+    if (seq < 0)
         return -1;
-    }
-    if (virDomainShutdown(dom) < 0 && virDomainIsActive(dom) == 1)
-        vqm_virt_error(&err, VQM_ERR_LIBVIRT, "cannot shut down domain "
-                       "'%s'", d->name);
-    else if (wait_shutoff(dom, o->shutdown_timeout) == 0)
-        ok = 0;
-    else if (o->force_shutdown) {
-        /* SIGTERM to QEMU, never SIGKILL. */
-        if (virDomainDestroyFlags(dom, VIR_DOMAIN_DESTROY_GRACEFUL) == 0
-            || wait_shutoff(dom, 10) == 0) {
-            ok = 0;
-            d->forced_off = true;
-        }
-        else
-            vqm_virt_error(&err, VQM_ERR_LIBVIRT, "cannot stop domain "
-                           "'%s'", d->name);
-    } else
-        vqm_error_set(&err, VQM_ERR_BUSY, "domain '%s' did not shut down "
-                      "within %u seconds (a guest without ACPI support "
-                      "never does; --force-shutdown powers it off)",
-                      d->name, o->shutdown_timeout);
-    virDomainFree(dom);
-    if (ok < 0) {
+    if (shut_down(&run->opts, dom, d, &err) < 0) {
         vqm_journal_fail(run->journal, seq, err.msg, NULL);
-        goto fail;
+        return not_stopped(run, d, &err);
     }
     d->shut_down = true;
     d->active = false;
     return vqm_journal_done(run->journal, seq, &err);
-
- fail:
-    d->outcome = VQM_OUTCOME_SKIPPED;
-    snprintf(d->reason, sizeof d->reason, "%s", err.msg);
-    {
-        size_t i;
-        for (i = 0; i < run->n_images; i++) {
-            struct vqm_vimage *img = run->images[i];
-            size_t k;
-            const struct vqm_vimage *c;
-            bool uses = false;
-            for (k = 0; k < d->n_disks; k++)
-                for (c = d->disks[k].image; c; c = c->backing)
-                    uses |= c == img;
-            if (uses && img->convert
-                && img->outcome == VQM_OUTCOME_PLANNED) {
-                img->outcome = VQM_OUTCOME_SKIPPED;
-                snprintf(img->reason, sizeof img->reason,
-                         "used by domain '%s', which could not be stopped",
-                         d->name);
-            }
-        }
-    }
-    return 0;
 }
 
 static int
 start_domain(struct vqm_virt_run *run, struct vqm_vdomain *d)
 {
     struct vqm_error err = { 0 };
-    virDomainPtr dom = virDomainLookupByUUIDString(run->conn, d->uuid);
+    CLEANUP_VIR_DOMAIN virDomainPtr dom =
+        virDomainLookupByUUIDString(run->conn, d->uuid);
     int seq;
 
     seq = vqm_journal_begin(run->journal, "start", d->uuid, d->name, NULL,
                             &err);
-    if (seq < 0) {
-        if (dom)
-            virDomainFree(dom);
+    if (seq < 0)
         return -1;
-    }
     if (!dom || (virDomainIsActive(dom) != 1 && virDomainCreate(dom) < 0)) {
         vqm_virt_error(&err, VQM_ERR_LIBVIRT, "cannot start domain '%s' "
                        "again", d->name);
         d->outcome = VQM_OUTCOME_FAILED;
         snprintf(d->reason, sizeof d->reason, "%s", err.msg);
-        if (dom)
-            virDomainFree(dom);
         return vqm_journal_fail(run->journal, seq, err.msg, NULL);
     }
-    virDomainFree(dom);
     d->restarted = true;
     return vqm_journal_done(run->journal, seq, &err);
+}
+
+/* The redefinition of d failed (err says why): d and the disks rewritten
+ * for it fail.  0. */
+static int
+define_failed(struct vqm_vdomain *d, const struct vqm_error *err)
+{
+    size_t k;
+
+    d->outcome = VQM_OUTCOME_FAILED;
+    d->define_failed = true;
+    snprintf(d->reason, sizeof d->reason, "%s", err->msg);
+    for (k = 0; k < d->n_disks; k++)
+        if (d->disks[k].outcome == VQM_OUTCOME_DONE)
+            d->disks[k].outcome = VQM_OUTCOME_FAILED;
+    return 0;
 }
 
 /* Carry out the rewrite of d's definition built by vqm_virt_domain_xml. */
@@ -421,12 +436,11 @@ define_domain(struct vqm_virt_run *run, struct vqm_vdomain *d)
 {
     struct vqm_error err = { 0 };
     CLEANUP_FREE char *xml = NULL;
-    virDomainPtr dom;
-    size_t k;
+    CLEANUP_VIR_DOMAIN virDomainPtr dom = NULL;
     int seq;
 
     if (vqm_virt_domain_xml(run, d, false, &xml, &err) < 0)
-        goto fail_dom;
+        return define_failed(d, &err);
     if (!xml) {
         if (d->outcome == VQM_OUTCOME_PLANNED)
             d->outcome = VQM_OUTCOME_NONE;
@@ -447,21 +461,11 @@ define_domain(struct vqm_virt_run *run, struct vqm_vdomain *d)
         vqm_virt_error(&err, VQM_ERR_LIBVIRT, "cannot redefine domain '%s'",
                        d->name);
         vqm_journal_fail(run->journal, seq, err.msg, NULL);
-        goto fail_dom;
+        return define_failed(d, &err);
     }
-    virDomainFree(dom);
     if (vqm_journal_done(run->journal, seq, &err) < 0)
         return -1;
     d->outcome = VQM_OUTCOME_DONE;
-    return 0;
-
- fail_dom:
-    d->outcome = VQM_OUTCOME_FAILED;
-    d->define_failed = true;
-    snprintf(d->reason, sizeof d->reason, "%s", err.msg);
-    for (k = 0; k < d->n_disks; k++)
-        if (d->disks[k].outcome == VQM_OUTCOME_DONE)
-            d->disks[k].outcome = VQM_OUTCOME_FAILED;
     return 0;
 }
 
@@ -472,7 +476,7 @@ refresh_pools(struct vqm_virt_run *run)
 
     for (i = 0; i < run->n_images; i++) {
         struct vqm_vimage *img = run->images[i];
-        virStoragePoolPtr p;
+        CLEANUP_VIR_POOL virStoragePoolPtr p = NULL;
         bool seen = false;
 
         if (!img->pool || !img->migrate)
@@ -483,10 +487,8 @@ refresh_pools(struct vqm_virt_run *run)
                 seen = true;
         if (seen)
             continue;
-        if ((p = virStoragePoolLookupByName(run->conn, img->pool))) {
+        if ((p = virStoragePoolLookupByName(run->conn, img->pool)))
             virStoragePoolRefresh(p, 0);
-            virStoragePoolFree(p);
-        }
         virResetLastError();
     }
 }
@@ -565,15 +567,12 @@ domain_by_uuid(struct vqm_virt_run *run, const char *uuid)
 static bool
 still_qed(const char *path)
 {
-    struct vqm_probe p;
+    CLEANUP_PROBE struct vqm_probe p = { 0 };
     struct vqm_error e = { 0 };
-    bool qed;
 
     if (vqm_probe_file(path, &p, &e) < 0)
         return false;
-    qed = p.format && strcmp(p.format, "qed") == 0;
-    vqm_probe_clear(&p);
-    return qed;
+    return p.format && strcmp(p.format, "qed") == 0;
 }
 
 /* A step begun by an interrupted run and never ended: did this run (or
@@ -674,89 +673,134 @@ close_untouched(struct vqm_virt_run *run)
     }
 }
 
-int
-vqm_virt_execute(struct vqm_virt_run *run, struct vqm_error *err)
+/* ---- the steps of a run (vqm_virt_execute) ----
+ *
+ * Each step returns 0, or -1 when the run must stop: then it has ended
+ * the run (run->end, abandon()) and set err, through one of these two.
+ */
+
+/* A state directory operation failed (err says which). */
+static int
+state_error(struct vqm_virt_run *run, struct vqm_error *err)
 {
-    struct vqm_journal *j = run->journal;
+    run->end = vqm_now();
+    abandon(run);
+    return vqm_error_prefix(err, "state directory '%s'",
+                            run->opts.state_dir);
+}
+
+/* A journal write failed. */
+static int
+journal_error(struct vqm_virt_run *run, struct vqm_error *err)
+{
+    run->end = vqm_now();
+    abandon(run);
+    return vqm_error_set(err, VQM_ERR_IO, "journal: %s: stopped (run the "
+                         "same command again to finish)",
+                         vqm_journal_last_error(run->journal));
+}
+
+/* Does a disk of d still have an image to convert? */
+static bool
+has_work(const struct vqm_vdomain *d)
+{
+    size_t k;
+    const struct vqm_vimage *c;
+    bool work = false;
+
+    for (k = 0; k < d->n_disks; k++)
+        for (c = d->disks[k].image; c; c = c->backing)
+            work |= c->convert && c->outcome == VQM_OUTCOME_PLANNED;
+    return work;
+}
+
+/* 1. Stop the running domains we were asked to stop, when something of
+ * theirs is still to be converted; then what is affected is known. */
+static int
+step_stop_domains(struct vqm_virt_run *run, struct vqm_error *err)
+{
     size_t i;
-    const char **unfinished;
-    bool clean = true;
-    struct open_steps open_after = { .run = run };
-    CLEANUP_FREE char *open_list = NULL;
-    size_t open_len = 0;
-    int run_seq;
 
-    if (check_interrupted_rollback(run, err) < 0) {
-        run->end = vqm_now();
-        return -1;
-    }
-    if ((run_seq = vqm_journal_run_begin(j, run->opts.command, err)) < 0)
-        goto state_error;
-
-    /* 1. Stop the running domains we were asked to stop, when something
-     * of theirs is still to be converted. */
     for (i = 0; i < run->n_domains; i++) {
         struct vqm_vdomain *d = &run->domains[i];
-        bool work = false;
-        size_t k;
-        const struct vqm_vimage *c;
 
-        for (k = 0; k < d->n_disks; k++)
-            for (c = d->disks[k].image; c; c = c->backing)
-                work |= c->convert && c->outcome == VQM_OUTCOME_PLANNED;
-        if (d->needs_shutdown && work && d->outcome != VQM_OUTCOME_SKIPPED
-            && stop_domain(run, d) < 0)
-            goto journal_error;
+        if (d->needs_shutdown && has_work(d)
+            && d->outcome != VQM_OUTCOME_SKIPPED && stop_domain(run, d) < 0)
+            return journal_error(run, err);
     }
     vqm_virt_propagate_blocks(run);
     vqm_virt_mark_affected(run);
     for (i = 0; i < run->n_domains; i++)
-        run->domains[i].recovered = vqm_journal_migrating(j,
-                                                          run->domains[i].uuid);
+        run->domains[i].recovered =
+            vqm_journal_migrating(run->journal, run->domains[i].uuid);
+    return 0;
+}
 
-    /* 2. Mark the affected domains and save their definitions. */
+/* 2. Mark the affected domains and save their definitions. */
+static int
+step_save_definitions(struct vqm_virt_run *run, struct vqm_error *err)
+{
+    struct vqm_journal *j = run->journal;
+    size_t i;
+
     for (i = 0; i < run->n_domains; i++) {
         struct vqm_vdomain *d = &run->domains[i];
-        int seq;
 
         if (!d->affected || d->outcome == VQM_OUTCOME_SKIPPED)
             continue;
         if (vqm_journal_set_active(j, d->uuid, d->name, true, err) < 0)
-            goto state_error;
+            return state_error(run, err);
         if (vqm_journal_migrating(j, d->uuid))
             continue;            /* keep the definition saved before */
-        if (vqm_journal_save_xml(j, d->uuid, d->xml, err) < 0)
-            goto state_error;
-        seq = vqm_journal_begin(j, "migrate", d->uuid, d->name, NULL, err);
-        if (seq < 0)
-            goto state_error;
+        if (vqm_journal_save_xml(j, d->uuid, d->xml, err) < 0
+            || vqm_journal_begin(j, "migrate", d->uuid, d->name, NULL,
+                                 err) < 0)
+            return state_error(run, err);
     }
+    return 0;
+}
 
-    /* 2b. Running domains: copy their disks live (--live).  A cancel
-     * (signal) or an error stops the run; domains of which nothing
-     * changed are closed and unmarked (the hook lets them start). */
-    for (i = 0; i < run->n_domains; i++)
-        if (run->domains[i].live
-            && run->domains[i].outcome != VQM_OUTCOME_SKIPPED
-            && vqm_live_execute(run, &run->domains[i], err) < 0) {
-            struct vqm_vdomain *d = &run->domains[i];
+/* 2b. Running domains: copy their disks live (--live).  A cancel
+ * (signal) or an error stops the run; domains of which nothing changed
+ * are closed and unmarked (the hook lets them start), and the journal
+ * is archived when nothing in it is unfinished. */
+static int
+step_copy_live(struct vqm_virt_run *run, int run_seq, struct vqm_error *err)
+{
+    struct vqm_journal *j = run->journal;
+    size_t i;
 
-            if (d->outcome == VQM_OUTCOME_PLANNED) {
-                d->outcome = VQM_OUTCOME_SKIPPED;
-                snprintf(d->reason, sizeof d->reason, "%s", err->msg);
-            }
-            run->end = vqm_now();
-            abandon(run);
-            close_untouched(run);
-            if (!vqm_journal_pending(j)) {
-                vqm_journal_done(j, run_seq, NULL);
-                vqm_journal_close(j, true);
-                run->journal = NULL;
-            }
-            return -1;
+    for (i = 0; i < run->n_domains; i++) {
+        struct vqm_vdomain *d = &run->domains[i];
+
+        if (!d->live || d->outcome == VQM_OUTCOME_SKIPPED
+            || vqm_live_execute(run, d, err) >= 0)
+            continue;
+        if (d->outcome == VQM_OUTCOME_PLANNED) {
+            d->outcome = VQM_OUTCOME_SKIPPED;
+            snprintf(d->reason, sizeof d->reason, "%s", err->msg);
         }
+        run->end = vqm_now();
+        abandon(run);
+        close_untouched(run);
+        if (!vqm_journal_pending(j)) {
+            vqm_journal_done(j, run_seq, NULL);
+            vqm_journal_close(j, true);
+            run->journal = NULL;
+        }
+        return -1;
+    }
+    return 0;
+}
 
-    /* 3. Images, bases first. */
+/* 3. Images, bases first: convert, rename, rewrite the references of
+ * their overlays. */
+static int
+step_convert_images(struct vqm_virt_run *run, struct vqm_error *err)
+{
+    struct vqm_journal *j = run->journal;
+    size_t i;
+
     for (i = 0; i < run->n_images; i++) {
         struct vqm_vimage *img = run->images[i];
         int r = 1;
@@ -765,7 +809,7 @@ vqm_virt_execute(struct vqm_virt_run *run, struct vqm_error *err)
             continue;
         if (img->convert && img->outcome == VQM_OUTCOME_PLANNED) {
             if ((r = convert_image(run, img)) < 0)
-                goto journal_error;
+                return journal_error(run, err);
             if (r == 0) {
                 item_done(run, img, NULL);
                 continue;
@@ -775,22 +819,29 @@ vqm_virt_execute(struct vqm_virt_run *run, struct vqm_error *err)
         }
         if (!img->copy && strcmp(img->cur_path, img->new_path) != 0
             && rename_image(run, img) < 0)
-            goto journal_error;
+            return journal_error(run, err);
         /* A copy an interrupted run made: remembered like the others. */
         if (img->copy && !img->convert
             && !vqm_journal_known_copy(j, img->cur_path, NULL)
             && vqm_journal_note_copy(j, img->cur_path, img->new_path,
                                      img->verified, err) < 0)
-            goto state_error;
+            return state_error(run, err);
         img->outcome = VQM_OUTCOME_DONE;
         set_file_size(img);
         if (rebase_dependents(run, img) < 0)
-            goto journal_error;
+            return journal_error(run, err);
         item_done(run, img, NULL);
     }
     vqm_virt_propagate_blocks(run);
+    return 0;
+}
 
-    /* 4. Pools, then definitions. */
+/* 4. Pools, then definitions. */
+static int
+step_define_domains(struct vqm_virt_run *run, struct vqm_error *err)
+{
+    size_t i;
+
     refresh_pools(run);
     for (i = 0; i < run->n_domains; i++) {
         struct vqm_vdomain *d = &run->domains[i];
@@ -799,83 +850,125 @@ vqm_virt_execute(struct vqm_virt_run *run, struct vqm_error *err)
         if (!d->affected || d->outcome == VQM_OUTCOME_SKIPPED)
             continue;
         if (define_domain(run, d) < 0)
-            goto journal_error;
+            return journal_error(run, err);
         d->seconds = vqm_now() - t0;
         if (d->outcome == VQM_OUTCOME_PLANNED)
             d->outcome = VQM_OUTCOME_DONE;
         if (!d->shut_down && !d->restart_owed)
             item_done(run, NULL, d);
     }
+    return 0;
+}
 
-    /* 4a. Sources of verified copies (--remove-source, this run's copies
-     * or an earlier run's), only now that no definition names them. */
+/* 4a. Sources of verified copies (--remove-source, this run's copies or
+ * an earlier run's), only now that no definition names them. */
+static int
+step_remove_sources(struct vqm_virt_run *run, struct vqm_error *err)
+{
+    size_t i;
+
     for (i = 0; i < run->n_images && run->opts.remove_source; i++) {
         struct vqm_vimage *img = run->images[i];
 
         if (img->migrate && img->copy && img->outcome == VQM_OUTCOME_DONE
             && remove_source(run, img) < 0)
-            goto journal_error;
+            return journal_error(run, err);
     }
+    return 0;
+}
 
-    /* 4b. Snapshots and saved state naming the converted images, of
-     * any domain (virt-snapshot.c). */
+/* 4b. Snapshots and saved state naming the converted images, of any
+ * domain (virt-snapshot.c). */
+static int
+step_fix_snapshots(struct vqm_virt_run *run, struct vqm_error *err)
+{
+    size_t i;
+
     for (i = 0; i < run->n_domains; i++)
         if (run->domains[i].outcome != VQM_OUTCOME_SKIPPED
             && run->domains[i].outcome != VQM_OUTCOME_FAILED
             && vqm_snapshot_execute(run, &run->domains[i], err) < 0)
-            goto journal_error;
+            return journal_error(run, err);
+    return 0;
+}
 
-    /* 5. Start again what we stopped (this run or an interrupted one). */
+/* 5. Start again what we stopped (this run or an interrupted one). */
+static int
+step_restart_domains(struct vqm_virt_run *run, struct vqm_error *err)
+{
+    size_t i;
+
     for (i = 0; i < run->n_domains; i++) {
         struct vqm_vdomain *d = &run->domains[i];
 
         if ((d->shut_down || d->restart_owed)
             && start_domain(run, d) < 0)
-            goto journal_error;
+            return journal_error(run, err);
         if (d->shut_down || d->restart_owed)
             item_done(run, NULL, d);
     }
+    return 0;
+}
 
-    /* 6. Close the migrations that are complete, the interrupted ones
-     * included, and drop their active markers. */
-    unfinished = vqm_journal_unfinished(j);
+/* Pending: images changed under a definition that could not be
+ * rewritten (the marker keeps the hook refusing to start it).  Images
+ * that failed or were skipped are unchanged: the domain is consistent
+ * and may start. */
+static bool
+migration_pending(const struct vqm_vdomain *d)
+{
+    return d && (d->define_failed
+                 || (d->affected && d->outcome != VQM_OUTCOME_DONE
+                     && d->outcome != VQM_OUTCOME_NONE));
+}
+
+/* 6. Close the migrations that are complete, the interrupted ones
+ * included, and drop their active markers.  *clean becomes false when
+ * one stays open. */
+static int
+step_close_migrations(struct vqm_virt_run *run, bool *clean,
+                      struct vqm_error *err)
+{
+    struct vqm_journal *j = run->journal;
+    CLEANUP_FREE const char **unfinished = vqm_journal_unfinished(j);
+    size_t i;
+
     for (i = 0; unfinished && unfinished[i]; i++) {
         const char *uuid = unfinished[i];
         struct vqm_vdomain *d = NULL;
         size_t k;
-        bool pending = false;
+        int seq;
 
         for (k = 0; k < run->n_domains; k++)
             if (strcmp(run->domains[k].uuid, uuid) == 0)
                 d = &run->domains[k];
-        /* Pending: images changed under a definition that could not be
-         * rewritten (the marker keeps the hook refusing to start it).
-         * Images that failed or were skipped are unchanged: the domain is
-         * consistent and may start. */
-        if (d && (d->define_failed
-                  || (d->affected && d->outcome != VQM_OUTCOME_DONE
-                      && d->outcome != VQM_OUTCOME_NONE)))
-            pending = true;
-        if (pending) {
-            clean = false;
+        if (migration_pending(d)) {
+            *clean = false;
             continue;
         }
-        {
-            int seq = vqm_journal_begin(j, "migrate", uuid,
-                                        d ? d->name : "", NULL, err);
-            if (seq < 0 || vqm_journal_done(j, seq, err) < 0) {
-                free(unfinished);
-                goto journal_error;
-            }
-            if (vqm_journal_set_active(j, uuid, NULL, false, err) < 0) {
-                free(unfinished);
-                goto state_error;
-            }
-        }
+        seq = vqm_journal_begin(j, "migrate", uuid, d ? d->name : "", NULL,
+                                err);
+        if (seq < 0 || vqm_journal_done(j, seq, err) < 0)
+            return journal_error(run, err);
+        if (vqm_journal_set_active(j, uuid, NULL, false, err) < 0)
+            return state_error(run, err);
     }
-    free(unfinished);
     /* Remove the markers of domains with nothing pending. */
     vqm_journal_sweep_active(j);
+    return 0;
+}
+
+/* 7. End the run: list what stays unfinished, record the run's end and
+ * archive the journal when the run is clean and nothing in it is
+ * unfinished (every step an interrupted run began is settled too). */
+static int
+step_finish(struct vqm_virt_run *run, int run_seq, bool clean,
+            struct vqm_error *err)
+{
+    struct vqm_journal *j = run->journal;
+    struct open_steps open_after = { .run = run };
+    CLEANUP_FREE char *open_list = NULL;
+    size_t open_len = 0, i;
 
     for (i = 0; i < run->n_images; i++)
         if (run->images[i]->outcome == VQM_OUTCOME_FAILED)
@@ -883,21 +976,19 @@ vqm_virt_execute(struct vqm_virt_run *run, struct vqm_error *err)
     for (i = 0; i < run->n_domains; i++)
         if (run->domains[i].outcome == VQM_OUTCOME_FAILED)
             clean = false;
-    /* The journal is archived only when nothing in it is unfinished:
-     * every step an interrupted run began is settled too. */
     open_after.fp = open_memstream(&open_list, &open_len);
     open_after.settle = true;
     vqm_journal_each_open(j, check_open_step, &open_after);
     if (open_after.fp)
         fclose(open_after.fp);
     if (open_after.err < 0)
-        goto journal_error;
+        return journal_error(run, err);
     if (open_after.n > 0) {
         clean = false;
         run->unfinished = vqm_steal(&open_list);
     }
     if (vqm_journal_done(j, run_seq, err) < 0)
-        goto journal_error;
+        return journal_error(run, err);
     run->end = vqm_now();
     if (clean && !vqm_journal_pending(j)) {
         vqm_journal_close(j, true);
@@ -906,19 +997,32 @@ vqm_virt_execute(struct vqm_virt_run *run, struct vqm_error *err)
         run->unfinished = strdup("");
     }
     return 0;
+}
 
- state_error:
-    run->end = vqm_now();
-    abandon(run);
-    return vqm_error_prefix(err, "state directory '%s'",
-                            run->opts.state_dir);
+int
+vqm_virt_execute(struct vqm_virt_run *run, struct vqm_error *err)
+{
+    bool clean = true;
+    int run_seq;
 
- journal_error:
-    run->end = vqm_now();
-    abandon(run);
-    return vqm_error_set(err, VQM_ERR_IO, "journal: %s: stopped (run the "
-                         "same command again to finish)",
-                         vqm_journal_last_error(j));
+    if (check_interrupted_rollback(run, err) < 0) {
+        run->end = vqm_now();
+        return -1;
+    }
+    if ((run_seq = vqm_journal_run_begin(run->journal, run->opts.command,
+                                         err)) < 0)
+        return state_error(run, err);
+    if (step_stop_domains(run, err) < 0
+        || step_save_definitions(run, err) < 0
+        || step_copy_live(run, run_seq, err) < 0
+        || step_convert_images(run, err) < 0
+        || step_define_domains(run, err) < 0
+        || step_remove_sources(run, err) < 0
+        || step_fix_snapshots(run, err) < 0
+        || step_restart_domains(run, err) < 0
+        || step_close_migrations(run, &clean, err) < 0)
+        return -1;
+    return step_finish(run, run_seq, clean, err);
 }
 
 int
@@ -952,232 +1056,299 @@ vqm_virt_status(const struct vqm_virt_run *run)
 
 /* ---- --rollback ---- */
 
-int
-vqm_virt_rollback(const char *uri, const char *state_dir,
-                  const char *domain, const char *run, char *msg,
-                  size_t msglen, struct vqm_error *err)
-{
-    virConnectPtr conn = NULL;
-    virDomainPtr dom = NULL;
-    struct vqm_journal *j = NULL;
-    struct vqm_domxml *x = NULL;
-    struct vqm_domxml_disk *dd = NULL;
-    size_t n = 0, i;
+/* What a rollback works on. */
+struct rollback {
+    const char *domain;            /* as named on the command line */
+    const char *state_dir;
+    struct vqm_journal *j;         /* closed by vqm_virt_rollback */
     char uuid[VIR_UUID_STRING_BUFLEN];
-    CLEANUP_FREE char *path = NULL;
-    CLEANUP_FREE char *xml = NULL;
-    CLEANUP_FREE char *name = NULL;
-    CLEANUP_FREE char *xuuid = NULL;
-    CLEANUP_FREE char *cur_name = NULL;
-    int ret = -1, seq;
-    char **paths = NULL;
-    size_t npaths = 0;
-    CLEANUP_FREE char *stale = NULL;
+    char *cur_name;                /* the domain's name now */
+    char *xml, *path;              /* the saved definition and its file */
+    struct vqm_domxml *x;          /* xml parsed */
+    struct vqm_domxml_disk *dd;    /* its disks */
+    size_t n;
+    char *name, *xuuid;            /* its name and uuid */
+    char **paths;                  /* its sources, checked */
+    size_t npaths;
+    char *stale;                   /* a copy left by the migration */
+};
 
-    vqm_virt_init_errors();
-    if (!state_dir)
-        state_dir = VQM_STATEDIR;
-    if (!(conn = vqm_virt_connect(uri, false))) {
-        vqm_virt_error(err, VQM_ERR_LIBVIRT, "cannot connect to libvirt");
-        goto out;
-    }
-    dom = virDomainLookupByName(conn, domain);
+static void
+rollback_clear(struct rollback *rb)
+{
+    size_t i;
+
+    free(rb->cur_name);
+    free(rb->xml);
+    free(rb->path);
+    vqm_domxml_disks_free(rb->dd, rb->n);
+    vqm_domxml_free(rb->x);
+    free(rb->name);
+    free(rb->xuuid);
+    for (i = 0; i < rb->npaths; i++)
+        free(rb->paths[i]);
+    free(rb->paths);
+    free(rb->stale);
+}
+
+#define CLEANUP_ROLLBACK __attribute__((cleanup(rollback_clear)))
+
+/* The domain: its uuid and name; it must be shut off. */
+static int
+rollback_find_domain(virConnectPtr conn, struct rollback *rb,
+                     struct vqm_error *err)
+{
+    CLEANUP_VIR_DOMAIN virDomainPtr dom =
+        virDomainLookupByName(conn, rb->domain);
+
     if (!dom)
-        dom = virDomainLookupByUUIDString(conn, domain);
-    if (!dom) {
-        vqm_error_set(err, VQM_ERR_NOTFOUND, "domain '%s' not found",
-                      domain);
-        goto out;
-    }
-    virDomainGetUUIDString(dom, uuid);
-    if (!(cur_name = strdup(virDomainGetName(dom) ? virDomainGetName(dom)
-                            : ""))) {
-        vqm_error_set(err, VQM_ERR_NOMEM, "out of memory");
-        goto out;
-    }
-    if (virDomainIsActive(dom) == 1) {
-        vqm_error_set(err, VQM_ERR_BUSY, "domain '%s' is running: shut it "
-                      "down before a rollback", domain);
-        goto out;
-    }
-    if (vqm_journal_open(state_dir, false, &j, err) < 0)
-        goto out;
-    /* The journal is the host's: a rollback does not start over the
-     * unfinished work of other domains. */
-    if (vqm_journal_open_beyond(j, uuid)) {
-        const char *cmd = vqm_journal_command(j);
+        dom = virDomainLookupByUUIDString(conn, rb->domain);
+    if (!dom)
+        return vqm_error_set(err, VQM_ERR_NOTFOUND, "domain '%s' not found",
+                             rb->domain);
+    virDomainGetUUIDString(dom, rb->uuid);
+    if (!(rb->cur_name = strdup(virDomainGetName(dom)
+                                ? virDomainGetName(dom) : "")))
+        return vqm_error_set(err, VQM_ERR_NOMEM, "out of memory");
+    if (virDomainIsActive(dom) == 1)
+        return vqm_error_set(err, VQM_ERR_BUSY, "domain '%s' is running: "
+                             "shut it down before a rollback", rb->domain);
+    return 0;
+}
 
-        vqm_error_set(err, VQM_ERR_BUSY, "the journal in '%s' holds an "
-                      "unfinished migration: run '%s' first to finish it, "
-                      "then roll back", state_dir,
-                      cmd ? cmd : "virt-qed-migrate --domain DOMAIN");
-        goto out;
+/* Open the journal.  It is the host's: a rollback does not start over
+ * the unfinished work of other domains. */
+static int
+rollback_open_journal(struct rollback *rb, struct vqm_error *err)
+{
+    const char *cmd;
+
+    if (vqm_journal_open(rb->state_dir, false, &rb->j, err) < 0)
+        return -1;
+    if (!vqm_journal_open_beyond(rb->j, rb->uuid))
+        return 0;
+    cmd = vqm_journal_command(rb->j);
+    return vqm_error_set(err, VQM_ERR_BUSY, "the journal in '%s' holds an "
+                         "unfinished migration: run '%s' first to finish "
+                         "it, then roll back", rb->state_dir,
+                         cmd ? cmd : "virt-qed-migrate --domain DOMAIN");
+}
+
+/* The saved definition (of run, or the newest): the file must be the one
+ * the journal recorded (digest), of this very domain (UUID and name). */
+static int
+rollback_read_saved(struct rollback *rb, const char *run,
+                    struct vqm_error *err)
+{
+    const char *name, *uuid;
+
+    if (vqm_journal_saved_xml(rb->j, rb->uuid, run, &rb->xml, &rb->path,
+                              err) < 0)
+        return vqm_error_prefix(err, "cannot roll back domain '%s'",
+                                rb->domain);
+    if (vqm_domxml_parse(rb->xml, strlen(rb->xml), NULL, &rb->x, err) < 0
+        || vqm_domxml_disks(rb->x, &rb->dd, &rb->n, err) < 0)
+        return -1;
+    name = vqm_domxml_name(rb->x);
+    uuid = vqm_domxml_uuid(rb->x);
+    if ((name && !(rb->name = strdup(name)))
+        || (uuid && !(rb->xuuid = strdup(uuid))))
+        return vqm_error_set(err, VQM_ERR_NOMEM, "out of memory");
+    if (!rb->xuuid || strcasecmp(rb->xuuid, rb->uuid) != 0 || !rb->name
+        || strcmp(rb->name, rb->cur_name) != 0)
+        return vqm_error_set(err, VQM_ERR_REFUSED, "cannot roll back "
+                             "domain '%s' (%s): the saved definition '%s' "
+                             "is of domain '%s' (%s): refused",
+                             rb->cur_name, rb->uuid, rb->path,
+                             rb->name ? rb->name : "?",
+                             rb->xuuid ? rb->xuuid : "?");
+    return 0;
+}
+
+/* The volume of layer t is gone.  -1. */
+static int
+volume_gone(const struct rollback *rb, const struct vqm_domxml_layer *t,
+            struct vqm_error *err)
+{
+    size_t vl = strlen(t->volume);
+
+    if (vl > 4 && strcmp(t->volume + vl - 4, ".qed") == 0)
+        return vqm_error_set(err, VQM_ERR_REFUSED, "cannot roll back "
+                             "domain '%s': volume '%s/%s' no longer exists "
+                             "(if it was converted in place it is qcow2 "
+                             "now, '%.*s.qcow2'; the way back is a backup "
+                             "of the QED file)", rb->domain, t->pool,
+                             t->volume, (int) (vl - 4), t->volume);
+    return vqm_error_set(err, VQM_ERR_NOTFOUND, "cannot roll back domain "
+                         "'%s': volume '%s/%s' no longer exists",
+                         rb->domain, t->pool, t->volume);
+}
+
+/* The source p of layer t must still be there, in the format the saved
+ * definition names. */
+static int
+check_source(const struct rollback *rb, const struct vqm_domxml_layer *t,
+             const char *p, struct vqm_error *err)
+{
+    CLEANUP_PROBE struct vqm_probe pr = { 0 };
+    struct vqm_error e2 = { 0 };
+
+    if (vqm_probe_file(p, &pr, &e2) < 0) {
+        CLEANUP_FREE char *now = NULL;
+        size_t pl = strlen(p);
+        struct stat st;
+
+        /* Converted in place and renamed: say so. */
+        if (e2.code == VQM_ERR_NOTFOUND && pl > 4
+            && strcmp(p + pl - 4, ".qed") == 0
+            && asprintf(&now, "%.*s.qcow2", (int) (pl - 4), p) > 0
+            && stat(now, &st) == 0)
+            return vqm_error_set(err, VQM_ERR_REFUSED, "cannot roll back "
+                                 "domain '%s': '%s' was converted in place "
+                                 "and is qcow2 now ('%s'); the way back is "
+                                 "a backup of the QED file", rb->domain, p,
+                                 now);
+        return vqm_error_set(err, VQM_ERR_NOTFOUND, "cannot roll back "
+                             "domain '%s': source '%s': %s", rb->domain, p,
+                             e2.msg);
     }
-    /* The saved file must be the one the journal recorded (digest), of
-     * this very domain (UUID and name). */
-    if (vqm_journal_saved_xml(j, uuid, run, &xml, &path, err) < 0) {
-        vqm_error_prefix(err, "cannot roll back domain '%s'", domain);
-        goto out;
-    }
-    if (vqm_domxml_parse(xml, strlen(xml), NULL, &x, err) < 0
-        || vqm_domxml_disks(x, &dd, &n, err) < 0)
-        goto out;
-    if ((vqm_domxml_name(x) && !(name = strdup(vqm_domxml_name(x))))
-        || (vqm_domxml_uuid(x) && !(xuuid = strdup(vqm_domxml_uuid(x))))) {
-        vqm_error_set(err, VQM_ERR_NOMEM, "out of memory");
-        goto out;
-    }
-    if (!xuuid || strcasecmp(xuuid, uuid) != 0 || !name
-        || strcmp(name, cur_name) != 0) {
-        vqm_error_set(err, VQM_ERR_REFUSED, "cannot roll back domain '%s' "
-                      "(%s): the saved definition '%s' is of domain '%s' "
-                      "(%s): refused", cur_name, uuid, path,
-                      name ? name : "?", xuuid ? xuuid : "?");
-        goto out;
-    }
-    /* Every source the saved definition names must still be there, in
-     * the format it names. */
-    for (i = 0; i < n; i++) {
+    if (t->format && strcmp(t->format, pr.format) != 0)
+        return vqm_error_set(err, VQM_ERR_REFUSED, "cannot roll back "
+                             "domain '%s': '%s' is %s now (converted in "
+                             "place), the saved definition says %s",
+                             rb->domain, p, pr.format, t->format);
+    return 0;
+}
+
+/* Keep the checked source *pp (stolen) and note a copy the rolled-back
+ * migration made of it that is still there. */
+static int
+add_source(struct rollback *rb, char **pp, struct vqm_error *err)
+{
+    char **v = realloc(rb->paths, (rb->npaths + 1) * sizeof *v);
+    const char *prev;
+
+    if (!v)
+        return vqm_error_set(err, VQM_ERR_NOMEM, "out of memory");
+    rb->paths = v;
+    rb->paths[rb->npaths++] = vqm_steal(pp);
+    prev = vqm_journal_copy_output(rb->j, rb->paths[rb->npaths - 1]);
+    if (prev && !rb->stale && access(prev, F_OK) == 0)
+        rb->stale = strdup(prev);
+    return 0;
+}
+
+/* Every source the saved definition names must still be there, in the
+ * format it names. */
+static int
+rollback_check_sources(virConnectPtr conn, struct rollback *rb,
+                       struct vqm_error *err)
+{
+    size_t i;
+
+    for (i = 0; i < rb->n; i++) {
         CLEANUP_FREE char *p = NULL;
-        struct vqm_probe pr;
-        struct vqm_error e2 = { 0 };
+        const struct vqm_domxml_layer *t = &rb->dd[i].top;
 
-        const struct vqm_domxml_layer *t = &dd[i].top;
-
-        if (!vqm_domxml_can_hold_qed(&dd[i]))
+        if (!vqm_domxml_can_hold_qed(&rb->dd[i]))
             continue;
         if (t->form == VQM_SOURCE_VOLUME && t->pool && t->volume) {
-            virStoragePoolPtr sp = virStoragePoolLookupByName(conn, t->pool);
-            virStorageVolPtr v;
-            if (sp) {
-                virStoragePoolRefresh(sp, 0);
-                v = virStorageVolLookupByName(sp, t->volume);
-                if (v) {
-                    p = virStorageVolGetPath(v);
-                    virStorageVolFree(v);
-                }
-                virStoragePoolFree(sp);
-            }
-            if (!p) {
-                size_t vl = strlen(t->volume);
-
-                if (vl > 4 && strcmp(t->volume + vl - 4, ".qed") == 0)
-                    vqm_error_set(err, VQM_ERR_REFUSED, "cannot roll back "
-                                  "domain '%s': volume '%s/%s' no longer "
-                                  "exists (if it was converted in place it "
-                                  "is qcow2 now, '%.*s.qcow2'; the way back "
-                                  "is a backup of the QED file)", domain,
-                                  t->pool, t->volume, (int) (vl - 4),
-                                  t->volume);
-                else
-                    vqm_error_set(err, VQM_ERR_NOTFOUND, "cannot roll back "
-                                  "domain '%s': volume '%s/%s' no longer "
-                                  "exists", domain, t->pool, t->volume);
-                goto out;
-            }
+            if (!(p = vqm_virt_volume_path(conn, t->pool, t->volume, true)))
+                return volume_gone(rb, t, err);
         } else if (t->path) {
             p = strdup(t->path);
         } else {
             continue;
         }
-        if (vqm_probe_file(p, &pr, &e2) < 0) {
-            CLEANUP_FREE char *now = NULL;
-            size_t pl = strlen(p);
-            struct stat st;
-
-            /* Converted in place and renamed: say so. */
-            if (e2.code == VQM_ERR_NOTFOUND && pl > 4
-                && strcmp(p + pl - 4, ".qed") == 0
-                && asprintf(&now, "%.*s.qcow2", (int) (pl - 4), p) > 0
-                && stat(now, &st) == 0) {
-                vqm_error_set(err, VQM_ERR_REFUSED, "cannot roll back "
-                              "domain '%s': '%s' was converted in place and "
-                              "is qcow2 now ('%s'); the way back is a backup "
-                              "of the QED file", domain, p, now);
-                goto out;
-            }
-            vqm_error_set(err, VQM_ERR_NOTFOUND, "cannot roll back domain "
-                          "'%s': source '%s': %s", domain, p, e2.msg);
-            goto out;
-        }
-        if (t->format && strcmp(t->format, pr.format) != 0) {
-            vqm_error_set(err, VQM_ERR_REFUSED, "cannot roll back domain "
-                          "'%s': '%s' is %s now (converted in place), the "
-                          "saved definition says %s", domain, p, pr.format,
-                          t->format);
-            vqm_probe_clear(&pr);
-            goto out;
-        }
-        vqm_probe_clear(&pr);
-        {
-            char **v = realloc(paths, (npaths + 1) * sizeof *v);
-            const char *prev;
-
-            if (!v) {
-                vqm_error_set(err, VQM_ERR_NOMEM, "out of memory");
-                goto out;
-            }
-            paths = v;
-            paths[npaths++] = vqm_steal(&p);
-            prev = vqm_journal_copy_output(j, paths[npaths - 1]);
-            if (prev && !stale && access(prev, F_OK) == 0)
-                stale = strdup(prev);
-        }
+        if (check_source(rb, t, p, err) < 0 || add_source(rb, &p, err) < 0)
+            return -1;
     }
-    virDomainFree(dom);
-    dom = NULL;
-    seq = vqm_journal_begin(j, "rollback", uuid, name ? name : domain, NULL,
-                            err);
+    return 0;
+}
+
+/* Define the saved definition again and record it. */
+static int
+rollback_define(virConnectPtr conn, struct rollback *rb,
+                struct vqm_error *err)
+{
+    CLEANUP_VIR_DOMAIN virDomainPtr dom = NULL;
+    const char *name = rb->name ? rb->name : rb->domain;
+    int seq;
+
+    seq = vqm_journal_begin(rb->j, "rollback", rb->uuid, name, NULL, err);
     if (seq < 0)
-        goto out;
-    if (!(dom = virDomainDefineXMLFlags(conn, xml,
+        return -1;
+    if (!(dom = virDomainDefineXMLFlags(conn, rb->xml,
                                         VIR_DOMAIN_DEFINE_VALIDATE))) {
         vqm_virt_error(err, VQM_ERR_LIBVIRT, "cannot define domain '%s'",
-                       domain);
-        vqm_journal_fail(j, seq, err->msg, NULL);
-        goto out;
+                       rb->domain);
+        vqm_journal_fail(rb->j, seq, err->msg, NULL);
+        return -1;
     }
-    if (vqm_journal_done(j, seq, err) < 0
-        || vqm_journal_rolled_back(j, uuid, name ? name : domain,
-                                   (const char *const *) paths, npaths,
-                                   err) < 0)
-        goto out;
-    if (msg && stale)
-        snprintf(msg, msglen, "domain '%s' restored from '%s'; the copy "
-                 "'%s' made by the rolled-back migration is stale: remove "
-                 "it before migrating again", name ? name : domain, path,
-                 stale);
-    else if (msg)
-        snprintf(msg, msglen, "domain '%s' restored from '%s'",
-                 name ? name : domain, path);
-    ret = 0;
- out:
-    vqm_domxml_disks_free(dd, n);
-    vqm_domxml_free(x);
-    for (i = 0; i < npaths; i++)
-        free(paths[i]);
-    free(paths);
-    /* A refusal over an unfinished migration names what finishes it. */
-    if (ret < 0 && j && err && vqm_journal_pending(j)
-        && !strstr(err->msg, "unfinished migration")) {
-        const char *cmd = vqm_journal_command(j);
-        char first[sizeof err->msg];
+    if (vqm_journal_done(rb->j, seq, err) < 0
+        || vqm_journal_rolled_back(rb->j, rb->uuid, name,
+                                   (const char *const *) rb->paths,
+                                   rb->npaths, err) < 0)
+        return -1;
+    return 0;
+}
 
-        snprintf(first, sizeof first, "%s", err->msg);
-        vqm_error_set(err, err->code, "%s; the journal in '%s' holds an "
-                      "unfinished migration: run '%s' first to finish it",
-                      first, state_dir,
-                      cmd ? cmd : "virt-qed-migrate --domain DOMAIN");
-    }
+/* A refusal over an unfinished migration names what finishes it. */
+static void
+name_unfinished(struct vqm_journal *j, const char *state_dir,
+                struct vqm_error *err)
+{
+    const char *cmd = vqm_journal_command(j);
+    char first[sizeof err->msg];
+
+    if (strstr(err->msg, "unfinished migration"))
+        return;
+    snprintf(first, sizeof first, "%s", err->msg);
+    vqm_error_set(err, err->code, "%s; the journal in '%s' holds an "
+                  "unfinished migration: run '%s' first to finish it",
+                  first, state_dir,
+                  cmd ? cmd : "virt-qed-migrate --domain DOMAIN");
+}
+
+int
+vqm_virt_rollback(const char *uri, const char *state_dir,
+                  const char *domain, const char *run, char *msg,
+                  size_t msglen, struct vqm_error *err)
+{
+    CLEANUP_VIR_CONNECT virConnectPtr conn = NULL;
+    CLEANUP_ROLLBACK struct rollback rb = { .domain = domain };
+    const char *name;
+    int ret;
+
+    vqm_virt_init_errors();
+    if (!state_dir)
+        state_dir = VQM_STATEDIR;
+    rb.state_dir = state_dir;
+    if (!(conn = vqm_virt_connect(uri, false)))
+        return vqm_virt_error(err, VQM_ERR_LIBVIRT, "cannot connect to "
+                              "libvirt");
+    ret = rollback_find_domain(conn, &rb, err) < 0
+        || rollback_open_journal(&rb, err) < 0
+        || rollback_read_saved(&rb, run, err) < 0
+        || rollback_check_sources(conn, &rb, err) < 0
+        || rollback_define(conn, &rb, err) < 0 ? -1 : 0;
+    if (ret < 0 && rb.j && err && vqm_journal_pending(rb.j))
+        name_unfinished(rb.j, state_dir, err);
     /* Archived whenever nothing in it is unfinished (a refused rollback
      * leaves nothing begun). */
-    if (j && !vqm_journal_pending(j))
-        vqm_journal_sweep_active(j);  /* markers a killed run left */
-    if (j)
-        vqm_journal_close(j, !vqm_journal_pending(j));
-    if (dom)
-        virDomainFree(dom);
-    if (conn)
-        virConnectClose(conn);
-    return ret;
+    if (rb.j && !vqm_journal_pending(rb.j))
+        vqm_journal_sweep_active(rb.j);   /* markers a killed run left */
+    if (rb.j)
+        vqm_journal_close(rb.j, !vqm_journal_pending(rb.j));
+    if (ret < 0)
+        return -1;
+    name = rb.name ? rb.name : domain;
+    if (msg && rb.stale)
+        snprintf(msg, msglen, "domain '%s' restored from '%s'; the copy "
+                 "'%s' made by the rolled-back migration is stale: remove "
+                 "it before migrating again", name, rb.path, rb.stale);
+    else if (msg)
+        snprintf(msg, msglen, "domain '%s' restored from '%s'", name,
+                 rb.path);
+    return 0;
 }

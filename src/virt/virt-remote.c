@@ -16,9 +16,8 @@
 
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
-#include <libxml/uri.h>
-
 #include "cleanup.h"
+#include "domxml/xml-cleanup.h"
 #include "virt-internal.h"
 #include "virt-remote.h"
 
@@ -30,7 +29,7 @@
 bool
 vqm_virt_uri_remote(const char *uri, char *host, size_t hostlen)
 {
-    xmlURIPtr u;
+    CLEANUP_XML_URI xmlURIPtr u = NULL;
     bool remote = false;
     char self[256] = "";
 
@@ -47,14 +46,13 @@ vqm_virt_uri_remote(const char *uri, char *host, size_t hostlen)
         if (host && hostlen)
             snprintf(host, hostlen, "%s", u->server);
     }
-    xmlFreeURI(u);
     return remote;
 }
 
 char *
 vqm_virt_uri_on_host(const char *uri)
 {
-    xmlURIPtr u;
+    CLEANUP_XML_URI xmlURIPtr u = NULL;
     char *s = NULL;
     size_t n;
 
@@ -66,7 +64,6 @@ vqm_virt_uri_on_host(const char *uri)
                      u->path ? u->path : "/") < 0)
             s = NULL;
     }
-    xmlFreeURI(u);
     return s;
 }
 
@@ -90,13 +87,14 @@ int
 vqm_remote_probe(void *conn, const char *path, struct vqm_probe *p,
                  struct vqm_error *err)
 {
-    virStorageVolPtr vol = NULL;
-    virStreamPtr st = NULL;
+    CLEANUP_VIR_VOL virStorageVolPtr vol = NULL;
+    CLEANUP_VIR_STREAM virStreamPtr st = NULL;
     virStorageVolInfo info;
     CLEANUP_FREE char *buf = NULL;
+    CLEANUP_CLOSE int fd = -1;
     uint64_t size = UNKNOWN_SIZE;
     size_t len = 0;
-    int fd = -1, r, ret = -1;
+    int r;
 
     memset(p, 0, sizeof *p);
     if (!(vol = virStorageVolLookupByPath(conn, path))) {
@@ -110,16 +108,12 @@ vqm_remote_probe(void *conn, const char *path, struct vqm_probe *p,
         && info.allocation > 0)
         size = info.allocation;
     virResetLastError();
-    if (!(buf = malloc(HEAD_LEN))) {
-        vqm_error_set(err, VQM_ERR_NOMEM, "out of memory");
-        goto out;
-    }
+    if (!(buf = malloc(HEAD_LEN)))
+        return vqm_error_set(err, VQM_ERR_NOMEM, "out of memory");
     if (!(st = virStreamNew(conn, 0))
-        || virStorageVolDownload(vol, st, 0, HEAD_LEN, 0) < 0) {
-        vqm_virt_error(err, VQM_ERR_LIBVIRT, "cannot read '%s' through "
-                       "libvirt", path);
-        goto out;
-    }
+        || virStorageVolDownload(vol, st, 0, HEAD_LEN, 0) < 0)
+        return vqm_virt_error(err, VQM_ERR_LIBVIRT, "cannot read '%s' "
+                              "through libvirt", path);
     while (len < HEAD_LEN
            && (r = virStreamRecv(st, buf + len, HEAD_LEN - len)) > 0)
         len += (size_t) r;
@@ -127,7 +121,7 @@ vqm_remote_probe(void *conn, const char *path, struct vqm_probe *p,
         vqm_virt_error(err, VQM_ERR_LIBVIRT, "cannot read '%s' through "
                        "libvirt", path);
         virStreamAbort(st);
-        goto out;
+        return -1;
     }
     if (len < HEAD_LEN)
         virStreamFinish(st);
@@ -137,23 +131,14 @@ vqm_remote_probe(void *conn, const char *path, struct vqm_probe *p,
 
     fd = memfd_create("vqm-remote-probe", MFD_CLOEXEC);
     if (fd < 0 || pwrite(fd, buf, len, 0) != (ssize_t) len
-        || ftruncate(fd, (off_t) (size > len ? size : len)) < 0) {
-        vqm_error_set_errno(err, errno, "cannot probe '%s'", path);
-        goto out;
-    }
+        || ftruncate(fd, (off_t) (size > len ? size : len)) < 0)
+        return vqm_error_set_errno(err, errno, "cannot probe '%s'", path);
     /* Probed on the memory file's descriptor: there is no path to open,
      * and errors name the volume. */
     if (vqm_probe_fd(fd, path, p, err) < 0)
-        goto out;
+        return -1;
     p->dev = 0;
     p->ino = 0;
     p->file_size = size == UNKNOWN_SIZE ? 0 : size;
-    ret = 0;
- out:
-    if (fd >= 0)
-        close(fd);
-    if (st)
-        virStreamFree(st);
-    virStorageVolFree(vol);
-    return ret;
+    return 0;
 }

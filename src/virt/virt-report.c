@@ -20,9 +20,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <libxml/xmlwriter.h>
-
 #include "cleanup.h"
+#include "domxml/xml-cleanup.h"
 #include "virt-internal.h"
 #include "vqm-io.h"
 
@@ -36,7 +35,8 @@ iso_time(double t, char *buf, size_t len)
     strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-#define W(call) do { if ((call) < 0) goto fail; } while (0)
+/* Every xmlTextWriter call returns < 0 on failure. */
+#define W(call) do { if ((call) < 0) return -1; } while (0)
 
 static int
 attr_u64(xmlTextWriterPtr w, const char *name, uint64_t v)
@@ -103,8 +103,6 @@ write_image(xmlTextWriterPtr w, const struct vqm_virt_run *run,
                                     BAD_CAST img->reason));
     W(xmlTextWriterEndElement(w));
     return 0;
- fail:
-    return -1;
 }
 
 static int
@@ -169,53 +167,17 @@ write_domain(xmlTextWriterPtr w, const struct vqm_vdomain *d)
     }
     W(xmlTextWriterEndElement(w));
     return 0;
- fail:
-    return -1;
 }
 
-int
-vqm_virt_write_report(const struct vqm_virt_run *run, const char *path,
-                      int exit_status, struct vqm_error *err)
+/* <report> and its attributes. */
+static int
+write_report_start(xmlTextWriterPtr w, const struct vqm_virt_run *run,
+                   int exit_status)
 {
-    xmlTextWriterPtr w = NULL;
-    xmlOutputBufferPtr ob;
-    CLEANUP_FREE char *dcopy = strdup(path);
-    CLEANUP_FREE char *bcopy = strdup(path);
-    CLEANUP_CLOSE int dfd = -1;
-    CLEANUP_CLOSE int fd = -1;
-    char tmp[64];
-    const char *base;
-    char t0[32], t1[32], secs[32];
-    struct vqm_virt_counts c;
-    size_t i;
     double end = run->end ? run->end : vqm_now();
-    mode_t mask;
+    char t0[32], t1[32], secs[32];
+    size_t i;
 
-    if (!dcopy || !bcopy)
-        return vqm_error_set(err, VQM_ERR_NOMEM, "out of memory");
-    base = basename(bcopy);
-    if (!*base || strcmp(base, "/") == 0 || strcmp(base, ".") == 0
-        || strcmp(base, "..") == 0)
-        return vqm_error_set(err, VQM_ERR_INVALID, "report '%s' is not a "
-                             "file name", path);
-    dfd = open(dirname(dcopy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd < 0)
-        return vqm_error_set_errno(err, errno, "cannot write report '%s'",
-                                   path);
-    if ((fd = vqm_create_temp(dfd, ".report-", tmp, sizeof tmp, err)) < 0)
-        return vqm_error_prefix(err, "cannot write report '%s'", path);
-    mask = umask(0);
-    umask(mask);
-    if (fchmod(fd, 0666 & ~mask) < 0)
-        goto fail;
-    if (!(ob = xmlOutputBufferCreateFd(fd, NULL)))
-        goto fail;
-    if (!(w = xmlNewTextWriter(ob))) {
-        xmlOutputBufferClose(ob);
-        goto fail;
-    }
-    xmlTextWriterSetIndent(w, 1);
-    xmlTextWriterSetIndentString(w, BAD_CAST "  ");
     iso_time(run->start, t0, sizeof t0);
     iso_time(end, t1, sizeof t1);
     snprintf(secs, sizeof secs, "%.3f", end - run->start);
@@ -234,20 +196,17 @@ vqm_virt_write_report(const struct vqm_virt_run *run, const char *path,
     for (i = 0; i < run->n_warnings; i++)
         W(xmlTextWriterWriteElement(w, BAD_CAST "warning",
                                     BAD_CAST run->warnings[i]));
-    for (i = 0; i < run->n_images; i++) {
-        const struct vqm_vimage *img = run->images[i];
-        if (!img->in_scope && !img->migrate)
-            continue;
-        W(write_image(w, run, img));
-    }
-    for (i = 0; i < run->n_domains; i++) {
-        const struct vqm_vdomain *d = &run->domains[i];
-        if (!vqm_virt_domain_shown(d))
-            continue;
-        W(write_domain(w, d));
-    }
+    return 0;
+}
+
+/* <summary>: the counts of the printed summary (planned ones in a dry
+ * run). */
+static int
+write_summary(xmlTextWriterPtr w, const struct vqm_virt_run *run)
+{
+    struct vqm_virt_counts c;
+
     W(xmlTextWriterStartElement(w, BAD_CAST "summary"));
-    /* The counts of the printed summary (planned ones in a dry run). */
     vqm_virt_count(run, &c);
     W(attr_u64(w, "images-converted", c.images_converted));
     W(attr_u64(w, "images-skipped", c.images_skipped));
@@ -260,10 +219,82 @@ vqm_virt_write_report(const struct vqm_virt_run *run, const char *path,
     W(attr_u64(w, "disks-failed", c.disks_failed));
     W(attr_u64(w, "disks-left-alone", c.disks_left_alone));
     W(xmlTextWriterEndElement(w));
+    return 0;
+}
+
+/* The whole document, written to fd (the temporary, not synced; its
+ * mode follows the umask).  The writer is flushed and freed on
+ * return. */
+static int
+write_report_fd(int fd, const struct vqm_virt_run *run, int exit_status)
+{
+    CLEANUP_XML_TEXT_WRITER xmlTextWriterPtr w = NULL;
+    xmlOutputBufferPtr ob;
+    mode_t mask;
+    size_t i;
+
+    mask = umask(0);
+    umask(mask);
+    if (fchmod(fd, 0666 & ~mask) < 0)
+        return -1;
+    /* Does not close fd. */
+    if (!(ob = xmlOutputBufferCreateFd(fd, NULL)))
+        return -1;
+    if (!(w = xmlNewTextWriter(ob))) {
+        xmlOutputBufferClose(ob);
+        return -1;
+    }
+    xmlTextWriterSetIndent(w, 1);
+    xmlTextWriterSetIndentString(w, BAD_CAST "  ");
+
+    W(write_report_start(w, run, exit_status));
+    for (i = 0; i < run->n_images; i++) {
+        const struct vqm_vimage *img = run->images[i];
+        if (!img->in_scope && !img->migrate)
+            continue;
+        W(write_image(w, run, img));
+    }
+    for (i = 0; i < run->n_domains; i++) {
+        const struct vqm_vdomain *d = &run->domains[i];
+        if (!vqm_virt_domain_shown(d))
+            continue;
+        W(write_domain(w, d));
+    }
+    W(write_summary(w, run));
     W(xmlTextWriterEndElement(w));
     W(xmlTextWriterEndDocument(w));
-    xmlFreeTextWriter(w);
-    w = NULL;
+    return 0;
+}
+
+int
+vqm_virt_write_report(const struct vqm_virt_run *run, const char *path,
+                      int exit_status, struct vqm_error *err)
+{
+    CLEANUP_FREE char *dcopy = strdup(path);
+    CLEANUP_FREE char *bcopy = strdup(path);
+    CLEANUP_CLOSE int dfd = -1;
+    CLEANUP_CLOSE int fd = -1;
+    char tmp[64];
+    const char *base;
+
+    if (!dcopy || !bcopy)
+        return vqm_error_set(err, VQM_ERR_NOMEM, "out of memory");
+    base = basename(bcopy);
+    if (!*base || strcmp(base, "/") == 0 || strcmp(base, ".") == 0
+        || strcmp(base, "..") == 0)
+        return vqm_error_set(err, VQM_ERR_INVALID, "report '%s' is not a "
+                             "file name", path);
+    dfd = open(dirname(dcopy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0)
+        return vqm_error_set_errno(err, errno, "cannot write report '%s'",
+                                   path);
+    if ((fd = vqm_create_temp(dfd, ".report-", tmp, sizeof tmp, err)) < 0)
+        return vqm_error_prefix(err, "cannot write report '%s'", path);
+    if (write_report_fd(fd, run, exit_status) < 0) {
+        unlinkat(dfd, tmp, 0);
+        return vqm_error_set(err, VQM_ERR_IO, "cannot write report '%s'",
+                             path);
+    }
     if (fsync(fd) < 0 || renameat(dfd, tmp, dfd, base) < 0) {
         vqm_error_set_errno(err, errno, "cannot write report '%s'", path);
         unlinkat(dfd, tmp, 0);
@@ -271,10 +302,4 @@ vqm_virt_write_report(const struct vqm_virt_run *run, const char *path,
     }
     fsync(dfd);
     return 0;
-
- fail:
-    if (w)
-        xmlFreeTextWriter(w);
-    unlinkat(dfd, tmp, 0);
-    return vqm_error_set(err, VQM_ERR_IO, "cannot write report '%s'", path);
 }

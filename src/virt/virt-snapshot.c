@@ -74,14 +74,10 @@ run_lookup(void *opaque, const char *path, const char *pool,
     /* Renamed by an interrupted run that did not get this far. */
     if (path && run->journal) {
         const char *r = vqm_journal_renamed(run->journal, path);
-        struct vqm_probe p;
-        bool ok = false;
+        CLEANUP_PROBE struct vqm_probe p = { 0 };
 
-        if (r && vqm_probe_file(r, &p, NULL) == 0) {
-            ok = strcmp(p.format, "qcow2") == 0;
-            vqm_probe_clear(&p);
-        }
-        if (ok)
+        if (r && vqm_probe_file(r, &p, NULL) == 0
+            && strcmp(p.format, "qcow2") == 0)
             return r;
     }
     return NULL;
@@ -123,18 +119,15 @@ static int
 rewrite_xml(struct vqm_virt_run *run, const char *xml, char **out,
             size_t *changed, struct vqm_error *err)
 {
-    struct vqm_domxml *x = NULL;
-    int ret = -1;
+    CLEANUP_DOMXML struct vqm_domxml *x = NULL;
 
     *out = NULL;
     *changed = 0;
-    if (vqm_domxml_parse(xml, strlen(xml), NULL, &x, err) < 0)
+    if (vqm_domxml_parse(xml, strlen(xml), NULL, &x, err) < 0
+        || vqm_domxml_rewrite(x, move_converted, run, changed, err) < 0
+        || (*changed > 0 && vqm_domxml_format(x, out, err) < 0))
         return -1;
-    if (vqm_domxml_rewrite(x, move_converted, run, changed, err) == 0
-        && (*changed == 0 || vqm_domxml_format(x, out, err) == 0))
-        ret = 0;
-    vqm_domxml_free(x);
-    return ret;
+    return 0;
 }
 
 /* ---- planning ---- */
@@ -146,7 +139,7 @@ vqm_snapshot_plan(struct vqm_virt_run *run)
 
     for (i = 0; i < run->n_domains; i++) {
         struct vqm_vdomain *d = &run->domains[i];
-        virDomainPtr dom;
+        CLEANUP_VIR_DOMAIN virDomainPtr dom = NULL;
         bool any = false;
         int nck, nsn;
 
@@ -164,7 +157,6 @@ vqm_snapshot_plan(struct vqm_virt_run *run)
         nck = virDomainListAllCheckpoints(dom, NULL, 0);
         nsn = virDomainSnapshotNum(dom, 0);
         virResetLastError();
-        virDomainFree(dom);
         if (nck > 0) {
             d->outcome = VQM_OUTCOME_SKIPPED;
             snprintf(d->reason, sizeof d->reason, "has %d checkpoint(s), "
@@ -222,7 +214,7 @@ static int
 rebase_overlays(struct vqm_virt_run *run, const char *sxml,
                 struct vqm_error *err)
 {
-    xmlDocPtr doc = parse(sxml);
+    CLEANUP_XMLDOC xmlDocPtr doc = parse(sxml);
     xmlNodePtr disks, c;
     int ret = 0;
 
@@ -234,7 +226,7 @@ rebase_overlays(struct vqm_virt_run *run, const char *sxml,
         CLEANUP_FREE char *bpath = NULL;
         CLEANUP_FREE char *name = NULL;
         CLEANUP_FREE char *dir = NULL;
-        struct vqm_probe p;
+        CLEANUP_PROBE struct vqm_probe p = { 0 };
         struct vqm_error e = { 0 };
         const char *np;
         int seq;
@@ -245,28 +237,22 @@ rebase_overlays(struct vqm_virt_run *run, const char *sxml,
             continue;
         if (vqm_probe_file(ov, &p, NULL) < 0)
             continue;
-        if (strcmp(p.format, "qcow2") != 0 || !p.backing_name) {
-            vqm_probe_clear(&p);
+        if (strcmp(p.format, "qcow2") != 0 || !p.backing_name)
             continue;
-        }
         dir = strdup(ov);
         if (!dir || (p.backing_name[0] == '/'
                      ? !(bpath = strdup(p.backing_name))
                      : asprintf(&bpath, "%s/%s", dirname(dir),
                                 p.backing_name) < 0)) {
             bpath = NULL;
-            vqm_probe_clear(&p);
             continue;
         }
         np = run_lookup(run, bpath, NULL, NULL);
         if (!np || (p.backing_format && strcmp(p.backing_format, "qcow2") == 0
-                    && strcmp(np, bpath) == 0)) {
-            vqm_probe_clear(&p);
+                    && strcmp(np, bpath) == 0))
             continue;
-        }
         name = strcmp(np, bpath) != 0 ? vqm_virt_moved_name(p.backing_name, np)
             : strdup(p.backing_name);
-        vqm_probe_clear(&p);
         if (!name)
             continue;
         seq = vqm_journal_begin(run->journal, "rebase", ov, name, "qcow2",
@@ -284,7 +270,6 @@ rebase_overlays(struct vqm_virt_run *run, const char *sxml,
         if (vqm_journal_done(run->journal, seq, err) < 0)
             ret = -1;
     }
-    xmlFreeDoc(doc);
     return ret;
 }
 
@@ -293,7 +278,7 @@ static int
 fix_memory_file(struct vqm_virt_run *run, struct vqm_vdomain *d,
                 const char *sxml, struct vqm_error *err)
 {
-    xmlDocPtr doc = parse(sxml);
+    CLEANUP_XMLDOC xmlDocPtr doc = parse(sxml);
     CLEANUP_FREE char *file = NULL;
     CLEANUP_FREE char *xml = NULL;
     CLEANUP_FREE char *nxml = NULL;
@@ -305,7 +290,6 @@ fix_memory_file(struct vqm_virt_run *run, struct vqm_vdomain *d,
         return 0;
     file = vqm_xml_attr(vqm_xml_child(xmlDocGetRootElement(doc), "memory"),
                         "file");
-    xmlFreeDoc(doc);
     if (!file)
         return 0;
     xml = virDomainSaveImageGetXMLDesc(run->conn, file,
@@ -333,26 +317,27 @@ static int
 fix_snapshots(struct vqm_virt_run *run, struct vqm_vdomain *d,
               virDomainPtr dom, struct vqm_error *err)
 {
-    virDomainSnapshotPtr *snaps = NULL;
-    int ns, i, ret = 0;
+    CLEANUP_VIR_SNAPSHOT_LIST struct vqm_vir_snapshot_list snaps =
+        { NULL, 0 };
+    int i, ret = 0;
 
-    ns = virDomainListAllSnapshots(dom, &snaps,
-                                   VIR_DOMAIN_SNAPSHOT_LIST_TOPOLOGICAL);
-    if (ns < 0) {
+    snaps.n = virDomainListAllSnapshots(dom, &snaps.v,
+                                        VIR_DOMAIN_SNAPSHOT_LIST_TOPOLOGICAL);
+    if (snaps.n < 0) {
         virResetLastError();
         return 0;
     }
-    for (i = 0; i < ns && ret == 0; i++) {
-        const char *name = virDomainSnapshotGetName(snaps[i]);
+    for (i = 0; i < snaps.n && ret == 0; i++) {
+        const char *name = virDomainSnapshotGetName(snaps.v[i]);
         CLEANUP_FREE char *xml = NULL;
         CLEANUP_FREE char *nxml = NULL;
         struct vqm_error e = { 0 };
-        virDomainSnapshotPtr s;
+        CLEANUP_VIR_DOMAIN_SNAPSHOT virDomainSnapshotPtr s = NULL;
         unsigned flags = VIR_DOMAIN_SNAPSHOT_CREATE_REDEFINE;
         size_t n;
         int seq;
 
-        xml = virDomainSnapshotGetXMLDesc(snaps[i],
+        xml = virDomainSnapshotGetXMLDesc(snaps.v[i],
                                           VIR_DOMAIN_SNAPSHOT_XML_SECURE);
         if (!xml) {
             vqm_virt_error(&e, VQM_ERR_LIBVIRT, "cannot read snapshot '%s'",
@@ -372,7 +357,7 @@ fix_snapshots(struct vqm_virt_run *run, struct vqm_vdomain *d,
         }
         if (n == 0)
             continue;
-        if (virDomainSnapshotIsCurrent(snaps[i], 0) == 1)
+        if (virDomainSnapshotIsCurrent(snaps.v[i], 0) == 1)
             flags |= VIR_DOMAIN_SNAPSHOT_CREATE_CURRENT;
         if ((seq = vqm_journal_begin(run->journal, "snapshot", d->uuid,
                                      name, NULL, err)) < 0) {
@@ -389,13 +374,9 @@ fix_snapshots(struct vqm_virt_run *run, struct vqm_vdomain *d,
                 ret = -1;
             continue;
         }
-        virDomainSnapshotFree(s);
         if (vqm_journal_done(run->journal, seq, err) < 0)
             ret = -1;
     }
-    for (i = 0; i < ns; i++)
-        virDomainSnapshotFree(snaps[i]);
-    free(snaps);
     return ret;
 }
 
@@ -445,10 +426,9 @@ int
 vqm_snapshot_execute(struct vqm_virt_run *run, struct vqm_vdomain *d,
                      struct vqm_error *err)
 {
-    virDomainPtr dom;
+    CLEANUP_VIR_DOMAIN virDomainPtr dom = NULL;
     size_t i;
     bool any = false;
-    int ret;
 
     for (i = 0; i < run->n_images; i++)
         any |= converted(run->images[i]);
@@ -458,9 +438,7 @@ vqm_snapshot_execute(struct vqm_virt_run *run, struct vqm_vdomain *d,
         virResetLastError();
         return 0;
     }
-    ret = fix_snapshots(run, d, dom, err);
-    if (ret == 0)
-        ret = fix_managed_save(run, d, dom, err);
-    virDomainFree(dom);
-    return ret;
+    if (fix_snapshots(run, d, dom, err) < 0)
+        return -1;
+    return fix_managed_save(run, d, dom, err);
 }
