@@ -430,15 +430,3 @@ vqm_find_writers(struct vqm_writer_query *q, size_t n)
     free(sorted);
     return 0;
 }
-
-long
-vqm_find_writer(dev_t dev, ino_t ino, char *comm, size_t commlen)
-{
-    struct vqm_writer_query q = { .dev = dev, .ino = ino };
-
-    if (vqm_find_writers(&q, 1) < 0)
-        return -1;
-    if (comm && commlen)
-        snprintf(comm, commlen, "%s", q.comm);
-    return q.pid;
-}

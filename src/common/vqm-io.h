@@ -66,16 +66,12 @@ int vqm_fault_point(const char *op, const char *path, uint64_t off,
  */
 unsigned long long vqm_proc_starttime(long pid);
 
-/* Does a process other than this one have the file (dev, ino) open for
+/* Which processes other than this one have these files open for
  * writing?  Scans /proc/PID/fd and the flags in /proc/PID/fdinfo, as
- * fuser does.  Returns the first such pid (its command name in comm),
- * 0 when none, -1 when /proc cannot be read.
- */
-long vqm_find_writer(dev_t dev, ino_t ino, char *comm, size_t commlen);
-
-/* The same for many files in one pass over /proc (a host's worth of
- * images costs one scan, not one each): fills pid (0 when none) and
- * comm of every entry.  0, or -1 when /proc cannot be read.
+ * fuser does, once for all of them (a host's worth of images costs one
+ * scan, not one each): fills pid (the first such process, 0 when none)
+ * and comm (its command name) of every entry.  0, or -1 when /proc
+ * cannot be read.
  */
 struct vqm_writer_query {
     dev_t dev;

@@ -463,11 +463,23 @@ decide(struct vqm_virt_run *run)
  * will stop are checked when they are converted. */
 static void check_space(struct vqm_virt_run *run);
 
+/* The images converted in place now, whose writers engine_check looks
+ * for. */
+static bool
+in_place_now(const struct vqm_vimage *img)
+{
+    return img->convert && img->outcome == VQM_OUTCOME_PLANNED
+        && !img->used_by_running && !img->copy;
+}
+
 static void
 engine_check(struct vqm_virt_run *run)
 {
     const struct vqm_virt_opts *o = &run->opts;
     size_t i;
+
+    if (!run->remote)
+        vqm_virt_scan_writers(run, in_place_now);
 
     for (i = 0; i < run->n_images; i++) {
         struct vqm_vimage *img = run->images[i];
@@ -483,9 +495,6 @@ engine_check(struct vqm_virt_run *run)
         if (!img->convert || img->outcome != VQM_OUTCOME_PLANNED)
             continue;
         if (!img->used_by_running) {
-            char comm[64];
-            long pid;
-
             busy = vqm_lock_probe(img->cur_path, &err);
             if (busy > 0) {
                 block_image(img, "in use by another process (QEMU image "
@@ -494,10 +503,10 @@ engine_check(struct vqm_virt_run *run)
             }
             /* A writer that takes no locks (locking=off) is refused
              * too. */
-            if (!img->copy && (pid = vqm_find_writer(img->dev, img->ino,
-                                                     comm, sizeof comm)) > 0) {
+            if (!img->copy && img->writer_pid > 0) {
                 block_image(img, "open for writing by process %ld (%s): "
-                            "not converted in place under it", pid, comm);
+                            "not converted in place under it",
+                            img->writer_pid, img->writer_comm);
                 continue;
             }
         }

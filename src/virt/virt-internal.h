@@ -266,6 +266,13 @@ char *vqm_virt_moved_name(const char *stored, const char *new_path);
 /* Decide everything of a plan (sorting the images, bases first). */
 void vqm_virt_decide(struct vqm_virt_run *run);
 void vqm_virt_propagate_blocks(struct vqm_virt_run *run);
+
+/* The processes that have images open for writing, for every image
+ * want() selects, in one pass over /proc (vqm_find_writers): a host's
+ * worth of images costs one scan, not one each.  Fills writer_pid (0:
+ * none) and writer_comm of the selected images, clears the others. */
+void vqm_virt_scan_writers(struct vqm_virt_run *run,
+                           bool (*want)(const struct vqm_vimage *img));
 void vqm_virt_mark_affected(struct vqm_virt_run *run);
 int vqm_virt_domain_xml(struct vqm_virt_run *run, struct vqm_vdomain *d,
                         bool plan, char **out, struct vqm_error *err);

@@ -142,17 +142,12 @@ convert_image(struct vqm_virt_run *run, struct vqm_vimage *img)
 
     /* Besides QEMU's locks (the engine takes them): no process may have
      * the file open for writing when it changes format under it. */
-    if (!img->copy) {
-        char comm[64];
-        long pid = vqm_find_writer(img->dev, img->ino, comm, sizeof comm);
-
-        if (pid > 0) {
-            img->outcome = VQM_OUTCOME_SKIPPED;
-            snprintf(img->reason, sizeof img->reason, "open for writing by "
-                     "process %ld (%s): not converted in place under it",
-                     pid, comm);
-            return 0;
-        }
+    if (!img->copy && img->writer_pid > 0) {
+        img->outcome = VQM_OUTCOME_SKIPPED;
+        snprintf(img->reason, sizeof img->reason, "open for writing by "
+                 "process %ld (%s): not converted in place under it",
+                 img->writer_pid, img->writer_comm);
+        return 0;
     }
     seq = vqm_journal_begin(run->journal, "convert", img->cur_path,
                             img->new_path, modes, &err);
@@ -795,10 +790,18 @@ step_copy_live(struct vqm_virt_run *run, int run_seq, struct vqm_error *err)
 
 /* 3. Images, bases first: convert, rename, rewrite the references of
  * their overlays. */
+static bool
+in_place_next(const struct vqm_vimage *img)
+{
+    return img->migrate && !img->live && img->convert && !img->copy
+        && img->outcome == VQM_OUTCOME_PLANNED;
+}
+
 static int
 step_convert_images(struct vqm_virt_run *run, struct vqm_error *err)
 {
     struct vqm_journal *j = run->journal;
+    double scanned = 0;
     size_t i;
 
     for (i = 0; i < run->n_images; i++) {
@@ -807,6 +810,14 @@ step_convert_images(struct vqm_virt_run *run, struct vqm_error *err)
 
         if (!img->migrate || img->live)  /* live: copied in 2b */
             continue;
+        /* Writers of the images still to convert in place: one pass over
+         * /proc for all of them, again once a second has gone by, so
+         * that no image is committed on a scan older than that plus its
+         * own conversion. */
+        if (in_place_next(img) && vqm_now() - scanned > 1.0) {
+            vqm_virt_scan_writers(run, in_place_next);
+            scanned = vqm_now();
+        }
         if (img->convert && img->outcome == VQM_OUTCOME_PLANNED) {
             if ((r = convert_image(run, img)) < 0)
                 return journal_error(run, err);

@@ -16,6 +16,7 @@
 
 #include "cleanup.h"
 #include "virt-internal.h"
+#include "vqm-io.h"
 #include "virt-remote.h"
 
 const char *
@@ -194,6 +195,37 @@ bool
 vqm_virt_domain_shown(const struct vqm_vdomain *d)
 {
     return d->in_scope || d->involved || d->outcome != VQM_OUTCOME_NONE;
+}
+
+void
+vqm_virt_scan_writers(struct vqm_virt_run *run,
+                      bool (*want)(const struct vqm_vimage *img))
+{
+    CLEANUP_FREE struct vqm_writer_query *q = NULL;
+    CLEANUP_FREE size_t *idx = NULL;
+    size_t i, n = 0;
+
+    for (i = 0; i < run->n_images; i++) {
+        run->images[i]->writer_pid = 0;
+        run->images[i]->writer_comm[0] = '\0';
+    }
+    if (!(q = calloc(run->n_images + 1, sizeof *q))
+        || !(idx = calloc(run->n_images + 1, sizeof *idx)))
+        return;
+    for (i = 0; i < run->n_images; i++)
+        if (want(run->images[i])) {
+            q[n].dev = run->images[i]->dev;
+            q[n].ino = run->images[i]->ino;
+            idx[n++] = i;
+        }
+    if (vqm_find_writers(q, n) < 0)
+        return;
+    for (i = 0; i < n; i++) {
+        struct vqm_vimage *img = run->images[idx[i]];
+
+        img->writer_pid = q[i].pid;
+        snprintf(img->writer_comm, sizeof img->writer_comm, "%s", q[i].comm);
+    }
 }
 
 static bool

@@ -74,6 +74,8 @@ struct vqm_vimage {
     bool recovered;              /* an interrupted run's work, finished
                                     here whatever the scope */
     bool unread;                 /* not opened or read at all (reason) */
+    long writer_pid;             /* a process with it open for writing */
+    char writer_comm[32];        /* (vqm_virt_scan_writers), its name */
     unsigned depth;              /* 0 = no backing file */
     uint64_t virtual_size;
     uint64_t file_size;          /* before */
