@@ -64,6 +64,7 @@ struct vqm_journal {
     size_t n, cap;
     int next_seq;
     unsigned written;             /* records written by this run */
+    bool unsynced;                /* D, F or S records not yet synced */
     char last_error[1024];        /* why the last record failed */
     int kill_at;
     int kill_sig;                 /* VQM_TEST_KILL_SIGNAL, default KILL */
@@ -697,6 +698,8 @@ vqm_journal_close(struct vqm_journal *j, bool archive)
 
     if (!j)
         return;
+    if (j->unsynced && j->fd >= 0)
+        fdatasync(j->fd);
     if (archive && j->fd >= 0) {
         char name[96];
         CLEANUP_CLOSE int hfd = open_dir_at(j->dir_fd, j->dir, "history",
@@ -760,7 +763,12 @@ vqm_journal_dir(const struct vqm_journal *j)
     return j->dir;
 }
 
-/* Append one line and make it durable. */
+/* Append one line.  A "B" record is made durable, with every record
+ * before it, before the step it announces begins: that is the
+ * write-ahead rule.  The records that close a step ("D", "F", "S") are
+ * not synced on their own: losing one to a power cut is the same as a
+ * crash just before it was written, which recovery settles from the
+ * state of the files; the next "B" record or the close syncs them. */
 static int
 append(struct vqm_journal *j, const char *kind, int seq, const char *step,
        const char *const a[3], struct vqm_error *err)
@@ -789,11 +797,13 @@ append(struct vqm_journal *j, const char *kind, int seq, const char *step,
     fputc('\n', fp);
     fclose(fp);
     if (vqm_pwrite_full(j->fd, buf, len, 0, j->path, err) < 0
-        || vqm_sync(j->fd, 0, j->path, err) < 0) {
+        || (strcmp(kind, "B") == 0
+            && vqm_sync(j->fd, 0, j->path, err) < 0)) {
         if (err)
             snprintf(j->last_error, sizeof j->last_error, "%s", err->msg);
         return -1;
     }
+    j->unsynced = strcmp(kind, "B") != 0;
     j->written++;
     if (j->kill_at > 0 && j->written == (unsigned) j->kill_at)
         raise(j->kill_sig);
