@@ -8,7 +8,7 @@ AM_TESTS_ENVIRONMENT = \
 	PATH=$(abs_top_builddir):$$PATH \
 	$(NULL)
 BASH = bash
-EXTRA_DIST += tests/functions.sh.in tests/package-lint.sh
+EXTRA_DIST += tests/functions.sh.in tests/package-lint.sh tests/quickstart.sh
 
 include tests/qed.mk
 include tests/convert.mk
