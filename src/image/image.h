@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "vqm-error.h"
+#include "cleanup.h"
 
 /* Where backing files may be.  Every image and backing file is opened
  * once with vqm_open (src/common/vqm-open.h): no symlink but root's (and,
@@ -65,6 +66,10 @@ int vqm_image_open_fd(int fd, const char *path, const char *real,
                       const struct vqm_chain_policy *policy,
                       struct vqm_image **out, struct vqm_error *err);
 void vqm_image_close(struct vqm_image *img);
+
+/* A struct vqm_image * closed when it leaves scope. */
+VQM_CLEANUP_DEFINE(vqm_image_cleanup_close, struct vqm_image *, vqm_image_close)
+#define CLEANUP_VQM_IMAGE __attribute__((cleanup(vqm_image_cleanup_close)))
 
 const char *vqm_image_format_name(const struct vqm_image *img);
 uint64_t vqm_image_size(const struct vqm_image *img);   /* guest bytes */

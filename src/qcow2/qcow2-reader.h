@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "vqm-error.h"
+#include "cleanup.h"
 
 /* Bytes of the fixed header that the parser looks at (version 3 with
  * the compression type). */
@@ -112,6 +113,10 @@ struct q2_extent {
 int q2_open(int fd, const char *name, struct qcow2r **out,
             struct vqm_error *err);
 void q2_close(struct qcow2r *q);
+
+/* A struct qcow2r * closed when it leaves scope. */
+VQM_CLEANUP_DEFINE(q2_cleanup_close, struct qcow2r *, q2_close)
+#define CLEANUP_QCOW2R __attribute__((cleanup(q2_cleanup_close)))
 uint64_t q2_size(const struct qcow2r *q);
 const char *q2_backing_name(const struct qcow2r *q);
 const char *q2_backing_format(const struct qcow2r *q);

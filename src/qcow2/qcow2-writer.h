@@ -25,6 +25,7 @@
 #include <stdint.h>
 
 #include "vqm-error.h"
+#include "cleanup.h"
 
 #define QCOW2_MAGIC 0x514649fbu               /* "QFI\xfb" */
 #define QCOW2_OFLAG_COPIED (1ULL << 63)
@@ -134,6 +135,10 @@ int qcow2w_stream_open(int fd, const char *path,
                        const struct qcow2w_stream_opts *o,
                        struct qcow2w_stream **out, struct vqm_error *err);
 void qcow2w_stream_free(struct qcow2w_stream *s);
+
+/* A struct qcow2w_stream * freed when it leaves scope. */
+VQM_CLEANUP_DEFINE(qcow2w_cleanup_stream, struct qcow2w_stream *, qcow2w_stream_free)
+#define CLEANUP_QCOW2W_STREAM __attribute__((cleanup(qcow2w_cleanup_stream)))
 
 /* Optional: a second descriptor of the same file, opened with O_DIRECT,
  * for uncompressed data runs whose address, length and offset are all

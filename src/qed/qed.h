@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "vqm-error.h"
+#include "cleanup.h"
 
 #define QED_MAGIC 0x00444551u                 /* "QED\0" little-endian */
 #define QED_F_BACKING_FILE            0x01u
@@ -76,6 +77,10 @@ int qed_open_fd(int fd, const char *name, struct qed_image **out,
                 struct vqm_error *err);
 
 void qed_close(struct qed_image *img);
+
+/* A struct qed_image * closed when it leaves scope. */
+VQM_CLEANUP_DEFINE(qed_cleanup_close, struct qed_image *, qed_close)
+#define CLEANUP_QED_IMAGE __attribute__((cleanup(qed_cleanup_close)))
 
 const struct qed_info *qed_get_info(const struct qed_image *img);
 
